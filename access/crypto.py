@@ -1,0 +1,38 @@
+"""Encryption of system connection secrets at rest (Fernet, rotatable keys).
+
+The keys come from SUNDOWN_ENCRYPTION_KEYS, outside the database, so a dump of
+the database alone does not reveal any target system's password.
+"""
+
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+
+@lru_cache(maxsize=4)
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+def _current() -> MultiFernet:
+    return _fernet(tuple(settings.SUNDOWN_ENCRYPTION_KEYS))
+
+
+def encrypt(plaintext: str) -> str:
+    return _current().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    try:
+        return _current().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise ValueError(
+            "A stored secret cannot be decrypted with SUNDOWN_ENCRYPTION_KEYS "
+            "(was a key removed before `rotate_secrets` ran?)"
+        ) from None
+
+
+def rotate(token: str) -> str:
+    """Re-encrypt with the first (newest) key."""
+    return _current().rotate(token.encode()).decode()

@@ -1,0 +1,163 @@
+"""Target systems and the credentials vendors hold on them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from vendors.models import Agency, Contract, Vendor
+
+
+class System(models.Model):
+    """A target system that holds data and accepts vendor credentials."""
+
+    class Kind(models.TextChoices):
+        POSTGRES = "postgres", "PostgreSQL"
+        MARIADB = "mariadb", "MariaDB / MySQL"
+        REDIS = "redis", "Redis"
+        LDAP = "ldap", "LDAP directory"
+        SCIM = "scim", "SCIM 2.0 service"
+        SSH = "ssh", "SSH"
+        WEBHOOK = "webhook", "Webhook"
+        MANUAL = "manual", "Manual (a person revokes)"
+
+    class Lifecycle(models.TextChoices):
+        ACTIVE = "active", "Active"
+        LEGACY = "legacy", "Legacy"
+        DECOMMISSIONED = "decommissioned", "Decommissioned"
+
+    class Classification(models.TextChoices):
+        PUBLIC = "public", "Public"
+        INTERNAL = "internal", "Internal"
+        CONFIDENTIAL = "confidential", "Confidential"
+        RESTRICTED = "restricted", "Restricted"
+
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="systems")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    config = models.JSONField(
+        default=dict, blank=True, help_text="Non-secret connection settings (host, port, ...)."
+    )
+    # Fernet token (see access.crypto); never shown back to anyone.
+    secret_encrypted = models.TextField(blank=True, default="", editable=False)
+    lifecycle = models.CharField(max_length=16, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    data_classification = models.CharField(
+        max_length=16, choices=Classification.choices, default=Classification.INTERNAL
+    )
+    estimated_records = models.BigIntegerField(
+        default=0, help_text="Estimated citizen records held."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_systems",
+    )
+    owner_email = models.EmailField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "name"], name="system_name_unique_per_agency"
+            ),
+            models.CheckConstraint(
+                condition=Q(estimated_records__gte=0), name="system_records_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    def get_secret(self) -> str:
+        from access.crypto import decrypt
+
+        return decrypt(self.secret_encrypted) if self.secret_encrypted else ""
+
+
+class Credential(models.Model):
+    """One piece of access a vendor holds on one system."""
+
+    class Kind(models.TextChoices):
+        DATABASE_ROLE = "database_role", "Database role"
+        DIRECTORY_ACCOUNT = "directory_account", "Directory account"
+        SAAS_ACCOUNT = "saas_account", "SaaS account"
+        API_KEY = "api_key", "API key"
+        SSH_KEY = "ssh_key", "SSH key"
+        CACHE_USER = "cache_user", "Cache / Redis ACL user"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PENDING = "pending", "Revocation pending"
+        REVOKED = "revoked", "Revoked (verified)"
+        FAILED = "failed", "Revocation failed"
+
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="credentials")
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="credentials")
+    contracts = models.ManyToManyField(
+        Contract, related_name="credentials", help_text="Contracts that authorise this access."
+    )
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    external_id = models.CharField(
+        max_length=500, help_text="Identifier on the target: role name, DN, SCIM id, fingerprint."
+    )
+    holder = models.CharField(
+        max_length=200, blank=True, default="", help_text="Person or service."
+    )
+    privileges = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    # Revocation bookkeeping (driven by the revocation engine).
+    revocation_requested_at = models.DateTimeField(null=True, blank=True)
+    revocation_reason = models.TextField(blank=True, default="")
+    revocation_requested_by = models.CharField(max_length=200, blank=True, default="")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_owner = models.CharField(max_length=100, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=200, blank=True, default="")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["system__name", "external_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "external_id"], name="credential_external_id_unique_per_system"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "pending", "revoked", "failed"]),
+                name="credential_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="revoked") | Q(revoked_at__isnull=False),
+                name="credential_revoked_has_time",
+            ),
+        ]
+        indexes = [
+            # The revocation work queue: pending credentials per system, by due time.
+            models.Index(
+                fields=["system", "next_attempt_at"],
+                condition=Q(status="pending"),
+                name="credential_pending_idx",
+            ),
+            models.Index(fields=["vendor", "status"], name="credential_vendor_status_idx"),
+            models.Index(fields=["status"], name="credential_status_idx"),
+        ]
+
+    def __str__(self):
+        # No related lookups here: audit rows for batches of credentials call this.
+        return f"{self.external_id} ({self.get_kind_display()})"

@@ -1,0 +1,216 @@
+"""Writes for systems and credentials. Each writes its audit event in its transaction."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from access.crypto import encrypt
+from access.models import Credential, System
+from audit.actor import Actor
+from audit.services import audit_record, changed, snapshot
+from config.modeling import save_validated, set_fields
+from vendors.models import Agency, Contract, Vendor
+
+SYSTEM_FIELDS = (
+    "agency",
+    "name",
+    "kind",
+    "config",
+    "lifecycle",
+    "data_classification",
+    "estimated_records",
+    "owner",
+    "owner_email",
+)
+SYSTEM_EDITABLE = tuple(f for f in SYSTEM_FIELDS if f not in ("agency",))
+CREDENTIAL_FIELDS = (
+    "vendor",
+    "system",
+    "contracts",
+    "kind",
+    "external_id",
+    "holder",
+    "privileges",
+    "status",
+    "issued_at",
+    "expires_at",
+)
+CREDENTIAL_EDITABLE = ("holder", "privileges", "issued_at", "expires_at", "last_used_at")
+_UNSET = object()
+
+
+def _system_snapshot(system: System) -> dict:
+    # The secret itself never enters the audit trail; only whether one is set.
+    return {**snapshot(system, SYSTEM_FIELDS), "has_secret": system.has_secret}
+
+
+def system_create(
+    *, actor: Actor, agency: Agency, name: str, kind: str, secret: str = "", **fields
+) -> System:
+    system = System(agency=agency, name=name, kind=kind)
+    set_fields(system, fields, SYSTEM_EDITABLE)
+    if system.config is None:
+        system.config = {}
+    if not isinstance(system.config, dict):
+        raise ValidationError({"config": "Connection settings must be a JSON object."})
+    if secret:
+        system.secret_encrypted = encrypt(secret)
+    with transaction.atomic():
+        save_validated(system)
+        audit_record(
+            actor=actor,
+            action="system.created",
+            target=system,
+            agency_id=agency.pk,
+            after=_system_snapshot(system),
+        )
+    return system
+
+
+def system_update(*, actor: Actor, system: System, secret=_UNSET, **changes) -> System:
+    """Change a system; ``secret=""`` clears the stored secret, omitted keeps it."""
+    with transaction.atomic():
+        system = System.objects.select_for_update().get(pk=system.pk)
+        before = _system_snapshot(system)
+        set_fields(system, changes, SYSTEM_EDITABLE)
+        if "config" in changes and not isinstance(system.config, dict):
+            raise ValidationError({"config": "Connection settings must be a JSON object."})
+        secret_changed = secret is not _UNSET
+        if secret_changed:
+            system.secret_encrypted = encrypt(secret) if secret else ""
+        after = _system_snapshot(system)
+        if before == after and not secret_changed:
+            return system
+        save_validated(system)
+        old, new = changed(before, after)
+        if secret_changed:
+            new["secret"] = "replaced" if secret else "cleared"
+        audit_record(
+            actor=actor,
+            action="system.updated",
+            target=system,
+            agency_id=system.agency_id,
+            before=old,
+            after=new,
+        )
+    return system
+
+
+def _check_credential_scope(vendor: Vendor, system: System, contracts: list[Contract]) -> None:
+    errors = {}
+    if not isinstance(vendor, Vendor):
+        errors["vendor"] = "Choose an existing vendor."
+    if not isinstance(system, System):
+        errors["system"] = "Choose an existing system."
+    if errors:
+        raise ValidationError(errors)
+    if vendor.agency_id != system.agency_id:
+        errors["system"] = "The system belongs to another agency than the vendor."
+    elif system.lifecycle == System.Lifecycle.DECOMMISSIONED:
+        errors["system"] = "The system is decommissioned; it cannot hold new credentials."
+    if not contracts:
+        errors["contracts"] = "Name at least one contract that authorises this access."
+    elif any(c.vendor_id != vendor.pk for c in contracts):
+        errors["contracts"] = "Every contract must belong to the credential's vendor."
+    if errors:
+        raise ValidationError(errors)
+
+
+def credential_register(
+    *,
+    actor: Actor,
+    vendor: Vendor,
+    system: System,
+    contracts: list[Contract],
+    kind: str,
+    external_id: str,
+    **fields,
+) -> Credential:
+    contracts = list(contracts)
+    _check_credential_scope(vendor, system, contracts)
+    credential = Credential(vendor=vendor, system=system, kind=kind, external_id=external_id)
+    set_fields(credential, fields, CREDENTIAL_EDITABLE)
+    with transaction.atomic():
+        save_validated(credential)
+        credential.contracts.set(contracts)
+        audit_record(
+            actor=actor,
+            action="credential.registered",
+            target=credential,
+            agency_id=system.agency_id,
+            after=snapshot(credential, CREDENTIAL_FIELDS),
+        )
+    return credential
+
+
+def credential_update(
+    *, actor: Actor, credential: Credential, contracts=None, **changes
+) -> Credential:
+    with transaction.atomic():
+        credential = (
+            Credential.objects.select_for_update()
+            .select_related("vendor", "system")
+            .get(pk=credential.pk)
+        )
+        before = snapshot(credential, (*CREDENTIAL_FIELDS, "last_used_at"))
+        set_fields(credential, changes, CREDENTIAL_EDITABLE)
+        if contracts is not None:
+            contracts = list(contracts)
+            _check_credential_scope(credential.vendor, credential.system, contracts)
+        save_validated(credential)
+        if contracts is not None:
+            credential.contracts.set(contracts)
+        after = snapshot(credential, (*CREDENTIAL_FIELDS, "last_used_at"))
+        if before == after:
+            return credential
+        old, new = changed(before, after)
+        audit_record(
+            actor=actor,
+            action="credential.updated",
+            target=credential,
+            agency_id=credential.system.agency_id,
+            before=old,
+            after=new,
+        )
+    return credential
+
+
+def credential_set_status(
+    *, actor: Actor, credential: Credential, status: str, reason: str = ""
+) -> Credential:
+    """Record a status change decided by a person (e.g. confirming a manual revocation).
+
+    Automatic revocation goes through the revocation engine, which writes the
+    same event shape.
+    """
+    if status not in Credential.Status.values:
+        raise ValidationError({"status": f"Unknown status {status!r}."})
+    with transaction.atomic():
+        credential = (
+            Credential.objects.select_for_update().select_related("system").get(pk=credential.pk)
+        )
+        if credential.status == status:
+            return credential
+        if credential.status == Credential.Status.REVOKED:
+            raise ValidationError(
+                {"status": "A revoked credential is never restored; register a new one."}
+            )
+        before = credential.status
+        credential.status = status
+        if status == Credential.Status.REVOKED:
+            credential.revoked_at = timezone.now()
+            credential.revoked_by = actor.name
+        if status == Credential.Status.PENDING and credential.revocation_requested_at is None:
+            credential.revocation_requested_at = timezone.now()
+            credential.revocation_reason = reason
+            credential.revocation_requested_by = actor.name
+        credential.save()
+        audit_record(
+            actor=actor,
+            action=f"credential.{status}" if status != "active" else "credential.status_changed",
+            target=credential,
+            agency_id=credential.system.agency_id,
+            before={"status": before},
+            after={"status": status, "reason": reason},
+        )
+    return credential

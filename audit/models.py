@@ -1,0 +1,76 @@
+"""The append-only, hash-chained audit trail.
+
+Rows are only ever inserted through ``audit.services``; the database itself
+refuses UPDATE, DELETE and TRUNCATE (see migration 0002).
+"""
+
+from django.db import models
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "User"
+    TOKEN = "token", "API token"
+    SYSTEM = "system", "System worker"
+    ANONYMOUS = "anonymous", "Anonymous"
+
+
+class AuditEvent(models.Model):
+    """One audited change. ``seq`` is gap-free; ``hash`` chains to the previous event."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    occurred_at = models.DateTimeField(help_text="Database clock at the time of the append.")
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_name = models.CharField(max_length=200, help_text="Frozen at the time of the event.")
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=100, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    target_repr = models.CharField(max_length=300, blank=True, default="")
+    # Plain integer, not a foreign key: the trail must outlive whatever it describes.
+    agency_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    hash_version = models.PositiveSmallIntegerField(default=1)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+
+    def __str__(self):
+        return f"#{self.seq} {self.action} {self.target_repr}"
+
+
+class ChainHead(models.Model):
+    """Single row holding the last seq and hash; locked for every append."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="chainhead_single_row")
+        ]
+
+    def __str__(self):
+        return f"head #{self.seq}"
+
+
+class VerificationRun(models.Model):
+    """Result of the last `audit_verify` runs, shown on the dashboard."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    ok = models.BooleanField()
+    events_checked = models.BigIntegerField()
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{'ok' if self.ok else 'BROKEN'} at {self.started_at:%Y-%m-%d %H:%M}"

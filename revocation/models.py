@@ -1,0 +1,1 @@
+# Revocation attempts and manual tasks live here (see the revocation engine).
