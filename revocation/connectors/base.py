@@ -1,0 +1,103 @@
+"""The connector interface every target kind implements.
+
+A connector talks to one real target system. It must be idempotent ("already
+gone" is success), end live sessions where the target allows it, and report the
+truth from the target in ``is_active``: nothing is marked revoked on the strength
+of a call that merely returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from access.models import Credential, System
+
+
+class ConnectorError(Exception):
+    """A failed call to a target. ``permanent`` means retrying cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account found on a target by ``list_accounts`` (discovery and drift)."""
+
+    external_id: str
+    active: bool
+    detail: str = ""
+
+
+class Connector:
+    """Base class. Subclasses set ``kind`` and implement the three single-item methods.
+
+    The batch methods default to a loop; connectors whose target allows fewer
+    round trips (one transaction, a pipeline, one search) override them.
+    """
+
+    kind: str = ""
+
+    def __init__(self, system: System):
+        self.system = system
+        self.config = system.config or {}
+
+    # Lifecycle -------------------------------------------------------------
+    def close(self) -> None:
+        """Release connections; called once per batch."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # Single credential -----------------------------------------------------
+    def revoke(self, credential: Credential) -> None:
+        raise NotImplementedError
+
+    def is_active(self, credential: Credential) -> bool:
+        raise NotImplementedError
+
+    def list_accounts(self) -> list[Account]:
+        raise NotImplementedError
+
+    # Batches ---------------------------------------------------------------
+    def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
+        """Revoke each; map credential id to None (done) or the error it hit."""
+        results: dict[int, ConnectorError | None] = {}
+        for credential in credentials:
+            try:
+                self.revoke(credential)
+                results[credential.pk] = None
+            except ConnectorError as exc:
+                results[credential.pk] = exc
+        return results
+
+    def still_active(self, credentials: Iterable[Credential]) -> set[int]:
+        """Ids of the credentials the target still accepts (the verify read)."""
+        return {c.pk for c in credentials if self.is_active(c)}
+
+
+_REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Class decorator: make ``cls`` the connector for ``cls.kind``."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def connector_for(system: System) -> Connector:
+    from revocation import connectors  # noqa: F401  (imports every connector module)
+
+    try:
+        cls = _REGISTRY[system.kind]
+    except KeyError:
+        raise ConnectorError(
+            f"No connector for systems of kind {system.kind!r}", permanent=True
+        ) from None
+    return cls(system)
