@@ -1,6 +1,7 @@
 """Target systems and the credentials vendors hold on them."""
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -44,7 +45,9 @@ class System(models.Model):
         max_length=16, choices=Classification.choices, default=Classification.INTERNAL
     )
     estimated_records = models.BigIntegerField(
-        default=0, help_text="Estimated citizen records held."
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Estimated citizen records held.",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,

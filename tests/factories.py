@@ -66,6 +66,7 @@ class SystemFactory(factory.django.DjangoModelFactory):
 class CredentialFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Credential
+        skip_postgeneration_save = True
 
     vendor = factory.SubFactory(VendorFactory)
     system = factory.SubFactory(SystemFactory, agency=factory.SelfAttribute("..vendor.agency"))
