@@ -1,0 +1,111 @@
+"""docker-compose.yml and .env.example stay honest: every variable they set is one the
+settings read, the required ones are set, and the compose environment passes
+`check --deploy`. (No Docker engine runs here, so this is what we can check.)"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = {
+    "SECRET_KEY",
+    "SUNDOWN_ENCRYPTION_KEYS",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "ALLOWED_HOSTS",
+}
+
+
+def settings_variables() -> set[str]:
+    names = set()
+    for path in (ROOT / "config").glob("*.py"):
+        if path.name == "settings_test.py":
+            continue
+        text = path.read_text()
+        names |= set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z0-9_]+)"', text))
+        names |= set(re.findall(r'os\.environ(?:\.get|\.setdefault)?\(\s*"([A-Z0-9_]+)"', text))
+    return names
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def app_services(compose):
+    return {name: svc for name, svc in compose["services"].items() if "build" in svc}
+
+
+def test_compose_has_the_reference_services(compose):
+    assert set(compose["services"]) >= {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert set(app_services(compose)) == {"migrate", "web", "worker", "beat"}
+    assert "gunicorn" in compose["services"]["web"]["command"]
+    assert compose["services"]["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert compose["services"]["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    assert "migrate" in " ".join(compose["services"]["migrate"]["command"])
+
+
+def test_every_long_running_service_has_a_health_check(compose):
+    for name, svc in compose["services"].items():
+        if name != "migrate":
+            assert "healthcheck" in svc, name
+        for dep, condition in (svc.get("depends_on") or {}).items():
+            assert dep in compose["services"], (name, dep)
+            assert condition["condition"] in {"service_healthy", "service_completed_successfully"}
+
+
+def test_compose_sets_only_variables_the_settings_read(compose):
+    known = settings_variables()
+    assert known >= REQUIRED
+    for name, svc in app_services(compose).items():
+        env = set(svc["environment"])
+        unknown = {v.removesuffix("_FILE") for v in env} - known
+        assert not unknown, f"{name} sets variables no setting reads: {unknown}"
+        assert env >= REQUIRED, f"{name} lacks {REQUIRED - env}"
+
+
+def test_env_example_lists_only_variables_the_settings_read():
+    keys = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert keys <= settings_variables(), keys - settings_variables()
+    assert keys >= REQUIRED
+
+
+def _substitute(value: str) -> str:
+    # ${NAME:?msg} / ${NAME:-default} / ${NAME} as compose would, with test values.
+    def repl(match):
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        if op == ":-":
+            return arg
+        return {
+            "SECRET_KEY": "k" * 20 + "-compose-check-" + "z" * 30,
+            "SUNDOWN_ENCRYPTION_KEYS": "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=",
+            "SUNDOWN_HOST": "sundown.agency.example",
+        }.get(name, "value")
+
+    return re.sub(r"\$\{([A-Z0-9_]+)(?:(:\?|:-)([^}]*))?\}", repl, str(value))
+
+
+def test_compose_environment_passes_check_deploy(compose):
+    # Only the compose environment: the test process's own settings must not leak in.
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.update({k: _substitute(v) for k, v in compose["services"]["web"]["environment"].items()})
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
