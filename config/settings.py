@@ -163,7 +163,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "sundown")
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    # The sweep moves due credentials to pending and (re)dispatches pending work:
+    # a lost or flushed broker message is simply sent again on the next run.
+    "revocation-sweep": {
+        "task": "revocation.sweep",
+        "schedule": float(env_int("SUNDOWN_SWEEP_SECONDS", 5)),
+        "options": {"expires": 60},
+    },
+    "revocation-expiry-notices": {
+        "task": "revocation.expiry_notices",
+        "schedule": float(env_int("SUNDOWN_NOTICE_SECONDS", 300)),
+        "options": {"expires": 600},
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -171,6 +184,22 @@ EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "sundown@localhost")
 SUNDOWN_SECURITY_ALERT_EMAILS = env_list("SUNDOWN_SECURITY_ALERT_EMAILS", [])
+if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+    EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+
+# Revocation engine (revocation.services). Retry ladder in seconds, one step per
+# failed try, with +-jitter; after MAX_ATTEMPTS tries the credential is failed.
+SUNDOWN_REVOCATION_RETRY_DELAYS = [
+    int(x) for x in env_list("SUNDOWN_REVOCATION_RETRY_DELAYS", ["5", "30", "120", "600"])
+]
+SUNDOWN_REVOCATION_RETRY_JITTER = 0.2
+SUNDOWN_REVOCATION_MAX_ATTEMPTS = env_int("SUNDOWN_REVOCATION_MAX_ATTEMPTS", 5)
+SUNDOWN_REVOCATION_BATCH_SIZE = env_int("SUNDOWN_REVOCATION_BATCH_SIZE", 500)
+# A lease must outlive one batch's call to the target; an expired one is re-claimed.
+SUNDOWN_REVOCATION_LEASE_SECONDS = env_int("SUNDOWN_REVOCATION_LEASE_SECONDS", 120)
+SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM = env_int("SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM", 4)
+SUNDOWN_REVOCATION_TASK_SECONDS = env_int("SUNDOWN_REVOCATION_TASK_SECONDS", 20)
+SUNDOWN_SWEEP_CHUNK = env_int("SUNDOWN_SWEEP_CHUNK", 5000)
 
 # Hardening; all of these are what `check --deploy` asks for.
 SESSION_COOKIE_HTTPONLY = True

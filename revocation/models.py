@@ -1,1 +1,143 @@
-# Revocation attempts and manual tasks live here (see the revocation engine).
+"""Revocation bookkeeping: one row per attempt on a target, manual tasks, expiry notices.
+
+The credential's own status (access.Credential) is the state machine; these rows
+record what the engine did to get there and what it handed to people.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from access.models import Credential, System
+from vendors.models import Contract
+
+
+class RevocationAttempt(models.Model):
+    """One call of a connector for one credential: opened at claim, closed with its outcome.
+
+    A row left ``running`` whose lease expired records a worker that died mid-call;
+    the next claim closes it as ``abandoned``.
+    """
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Revoked and verified"
+        HANDED_OFF = "handed_off", "Handed to a person (manual task)"
+        ERROR = "error", "Error"
+        VERIFY_FAILED = "verify_failed", "Target still accepts the credential"
+        ABANDONED = "abandoned", "Worker lost (lease expired)"
+
+    credential = models.ForeignKey(
+        Credential, on_delete=models.PROTECT, related_name="revocation_attempts"
+    )
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="revocation_attempts")
+    connector = models.CharField(max_length=16, help_text="Connector kind used.")
+    worker = models.CharField(max_length=200, help_text="Lease owner that made the call.")
+    attempt = models.PositiveIntegerField(help_text="1 for the first try of this credential.")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    permanent = models.BooleanField(default=False, help_text="The error said retrying cannot help.")
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["credential", "attempt"], name="revattempt_credential_idx"),
+            models.Index(
+                fields=["credential"],
+                condition=Q(outcome="running"),
+                name="revattempt_running_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    outcome__in=[
+                        "running",
+                        "success",
+                        "handed_off",
+                        "error",
+                        "verify_failed",
+                        "abandoned",
+                    ]
+                ),
+                name="revattempt_outcome_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"attempt {self.attempt} on credential {self.credential_id}: {self.outcome}"
+
+
+class ManualTask(models.Model):
+    """Work for a person: revoke a credential by hand and confirm it with a note."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+
+    class Reason(models.TextChoices):
+        MANUAL_SYSTEM = "manual_system", "The system is revoked by hand"
+        FAILED = "failed", "Automatic revocation failed"
+
+    credential = models.ForeignKey(
+        Credential, on_delete=models.PROTECT, related_name="manual_tasks"
+    )
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="manual_tasks")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    detail = models.TextField(blank=True, default="", help_text="Last error, when it failed.")
+    opened_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.CharField(max_length=200, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            # A credential never has two open tasks: two workers or a re-run
+            # cannot hand the same job to people twice.
+            models.UniqueConstraint(
+                fields=["credential"],
+                condition=Q(status="open"),
+                name="manualtask_one_open_per_credential",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "done"]), name="manualtask_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open") | Q(completed_at__isnull=False),
+                name="manualtask_done_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["system"], condition=Q(status="open"), name="manualtask_open_idx")
+        ]
+
+    def __str__(self):
+        return f"manual task {self.pk} ({self.status}) for credential {self.credential_id}"
+
+
+class ExpiryNotice(models.Model):
+    """A pre-expiry notice that was sent; the unique key makes each one go out once."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="expiry_notices")
+    days_before = models.PositiveSmallIntegerField()
+    access_ends_at = models.DateTimeField(help_text="The end the notice announced.")
+    recipients = models.JSONField(default=list)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            # Keyed on the announced end too: an extended contract gets fresh notices
+            # for its new end date, never a repeat for the same one.
+            models.UniqueConstraint(
+                fields=["contract", "days_before", "access_ends_at"],
+                name="expirynotice_once",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.days_before}-day notice for contract {self.contract_id}"

@@ -2,3 +2,5 @@
 
 Add a module's import below when you add a connector.
 """
+
+from revocation.connectors import ldap, manual, mariadb, postgres, redis, scim  # noqa: F401

@@ -40,6 +40,9 @@ class Connector:
     """
 
     kind: str = ""
+    # False for targets nobody can read back (manual): the engine then hands the
+    # credential to a person instead of marking it revoked.
+    verifies: bool = True
 
     def __init__(self, system: System):
         self.system = system

@@ -1,0 +1,34 @@
+"""Systems revoked by a person: the engine opens a ManualTask; nothing is auto-verified.
+
+``verifies = False`` tells the engine that a returned call proves nothing here:
+instead of marking the credential revoked, it opens a manual task for the
+system owner in the same transaction as the audit event, and the credential
+stays pending until a person confirms with a note
+(``revocation.services.manual_task_complete``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from access.models import Credential
+from revocation.connectors.base import Account, Connector, ConnectorError, register
+
+
+@register
+class ManualConnector(Connector):
+    kind = "manual"
+    verifies = False
+
+    def revoke(self, credential: Credential) -> None:
+        """Nothing to call: the hand-off is the engine's manual task."""
+
+    def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
+        return {credential.pk: None for credential in credentials}
+
+    def is_active(self, credential: Credential) -> bool:
+        # Nobody can read this target back; only a person's confirmation settles it.
+        return True
+
+    def list_accounts(self) -> list[Account]:
+        raise ConnectorError("a manual system cannot be listed automatically", permanent=True)

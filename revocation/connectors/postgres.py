@@ -1,0 +1,209 @@
+"""PostgreSQL roles: ALTER ROLE ... NOLOGIN (or DROP ROLE), end their sessions, verify.
+
+System config: ``host``, ``port``, ``user``, ``dbname``, optional
+``on_revoke`` ("nologin", the default, or "drop") and ``connect_timeout``;
+the password is the system's encrypted secret. The connecting user needs
+CREATEROLE (and to be a member of, or superuser over, roles it drops) and
+pg_signal_backend to end sessions.
+
+A batch is four round trips whatever its size: which roles exist, every
+ALTER/DROP in one transaction, one pg_terminate_backend over all of them, and
+one catalog read that verifies them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg2
+from psycopg2 import errorcodes, sql
+
+from access.models import Credential
+from revocation.connectors.base import Account, Connector, ConnectorError, register
+
+# SQLSTATEs that no retry can fix: the target refuses on principle.
+PERMANENT = {
+    errorcodes.INSUFFICIENT_PRIVILEGE,
+    errorcodes.DEPENDENT_OBJECTS_STILL_EXIST,
+    errorcodes.INVALID_PARAMETER_VALUE,
+    errorcodes.FEATURE_NOT_SUPPORTED,
+}
+RESERVED = ("pg_",)
+
+
+@register
+class PostgresConnector(Connector):
+    kind = "postgres"
+
+    def __init__(self, system):
+        super().__init__(system)
+        self.mode = self.config.get("on_revoke", "nologin")
+        if self.mode not in ("nologin", "drop"):
+            raise ConnectorError(
+                f"on_revoke must be 'nologin' or 'drop', not {self.mode!r}", permanent=True
+            )
+        self._conn = None
+
+    # Connection ------------------------------------------------------------
+    def _connect(self):
+        if self._conn is None:
+            try:
+                self._conn = psycopg2.connect(
+                    host=self.config.get("host", "127.0.0.1"),
+                    port=int(self.config.get("port", 5432)),
+                    user=self.config.get("user", "postgres"),
+                    dbname=self.config.get("dbname", "postgres"),
+                    password=self.system.get_secret() or None,
+                    connect_timeout=int(self.config.get("connect_timeout", 5)),
+                    application_name="sundown-revocation",
+                )
+            except psycopg2.Error as exc:
+                # Down, unreachable or refusing us: all may be fixed (or come back),
+                # so the retry ladder decides, not this call.
+                raise ConnectorError(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _query(self, query, params=None) -> list[tuple]:
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(query, params)
+                rows = cursor.fetchall() if cursor.description else []
+            conn.commit()
+            return rows
+        except psycopg2.Error as exc:
+            self._abort(conn)
+            raise _error(exc) from exc
+
+    def _abort(self, conn) -> None:
+        try:
+            conn.rollback()
+        except psycopg2.Error:
+            self.close()
+
+    # Interface -------------------------------------------------------------
+    def revoke(self, credential: Credential) -> None:
+        error = self.revoke_many([credential])[credential.pk]
+        if error is not None:
+            raise error
+
+    def is_active(self, credential: Credential) -> bool:
+        return credential.pk in self.still_active([credential])
+
+    def list_accounts(self) -> list[Account]:
+        rows = self._query(
+            "SELECT rolname, rolcanlogin, rolsuper FROM pg_roles "
+            "WHERE rolname !~ '^pg_' ORDER BY rolname"
+        )
+        return [
+            Account(external_id=name, active=login, detail="superuser" if sup else "")
+            for name, login, sup in rows
+        ]
+
+    def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
+        credentials = list(credentials)
+        results: dict[int, ConnectorError | None] = {}
+        names: dict[str, list[int]] = {}
+        for credential in credentials:
+            name = credential.external_id
+            if not name or name.startswith(RESERVED):
+                results[credential.pk] = ConnectorError(
+                    f"{name!r} is not a role Sundown may revoke", permanent=True
+                )
+            else:
+                names.setdefault(name, []).append(credential.pk)
+        if not names:
+            return results
+        existing = {
+            row[0]
+            for row in self._query(
+                "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [list(names)]
+            )
+        }
+        # A role that does not exist is already revoked: idempotent by design.
+        try:
+            self._revoke_all(sorted(existing))
+            errors: dict[str, ConnectorError] = {}
+        except ConnectorError as batch_error:
+            if len(existing) <= 1:
+                errors = {name: batch_error for name in existing}
+            else:
+                # One bad role must not hold the others hostage: redo them one by one.
+                errors = self._revoke_each(sorted(existing))
+        for name, pks in names.items():
+            for pk in pks:
+                results[pk] = errors.get(name)
+        return results
+
+    def still_active(self, credentials: Iterable[Credential]) -> set[int]:
+        credentials = list(credentials)
+        names = sorted({c.external_id for c in credentials})
+        if not names:
+            return set()
+        # One read of the catalog for the whole batch: a role is still active if
+        # it can log in (nologin mode), exists at all (drop mode) or has a session.
+        login_check = "TRUE" if self.mode == "drop" else "rolcanlogin"
+        rows = self._query(
+            f"SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND {login_check} "
+            "UNION SELECT usename FROM pg_stat_activity WHERE usename = ANY(%s)",
+            [names, names],
+        )
+        active = {row[0] for row in rows}
+        return {c.pk for c in credentials if c.external_id in active}
+
+    # Work ------------------------------------------------------------------
+    def _statements(self, name: str) -> list[sql.Composed]:
+        role = sql.Identifier(name)
+        if self.mode == "drop":
+            return [
+                sql.SQL("ALTER ROLE {} NOLOGIN").format(role),
+                # Hand owned objects to us and drop grants so DROP ROLE can succeed;
+                # the vendor's data stays, only the vendor's access goes.
+                sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role),
+                sql.SQL("DROP OWNED BY {}").format(role),
+                sql.SQL("DROP ROLE {}").format(role),
+            ]
+        return [sql.SQL("ALTER ROLE {} NOLOGIN").format(role)]
+
+    def _revoke_all(self, names: list[str]) -> None:
+        if not names:
+            return
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor:
+                statements = [s for name in names for s in self._statements(name)]
+                # One round trip: every statement of the batch in one transaction.
+                cursor.execute(sql.SQL("; ").join(statements))
+            conn.commit()
+        except psycopg2.Error as exc:
+            self._abort(conn)
+            raise _error(exc) from exc
+        # After the commit, so an ended session cannot log straight back in.
+        self._query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()",
+            [names],
+        )
+
+    def _revoke_each(self, names: list[str]) -> dict[str, ConnectorError]:
+        errors: dict[str, ConnectorError] = {}
+        for name in names:
+            try:
+                self._revoke_all([name])
+            except ConnectorError as exc:
+                errors[name] = exc
+        return errors
+
+
+def _error(exc: psycopg2.Error) -> ConnectorError:
+    message = (exc.pgerror or str(exc)).strip() or type(exc).__name__
+    if exc.pgcode == errorcodes.UNDEFINED_OBJECT:
+        return ConnectorError(message)  # dropped under us; the retry sees it gone
+    return ConnectorError(message, permanent=exc.pgcode in PERMANENT)

@@ -1,0 +1,66 @@
+"""Reads for the revocation engine, always through the agency permission helper."""
+
+from django.db.models import QuerySet
+
+from access.models import Credential
+from revocation.models import ManualTask, RevocationAttempt
+from revocation.services import REVOCABLE
+from vendors.models import Vendor
+from vendors.permissions import VIEW, restrict
+
+
+def kill_switch_preview(*, vendor: Vendor) -> QuerySet[Credential]:
+    """The credentials ``vendor_kill_switch`` would move to pending right now."""
+    return (
+        Credential.objects.filter(vendor=vendor, status__in=REVOCABLE)
+        .select_related("system")
+        .order_by("system__name", "external_id")
+    )
+
+
+def _credentials(user, perm: str) -> QuerySet[Credential]:
+    return restrict(Credential.objects.all(), user, perm).select_related(
+        "vendor", "system", "system__agency"
+    )
+
+
+def pending_credentials(*, user, perm: str = VIEW) -> QuerySet[Credential]:
+    """Credentials waiting for revocation (queued, retrying, or with a person)."""
+    return (
+        _credentials(user, perm)
+        .filter(status=Credential.Status.PENDING)
+        .order_by("revocation_requested_at", "pk")
+    )
+
+
+def failed_credentials(*, user, perm: str = VIEW) -> QuerySet[Credential]:
+    """Credentials the engine gave up on: still live on the target until a person acts."""
+    return (
+        _credentials(user, perm)
+        .filter(status=Credential.Status.FAILED)
+        .order_by("-updated_at", "pk")
+    )
+
+
+def manual_tasks(*, user, perm: str = VIEW, status: str | None = ManualTask.Status.OPEN):
+    """Manual tasks in the user's agencies; open ones by default, oldest first."""
+    visible = restrict(Credential.objects.all(), user, perm).values("pk")
+    qs = ManualTask.objects.filter(credential_id__in=visible).select_related(
+        "credential", "credential__vendor", "system", "system__agency"
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("opened_at", "pk")
+
+
+def open_manual_tasks(*, user, perm: str = VIEW) -> QuerySet[ManualTask]:
+    return manual_tasks(user=user, perm=perm, status=ManualTask.Status.OPEN)
+
+
+def revocation_attempts(*, user, credential: Credential | None = None, perm: str = VIEW):
+    """Attempts on credentials the user may see, newest first."""
+    visible = restrict(Credential.objects.all(), user, perm).values("pk")
+    qs = RevocationAttempt.objects.filter(credential_id__in=visible)
+    if credential is not None:
+        qs = qs.filter(credential=credential)
+    return qs.select_related("system").order_by("-started_at", "-pk")

@@ -1,0 +1,54 @@
+"""Celery tasks: thin, take ids, and leave every decision to revocation.services.
+
+Delivery is at least once (acks_late, reject on worker lost); the leases in the
+services make a repeated or replayed message harmless.
+"""
+
+import logging
+import time
+
+from celery import shared_task
+from django.conf import settings
+
+from access.models import System
+from revocation import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="revocation.revoke_system_batch", ignore_result=True)
+def revoke_system_batch_task(system_id: int) -> int:
+    """Revoke due pending credentials of one system, batch after batch, for a while."""
+    if not System.objects.filter(pk=system_id).exists():
+        return 0  # the row is gone: nothing to do
+    budget = getattr(settings, "SUNDOWN_REVOCATION_TASK_SECONDS", 20)
+    deadline = time.monotonic() + budget
+    worker = services.worker_identity()
+    done = 0
+    while True:
+        result = services.revocation_batch_run(system_id=system_id, worker=worker)
+        done += result.claimed
+        if not result.claimed:
+            return done
+        if time.monotonic() >= deadline:
+            # Hand the rest to a fresh message so other systems get their turn.
+            revoke_system_batch_task.delay(system_id)
+            return done
+
+
+@shared_task(name="revocation.sweep", ignore_result=True)
+def revocation_sweep_task() -> int:
+    result = services.revocation_sweep()
+    if result.requested or result.contracts_ended:
+        logger.info(
+            "sweep: %s credential(s) to pending, %s contract(s) ended, dispatched %s",
+            result.requested,
+            result.contracts_ended,
+            result.dispatched,
+        )
+    return result.requested
+
+
+@shared_task(name="revocation.expiry_notices", ignore_result=True)
+def expiry_notices_task() -> int:
+    return services.expiry_notices_send()

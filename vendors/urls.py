@@ -1,7 +1,0 @@
-from django.urls import path
-
-from vendors import views
-
-urlpatterns = [
-    path("", views.home, name="home"),
-]
