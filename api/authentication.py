@@ -1,0 +1,44 @@
+"""Authentication for the API: hashed API tokens and the browser session (with CSRF)."""
+
+from rest_framework import authentication, exceptions
+
+from api.selectors import api_token_for_key, api_token_usable
+from api.services import api_token_touch
+from audit.actor import client_ip
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Token <key>``; the key is looked up by its SHA-256 hash."""
+
+    keyword = "Token"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid token header: use 'Authorization: Token <key>'."
+            )
+        try:
+            key = header[1].decode("ascii")
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = api_token_for_key(key)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        usable, why = api_token_usable(token)
+        if not usable:
+            raise exceptions.AuthenticationFailed(why)
+        api_token_touch(token=token, ip=client_ip(request))
+        # audit.actor.Actor.from_request records the token (pk and prefix) as
+        # the actor; it reads it from the Django request underneath DRF's.
+        request._request.auth_token = token
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class CsrfSessionAuthentication(authentication.SessionAuthentication):
+    """The dashboard's session; DRF enforces CSRF on unsafe methods for it."""

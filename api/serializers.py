@@ -1,0 +1,333 @@
+"""Serializers: input shape and output representation only.
+
+Every rule about what may change lives in the services, which the views call;
+the only checks here are types, lengths, choices, and that related objects are
+ones the user may write to (anything else "does not exist").
+"""
+
+from rest_framework import serializers
+
+from access.models import Credential, System
+from audit.models import AuditEvent
+from revocation.models import ManualTask, RevocationAttempt
+from vendors.models import Agency, Contract, Vendor
+from vendors.permissions import MANAGE_CONTRACTS, MANAGE_INVENTORY, MANAGE_VENDORS, restrict
+
+CANNOT_CHANGE = "This field cannot be changed here."
+# Connection settings are stored in clear text and returned to readers; a key
+# like these belongs in the write-only ``secret`` instead.
+SECRET_LOOKING_KEYS = ("password", "passwd", "secret", "token", "private_key", "api_key")
+
+
+class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A related object the requesting user holds ``perm`` on; others "do not exist"."""
+
+    def __init__(self, *, perm: str, **kwargs):
+        self.perm = perm
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return restrict(super().get_queryset(), user, self.perm)
+
+
+class ServiceModelSerializer(serializers.ModelSerializer):
+    """Base: fields named in ``Meta.immutable`` are accepted on create only."""
+
+    def validate(self, attrs):
+        if self.instance is not None:
+            immutable = getattr(self.Meta, "immutable", ())
+            sent = set(getattr(self, "initial_data", {}) or {})
+            errors = {name: [CANNOT_CHANGE] for name in immutable if name in sent}
+            if errors:
+                raise serializers.ValidationError(errors)
+        return attrs
+
+
+class AgencySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Agency
+        fields = ["id", "name", "slug", "time_zone", "created_at"]
+        read_only_fields = fields
+
+
+class VendorSerializer(ServiceModelSerializer):
+    agency = ScopedPrimaryKeyRelatedField(perm=MANAGE_VENDORS, queryset=Agency.objects.all())
+
+    class Meta:
+        model = Vendor
+        fields = [
+            "id",
+            "agency",
+            "name",
+            "registration_number",
+            "risk_tier",
+            "contact_name",
+            "contact_email",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status", "created_at", "updated_at"]
+        immutable = ("agency", "status")
+        validators = []  # uniqueness is the service's (and the database's) job
+
+
+class ContractSerializer(ServiceModelSerializer):
+    vendor = ScopedPrimaryKeyRelatedField(perm=MANAGE_CONTRACTS, queryset=Vendor.objects.all())
+    agency = serializers.IntegerField(source="vendor.agency_id", read_only=True)
+    change_reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Why end_date or grace_days change (recorded in the audit trail).",
+    )
+
+    class Meta:
+        model = Contract
+        fields = [
+            "id",
+            "agency",
+            "vendor",
+            "reference",
+            "title",
+            "start_date",
+            "end_date",
+            "grace_days",
+            "access_ends_at",
+            "status",
+            "procurement_contact_email",
+            "termination_reason",
+            "change_reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "access_ends_at",
+            "status",
+            "termination_reason",
+            "created_at",
+            "updated_at",
+        ]
+        immutable = ("vendor",)
+        validators = []
+
+
+def _check_config(value, path="config"):
+    """Plain JSON an operator may read: no secrets, no NUL (PostgreSQL refuses it)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise serializers.ValidationError(f"{path}: keys must not contain NUL.")
+            if any(word in key.lower() for word in SECRET_LOOKING_KEYS):
+                raise serializers.ValidationError(
+                    f"{path}.{key}: put secrets in the write-only 'secret' field."
+                )
+            _check_config(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_config(item, f"{path}[{index}]")
+    elif isinstance(value, str) and "\x00" in value:
+        raise serializers.ValidationError(f"{path}: text must not contain NUL.")
+
+
+class SystemSerializer(ServiceModelSerializer):
+    agency = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=Agency.objects.all())
+    config = serializers.JSONField(
+        required=False, help_text="Non-secret connection settings (host, port, database, ...)."
+    )
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=10000,
+        style={"input_type": "password"},
+        help_text="Connection secret; stored encrypted, never returned. Empty clears it.",
+    )
+    has_secret = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = System
+        fields = [
+            "id",
+            "agency",
+            "name",
+            "kind",
+            "config",
+            "secret",
+            "has_secret",
+            "lifecycle",
+            "data_classification",
+            "estimated_records",
+            "owner_email",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        immutable = ("agency",)
+        validators = []
+
+    def validate_config(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Connection settings must be a JSON object.")
+        _check_config(value)
+        return value
+
+
+class CredentialSerializer(ServiceModelSerializer):
+    vendor = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=Vendor.objects.all())
+    system = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=System.objects.all())
+    contracts = ScopedPrimaryKeyRelatedField(
+        perm=MANAGE_INVENTORY,
+        queryset=Contract.objects.all(),
+        many=True,
+        help_text="Contracts that authorise this access (at least one, of the same vendor).",
+    )
+
+    class Meta:
+        model = Credential
+        fields = [
+            "id",
+            "vendor",
+            "system",
+            "contracts",
+            "kind",
+            "external_id",
+            "holder",
+            "privileges",
+            "status",
+            "issued_at",
+            "expires_at",
+            "last_used_at",
+            "revocation_requested_at",
+            "revocation_reason",
+            "revoked_at",
+            "revoked_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "status",
+            "revocation_requested_at",
+            "revocation_reason",
+            "revoked_at",
+            "revoked_by",
+            "created_at",
+            "updated_at",
+        ]
+        immutable = ("vendor", "system", "kind", "external_id")
+        validators = []
+
+
+class RevocationAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RevocationAttempt
+        fields = [
+            "id",
+            "credential",
+            "system",
+            "connector",
+            "worker",
+            "attempt",
+            "outcome",
+            "permanent",
+            "error",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+        ]
+        read_only_fields = fields
+
+
+class ManualTaskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ManualTask
+        fields = [
+            "id",
+            "credential",
+            "system",
+            "status",
+            "reason",
+            "detail",
+            "opened_at",
+            "completed_at",
+            "completed_by",
+            "note",
+        ]
+        read_only_fields = fields
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    before = serializers.JSONField(read_only=True, allow_null=True)
+    after = serializers.JSONField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "seq",
+            "occurred_at",
+            "actor_type",
+            "actor_id",
+            "actor_name",
+            "source_ip",
+            "action",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "agency_id",
+            "before",
+            "after",
+            "request_id",
+            "hash_version",
+            "prev_hash",
+            "hash",
+        ]
+        read_only_fields = fields
+
+
+# Verbs ----------------------------------------------------------------------
+
+
+class ContractTerminateSerializer(serializers.Serializer):
+    effective_date = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="Last day of access (agency time zone); default today.",
+    )
+    reason = serializers.CharField(max_length=2000)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ManualTaskCompleteSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        max_length=5000, help_text="What was done to revoke the access, for the audit trail."
+    )
+
+
+class KillSwitchResultSerializer(serializers.Serializer):
+    vendor = VendorSerializer()
+    queued_count = serializers.IntegerField()
+    queued = CredentialSerializer(many=True)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages per field; 'non_field_errors' for the request as a whole.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API."""
+
+    error = ErrorDetailSerializer()

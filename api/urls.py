@@ -1,0 +1,23 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("agencies", views.AgencyViewSet, basename="agency")
+router.register("vendors", views.VendorViewSet, basename="vendor")
+router.register("contracts", views.ContractViewSet, basename="contract")
+router.register("systems", views.SystemViewSet, basename="system")
+router.register("credentials", views.CredentialViewSet, basename="credential")
+router.register("revocations", views.RevocationAttemptViewSet, basename="revocation")
+router.register("manual-tasks", views.ManualTaskViewSet, basename="manual-task")
+router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+
+app_name = "api"
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", views.ApiDocsView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -1,0 +1,495 @@
+"""API views: thin. Reads through ``restrict``, writes and verbs through the services."""
+
+from django.db import transaction
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.response import Response
+
+from access import services as access_services
+from access.models import Credential, System
+from api import filters, serializers
+from api.filters import NulSafeSearchFilter
+from api.pagination import AfterSeqPagination
+from api.permissions import AgencyPermission
+from audit.actor import Actor
+from audit.models import AuditEvent
+from audit.services import audit_record_standalone
+from revocation import services as revocation_services
+from revocation.models import ManualTask, RevocationAttempt
+from vendors import services as vendor_services
+from vendors.models import Agency, Contract, Vendor
+from vendors.permissions import (
+    MANAGE_CONTRACTS,
+    MANAGE_INVENTORY,
+    MANAGE_VENDORS,
+    REVOKE,
+    VIEW,
+    VIEW_AUDIT,
+    restrict,
+)
+
+FILTER_BACKENDS = [DjangoFilterBackend, NulSafeSearchFilter, OrderingFilter]
+
+
+class AgencyScopedViewSet(viewsets.GenericViewSet):
+    """Shared authorization for every agency-owned resource.
+
+    ``read_perm`` governs list and retrieve, ``write_perm`` create and update,
+    ``action_perms`` the verbs. ``agency_path`` is the dotted attribute path from
+    an object to its agency id.
+    """
+
+    permission_classes = [AgencyPermission]
+    filter_backends = FILTER_BACKENDS
+    read_perm = VIEW
+    write_perm: str | None = None
+    action_perms: dict[str, str] = {}
+    agency_path = "agency_id"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    # Authorization -------------------------------------------------------
+
+    def required_perm(self) -> str:
+        if self.action in ("list", "retrieve", "metadata", None):
+            return self.read_perm
+        if self.action in ("create", "partial_update"):
+            return self.write_perm
+        return self.action_perms[self.action]
+
+    def agency_id_of(self, obj) -> int | None:
+        value = obj
+        for part in self.agency_path.split("."):
+            value = getattr(value, part)
+        return value
+
+    def base_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        # Lists show the agencies where the user holds the read permission. Detail
+        # lookups search everything the user may VIEW, so an object of another
+        # agency is "not found" while one of their own agency is "forbidden".
+        perm = VIEW if self.detail else self.read_perm
+        return restrict(self.base_queryset(), self.request.user, perm)
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            self._audit_cross_agency_probe()
+            raise
+
+    def _audit_cross_agency_probe(self):
+        """An authenticated user asked for an object that exists in another agency."""
+        user = self.request.user
+        if not (user and user.is_authenticated):
+            return
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        try:
+            obj = self.base_queryset().filter(**{self.lookup_field: value}).first()
+        except (TypeError, ValueError):
+            return
+        if obj is not None:
+            self._audit_denial(obj=obj, reason="other_agency", perm=self.required_perm())
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.user and request.user.is_authenticated:
+            obj = getattr(self, "denied_object", None)
+            self._audit_denial(
+                obj=obj, reason="missing_permission", perm=getattr(self, "denied_perm", "")
+            )
+            message = message or "You do not hold the permission this needs in this agency."
+        super().permission_denied(request, message=message, code=code)
+
+    def _audit_denial(self, *, obj, reason: str, perm: str):
+        request = self.request
+        audit_record_standalone(
+            actor=Actor.from_request(request),
+            action="api.permission_denied",
+            target=obj,
+            agency_id=self.agency_id_of(obj) if obj is not None else None,
+            after={
+                "method": request.method,
+                "path": request.path[:300],
+                "endpoint": f"{self.basename}.{self.action}",
+                "permission": perm,
+                "reason": reason,
+            },
+        )
+
+    # Helpers for the write actions --------------------------------------------
+
+    def actor(self) -> Actor:
+        return Actor.from_request(self.request)
+
+    def reloaded(self, obj):
+        return self.get_queryset_unrestricted_for(obj)
+
+    def get_queryset_unrestricted_for(self, obj):
+        # Just written by this user through a service: read it back with the
+        # list's select/prefetch so the representation costs the same queries.
+        return self.base_queryset().get(pk=obj.pk)
+
+    def respond(self, obj, status_code=status.HTTP_200_OK, serializer_class=None):
+        serializer_class = serializer_class or self.get_serializer_class()
+        data = serializer_class(self.reloaded(obj), context=self.get_serializer_context()).data
+        return Response(data, status=status_code)
+
+    def validated(self, serializer_class=None, instance=None, partial=False) -> dict:
+        serializer_class = serializer_class or self.get_serializer_class()
+        serializer = serializer_class(
+            instance, data=self.request.data, partial=partial, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+# Agencies ---------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Agencies you are granted"),
+    retrieve=extend_schema(summary="One agency"),
+)
+class AgencyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    serializer_class = serializers.AgencySerializer
+    agency_path = "pk"
+    search_fields = ["name", "slug"]
+    ordering_fields = ["name", "slug", "created_at"]
+    filterset_fields = ["slug"]
+
+    def base_queryset(self):
+        return Agency.objects.all()
+
+
+# Vendors ----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Vendors"),
+    retrieve=extend_schema(summary="One vendor"),
+    create=extend_schema(summary="Register a vendor"),
+    partial_update=extend_schema(summary="Change a vendor's details"),
+)
+class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    serializer_class = serializers.VendorSerializer
+    filterset_class = filters.VendorFilter
+    search_fields = ["name", "registration_number", "contact_name"]
+    ordering_fields = ["name", "created_at", "updated_at", "risk_tier", "status"]
+    ordering = ["name", "id"]
+    write_perm = MANAGE_VENDORS
+    action_perms = {"kill_switch": REVOKE}
+
+    def base_queryset(self):
+        return Vendor.objects.all()
+
+    def create(self, request):
+        data = self.validated()
+        vendor = vendor_services.vendor_create(actor=self.actor(), **data)
+        return self.respond(vendor, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        vendor = self.get_object()
+        data = self.validated(instance=vendor, partial=True)
+        vendor = vendor_services.vendor_update(actor=self.actor(), vendor=vendor, **data)
+        return self.respond(vendor)
+
+    @extend_schema(
+        summary="Kill switch: revoke all of a vendor's access now",
+        description=(
+            "Moves every active or failed credential of the vendor to pending (the "
+            "workers revoke and verify them on the targets) and suspends the vendor. "
+            "Returns what was queued."
+        ),
+        request=serializers.ReasonSerializer,
+        responses={202: serializers.KillSwitchResultSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="kill-switch")
+    def kill_switch(self, request, pk=None):
+        vendor = self.get_object()
+        data = self.validated(serializers.ReasonSerializer)
+        queued = revocation_services.vendor_kill_switch(
+            actor=self.actor(), vendor=vendor, reason=data["reason"]
+        )
+        queued = list(
+            Credential.objects.filter(pk__in=[c.pk for c in queued])
+            .prefetch_related("contracts")
+            .order_by("pk")
+        )
+        context = self.get_serializer_context()
+        body = {
+            "vendor": serializers.VendorSerializer(self.reloaded(vendor), context=context).data,
+            "queued_count": len(queued),
+            "queued": serializers.CredentialSerializer(queued, many=True, context=context).data,
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+# Contracts --------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Contracts"),
+    retrieve=extend_schema(summary="One contract"),
+    create=extend_schema(summary="Record a contract"),
+    partial_update=extend_schema(
+        summary="Amend a contract",
+        description=(
+            "Descriptive fields change in place; a new end_date or grace_days extends or "
+            "shortens the contract (with change_reason in the audit trail). Both in one "
+            "transaction. Refused once access under the contract has ended."
+        ),
+    ),
+)
+class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    serializer_class = serializers.ContractSerializer
+    filterset_class = filters.ContractFilter
+    search_fields = ["reference", "title", "vendor__name"]
+    ordering_fields = ["end_date", "start_date", "reference", "access_ends_at", "created_at"]
+    ordering = ["end_date", "reference", "id"]
+    write_perm = MANAGE_CONTRACTS
+    action_perms = {"terminate": MANAGE_CONTRACTS}
+    agency_path = "vendor.agency_id"
+
+    def base_queryset(self):
+        return Contract.objects.select_related("vendor")
+
+    def create(self, request):
+        data = self.validated()
+        data.pop("change_reason", None)
+        contract = vendor_services.contract_create(actor=self.actor(), **data)
+        return self.respond(contract, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        contract = self.get_object()
+        data = self.validated(instance=contract, partial=True)
+        reason = data.pop("change_reason", "")
+        end_date = data.pop("end_date", None)
+        grace_days = data.pop("grace_days", None)
+        actor = self.actor()
+        with transaction.atomic():
+            if data:
+                contract = vendor_services.contract_update(actor=actor, contract=contract, **data)
+            if end_date is not None or grace_days is not None:
+                contract = vendor_services.contract_change_end_date(
+                    actor=actor,
+                    contract=contract,
+                    end_date=end_date if end_date is not None else contract.end_date,
+                    grace_days=grace_days,
+                    reason=reason,
+                )
+        return self.respond(contract)
+
+    @extend_schema(
+        summary="Terminate a contract early",
+        description=(
+            "Access under the contract ends at the end of effective_date (agency time "
+            "zone), without grace; the sweep then revokes its credentials."
+        ),
+        request=serializers.ContractTerminateSerializer,
+        responses={200: serializers.ContractSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def terminate(self, request, pk=None):
+        contract = self.get_object()
+        data = self.validated(serializers.ContractTerminateSerializer)
+        contract = vendor_services.contract_terminate(
+            actor=self.actor(),
+            contract=contract,
+            effective_date=data.get("effective_date"),
+            reason=data["reason"],
+        )
+        return self.respond(contract)
+
+
+# Systems ----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Target systems"),
+    retrieve=extend_schema(summary="One target system"),
+    create=extend_schema(summary="Register a target system"),
+    partial_update=extend_schema(
+        summary="Change a target system",
+        description="An omitted secret is kept; an empty one clears it.",
+    ),
+)
+class SystemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    serializer_class = serializers.SystemSerializer
+    filterset_class = filters.SystemFilter
+    search_fields = ["name", "owner_email"]
+    ordering_fields = ["name", "kind", "lifecycle", "estimated_records", "created_at"]
+    ordering = ["name", "id"]
+    write_perm = MANAGE_INVENTORY
+
+    def base_queryset(self):
+        return System.objects.all()
+
+    def create(self, request):
+        data = self.validated()
+        system = access_services.system_create(actor=self.actor(), **data)
+        return self.respond(system, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        system = self.get_object()
+        data = self.validated(instance=system, partial=True)
+        system = access_services.system_update(actor=self.actor(), system=system, **data)
+        return self.respond(system)
+
+
+# Credentials ------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Credentials vendors hold"),
+    retrieve=extend_schema(summary="One credential"),
+    create=extend_schema(summary="Register a credential"),
+    partial_update=extend_schema(summary="Change a credential's details or contracts"),
+)
+class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    serializer_class = serializers.CredentialSerializer
+    filterset_class = filters.CredentialFilter
+    search_fields = ["external_id", "holder"]
+    ordering_fields = ["external_id", "status", "expires_at", "created_at", "updated_at"]
+    ordering = ["id"]
+    write_perm = MANAGE_INVENTORY
+    action_perms = {"revoke": REVOKE}
+    agency_path = "system.agency_id"
+
+    def base_queryset(self):
+        return Credential.objects.select_related("system").prefetch_related("contracts")
+
+    def create(self, request):
+        data = self.validated()
+        credential = access_services.credential_register(actor=self.actor(), **data)
+        return self.respond(credential, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        credential = self.get_object()
+        data = self.validated(instance=credential, partial=True)
+        credential = access_services.credential_update(
+            actor=self.actor(), credential=credential, **data
+        )
+        return self.respond(credential)
+
+    @extend_schema(
+        summary="Revoke a credential now",
+        description=(
+            "Moves an active or failed credential to pending; a worker revokes it on the "
+            "target and verifies it. A pending or revoked credential is returned as is."
+        ),
+        request=serializers.ReasonSerializer,
+        responses={202: serializers.CredentialSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        credential = self.get_object()
+        data = self.validated(serializers.ReasonSerializer)
+        credential = revocation_services.credential_revoke(
+            actor=self.actor(), credential=credential, reason=data["reason"]
+        )
+        return self.respond(credential, status.HTTP_202_ACCEPTED)
+
+
+# Revocation attempts and manual tasks -----------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Revocation attempts (one per connector call)"),
+    retrieve=extend_schema(summary="One revocation attempt"),
+)
+class RevocationAttemptViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet
+):
+    serializer_class = serializers.RevocationAttemptSerializer
+    filterset_class = filters.RevocationAttemptFilter
+    search_fields = ["error", "worker"]
+    ordering_fields = ["started_at", "finished_at", "duration_ms"]
+    ordering = ["-started_at", "-id"]
+    read_perm = VIEW_AUDIT
+    agency_path = "system.agency_id"
+
+    def base_queryset(self):
+        return RevocationAttempt.objects.select_related("system")
+
+    def get_queryset(self):
+        perm = VIEW if self.detail else self.read_perm
+        systems = restrict(System.objects.all(), self.request.user, perm)
+        return self.base_queryset().filter(system__in=systems)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Manual revocation tasks"),
+    retrieve=extend_schema(summary="One manual task"),
+)
+class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    serializer_class = serializers.ManualTaskSerializer
+    filterset_class = filters.ManualTaskFilter
+    search_fields = ["detail", "note"]
+    ordering_fields = ["opened_at", "completed_at", "status"]
+    ordering = ["-opened_at", "-id"]
+    action_perms = {"complete": REVOKE}
+    agency_path = "system.agency_id"
+
+    def base_queryset(self):
+        return ManualTask.objects.select_related("system")
+
+    def get_queryset(self):
+        perm = VIEW if self.detail else self.read_perm
+        systems = restrict(System.objects.all(), self.request.user, perm)
+        return self.base_queryset().filter(system__in=systems)
+
+    @extend_schema(
+        summary="Confirm a manual revocation",
+        description="Marks the task done and the credential revoked (by hand, unverified).",
+        request=serializers.ManualTaskCompleteSerializer,
+        responses={200: serializers.ManualTaskSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        task = self.get_object()
+        data = self.validated(serializers.ManualTaskCompleteSerializer)
+        task = revocation_services.manual_task_complete(
+            actor=self.actor(), task=task, note=data["note"]
+        )
+        return self.respond(task)
+
+
+# Audit trail ------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Audit events, oldest first, after a seq",
+        description=(
+            "For SIEM pulls: keep `last_seq` and pass it as `after_seq` next time. "
+            "Events are append-only and hash-chained (`prev_hash`, `hash`)."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="One audit event",
+        parameters=[OpenApiParameter("seq", OpenApiTypes.INT, OpenApiParameter.PATH)],
+    ),
+)
+class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    serializer_class = serializers.AuditEventSerializer
+    filterset_class = filters.AuditEventFilter
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = AfterSeqPagination
+    read_perm = VIEW_AUDIT
+    lookup_field = "seq"
+
+    def base_queryset(self):
+        return AuditEvent.objects.all()
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI from local (sidecar) assets; the init script is a separate file for CSP."""
+
+    template_name = "api/swagger_ui.html"

@@ -1,0 +1,78 @@
+"""API fixtures: token clients per persona and a small world in two agencies."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from api.services import api_token_create
+from audit.actor import Actor
+from revocation.models import ManualTask
+from tests.factories import (
+    ContractFactory,
+    CredentialFactory,
+    SystemFactory,
+    UserFactory,
+    VendorFactory,
+)
+from vendors.permissions import role_grant
+
+
+@pytest.fixture
+def integration(agency):
+    user = UserFactory(username="hr-sync")
+    role_grant(user=user, agency=agency, role="integration")
+    return user
+
+
+def token_client(user, **kwargs) -> APIClient:
+    _, key = api_token_create(
+        actor=Actor.system("tests"), user=user, name=f"tests {user.username}", **kwargs
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    client.key = key
+    return client
+
+
+@pytest.fixture
+def api_client_for():
+    return token_client
+
+
+def make_world(agency, tag: str) -> dict:
+    """One of everything in ``agency``."""
+    vendor = VendorFactory(agency=agency, name=f"{tag} Vendor")
+    contract = ContractFactory(vendor=vendor, reference=f"{tag}-C1")
+    system = SystemFactory(agency=agency, name=f"{tag}-db", config={"host": "127.0.0.1"})
+    credential = CredentialFactory(
+        vendor=vendor, system=system, contracts=[contract], external_id=f"{tag}_role"
+    )
+    other_credential = CredentialFactory(
+        vendor=vendor, system=system, contracts=[contract], external_id=f"{tag}_role_2"
+    )
+    task = ManualTask.objects.create(
+        credential=other_credential,
+        system=system,
+        reason=ManualTask.Reason.MANUAL_SYSTEM,
+        opened_at=timezone.now() - dt.timedelta(hours=1),
+    )
+    return {
+        "agency": agency,
+        "vendor": vendor,
+        "contract": contract,
+        "system": system,
+        "credential": credential,
+        "task": task,
+    }
+
+
+@pytest.fixture
+def world(agency):
+    return make_world(agency, "own")
+
+
+@pytest.fixture
+def other_world(other_agency):
+    return make_world(other_agency, "other")

@@ -1,0 +1,307 @@
+"""Every role x {own agency, other agency} x every endpoint and verb -> allow or deny.
+
+Expectations are written out per endpoint (not derived from ROLE_PERMISSIONS), so
+a change of a role's bundle shows up here as a failing cell. Each cell runs in a
+savepoint that is rolled back, so verbs never see each other's effects; every
+denial must leave an ``api.permission_denied`` audit event.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from audit.actor import Actor
+from audit.models import AuditEvent
+from audit.services import audit_record_standalone
+from revocation.models import RevocationAttempt
+from tests.api.conftest import make_world, token_client
+from tests.factories import UserFactory
+from vendors.permissions import role_grant
+
+pytestmark = pytest.mark.django_db
+
+OFFICER, PROCUREMENT, AUDITOR, INTEGRATION = (
+    "security_officer",
+    "procurement",
+    "auditor",
+    "integration",
+)
+ALL = {OFFICER, PROCUREMENT, AUDITOR, INTEGRATION}
+TODAY = dt.date.today()
+
+
+@dataclass
+class Case:
+    name: str
+    method: str
+    url: Callable[[dict], str]
+    allowed: set[str]  # roles allowed in their own agency
+    kind: str  # list | detail | create | write
+    body: Callable[[dict, dict], dict] | None = None  # (target world, own world) -> body
+    ok: int = 200
+
+
+def _id(key):
+    return lambda w: w[key].pk
+
+
+CASES = [
+    Case("agencies.list", "get", lambda w: "/api/v1/agencies/", ALL, "list"),
+    Case(
+        "agencies.retrieve", "get", lambda w: f"/api/v1/agencies/{w['agency'].pk}/", ALL, "detail"
+    ),
+    Case("vendors.list", "get", lambda w: "/api/v1/vendors/", ALL, "list"),
+    Case("vendors.retrieve", "get", lambda w: f"/api/v1/vendors/{w['vendor'].pk}/", ALL, "detail"),
+    Case(
+        "vendors.create",
+        "post",
+        lambda w: "/api/v1/vendors/",
+        {OFFICER, PROCUREMENT, INTEGRATION},
+        "create",
+        body=lambda w, own: {"agency": w["agency"].pk, "name": "Brand New GmbH"},
+        ok=201,
+    ),
+    Case(
+        "vendors.update",
+        "patch",
+        lambda w: f"/api/v1/vendors/{w['vendor'].pk}/",
+        {OFFICER, PROCUREMENT, INTEGRATION},
+        "write",
+        body=lambda w, own: {"contact_name": "Jane Roe"},
+    ),
+    Case(
+        "vendors.kill_switch",
+        "post",
+        lambda w: f"/api/v1/vendors/{w['vendor'].pk}/kill-switch/",
+        {OFFICER},
+        "write",
+        body=lambda w, own: {"reason": "breach reported"},
+        ok=202,
+    ),
+    Case("contracts.list", "get", lambda w: "/api/v1/contracts/", ALL, "list"),
+    Case(
+        "contracts.retrieve",
+        "get",
+        lambda w: f"/api/v1/contracts/{w['contract'].pk}/",
+        ALL,
+        "detail",
+    ),
+    Case(
+        "contracts.create",
+        "post",
+        lambda w: "/api/v1/contracts/",
+        {PROCUREMENT, INTEGRATION},
+        "create",
+        body=lambda w, own: {
+            "vendor": w["vendor"].pk,
+            "reference": "NEW-1",
+            "start_date": str(TODAY),
+            "end_date": str(TODAY + dt.timedelta(days=30)),
+        },
+        ok=201,
+    ),
+    Case(
+        "contracts.update",
+        "patch",
+        lambda w: f"/api/v1/contracts/{w['contract'].pk}/",
+        {PROCUREMENT, INTEGRATION},
+        "write",
+        body=lambda w, own: {"title": "Amended title"},
+    ),
+    Case(
+        "contracts.terminate",
+        "post",
+        lambda w: f"/api/v1/contracts/{w['contract'].pk}/terminate/",
+        {PROCUREMENT, INTEGRATION},
+        "write",
+        body=lambda w, own: {"reason": "vendor breached terms"},
+    ),
+    Case("systems.list", "get", lambda w: "/api/v1/systems/", ALL, "list"),
+    Case("systems.retrieve", "get", lambda w: f"/api/v1/systems/{w['system'].pk}/", ALL, "detail"),
+    Case(
+        "systems.create",
+        "post",
+        lambda w: "/api/v1/systems/",
+        {OFFICER, INTEGRATION},
+        "create",
+        body=lambda w, own: {"agency": w["agency"].pk, "name": "new-db", "kind": "manual"},
+        ok=201,
+    ),
+    Case(
+        "systems.update",
+        "patch",
+        lambda w: f"/api/v1/systems/{w['system'].pk}/",
+        {OFFICER, INTEGRATION},
+        "write",
+        body=lambda w, own: {"lifecycle": "legacy"},
+    ),
+    Case("credentials.list", "get", lambda w: "/api/v1/credentials/", ALL, "list"),
+    Case(
+        "credentials.retrieve",
+        "get",
+        lambda w: f"/api/v1/credentials/{w['credential'].pk}/",
+        ALL,
+        "detail",
+    ),
+    Case(
+        "credentials.create",
+        "post",
+        lambda w: "/api/v1/credentials/",
+        {OFFICER, INTEGRATION},
+        "create",
+        body=lambda w, own: {
+            "vendor": w["vendor"].pk,
+            "system": w["system"].pk,
+            "contracts": [w["contract"].pk],
+            "kind": "database_role",
+            "external_id": "brand_new_role",
+        },
+        ok=201,
+    ),
+    Case(
+        "credentials.update",
+        "patch",
+        lambda w: f"/api/v1/credentials/{w['credential'].pk}/",
+        {OFFICER, INTEGRATION},
+        "write",
+        body=lambda w, own: {"holder": "J. Doe"},
+    ),
+    Case(
+        "credentials.revoke",
+        "post",
+        lambda w: f"/api/v1/credentials/{w['credential'].pk}/revoke/",
+        {OFFICER},
+        "write",
+        body=lambda w, own: {"reason": "no longer needed"},
+        ok=202,
+    ),
+    Case("revocations.list", "get", lambda w: "/api/v1/revocations/", {OFFICER, AUDITOR}, "list"),
+    Case(
+        "revocations.retrieve",
+        "get",
+        lambda w: f"/api/v1/revocations/{w['attempt'].pk}/",
+        {OFFICER, AUDITOR},
+        "detail",
+    ),
+    Case("manual_tasks.list", "get", lambda w: "/api/v1/manual-tasks/", ALL, "list"),
+    Case(
+        "manual_tasks.retrieve",
+        "get",
+        lambda w: f"/api/v1/manual-tasks/{w['task'].pk}/",
+        ALL,
+        "detail",
+    ),
+    Case(
+        "manual_tasks.complete",
+        "post",
+        lambda w: f"/api/v1/manual-tasks/{w['task'].pk}/complete/",
+        {OFFICER},
+        "write",
+        body=lambda w, own: {"note": "dropped the account by hand"},
+    ),
+    Case("audit_events.list", "get", lambda w: "/api/v1/audit-events/", {OFFICER, AUDITOR}, "list"),
+    Case(
+        "audit_events.retrieve",
+        "get",
+        lambda w: f"/api/v1/audit-events/{w['event'].seq}/",
+        {OFFICER, AUDITOR},
+        "detail",
+    ),
+]
+
+# Which object of the target world each list must (not) show.
+LIST_MARKERS = {
+    "agencies.list": ("agency", "id"),
+    "vendors.list": ("vendor", "id"),
+    "contracts.list": ("contract", "id"),
+    "systems.list": ("system", "id"),
+    "credentials.list": ("credential", "id"),
+    "revocations.list": ("attempt", "id"),
+    "manual_tasks.list": ("task", "id"),
+    "audit_events.list": ("event", "seq"),
+}
+
+
+def _expected(case: Case, role: str, scope: str) -> int | str:
+    allowed = role in case.allowed
+    if scope == "own":
+        return case.ok if allowed else 403
+    if case.kind == "list":
+        return 200 if allowed else 403  # 200, but without the other agency's rows
+    if case.kind == "create":
+        # A user who may create somewhere names an object of another agency: the
+        # field says it does not exist. A user who may create nowhere: 403.
+        return 400 if allowed else 403
+    return 404  # detail or verb on another agency's object
+
+
+def _full_world(agency, tag):
+    world = make_world(agency, tag)
+    world["attempt"] = RevocationAttempt.objects.create(
+        credential=world["credential"],
+        system=world["system"],
+        connector="manual",
+        worker="tests",
+        attempt=1,
+        outcome=RevocationAttempt.Outcome.ERROR,
+        error="target unreachable",
+        started_at=timezone.now(),
+    )
+    world["event"] = audit_record_standalone(
+        actor=Actor.system("tests"), action="tests.seeded", agency_id=agency.pk
+    )
+    return world
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.mark.parametrize("scope", ["own", "other"])
+@pytest.mark.parametrize("role", [OFFICER, PROCUREMENT, AUDITOR, INTEGRATION])
+def test_permission_matrix(role, scope, agency, other_agency):
+    own = _full_world(agency, "own")
+    other = _full_world(other_agency, "other")
+    user = UserFactory(username=f"matrix-{role}")
+    role_grant(user=user, agency=agency, role=role)
+    client = token_client(user)
+    target = own if scope == "own" else other
+
+    mismatches = []
+    for case in CASES:
+        expected = _expected(case, role, scope)
+        try:
+            with transaction.atomic():
+                denials_before = AuditEvent.objects.filter(action="api.permission_denied").count()
+                body = case.body(target, own) if case.body else None
+                response = getattr(client, case.method)(case.url(target), body, format="json")
+                got = response.status_code
+                problem = None
+                if got != expected:
+                    problem = f"{got} != {expected}: {response.content[:300]!r}"
+                elif got >= 400:
+                    error = response.json().get("error", {})
+                    if error.get("status") != got:
+                        problem = f"error body not in the common format: {response.content!r}"
+                    denied = AuditEvent.objects.filter(action="api.permission_denied").count()
+                    if got in (403, 404) and denied != denials_before + 1:
+                        problem = f"{got} without an api.permission_denied audit event"
+                elif case.kind == "list":
+                    key, field = LIST_MARKERS[case.name]
+                    shown = {row[field] for row in response.json()["results"]}
+                    marker = getattr(target[key], "seq" if field == "seq" else "pk")
+                    if scope == "own" and marker not in shown:
+                        problem = f"own {key} {marker} missing from the list"
+                    if scope == "other" and marker in shown:
+                        problem = f"other agency's {key} {marker} leaked into the list"
+                if problem:
+                    mismatches.append(f"{case.name}: {problem}")
+                raise _Rollback
+        except _Rollback:
+            pass
+
+    assert not mismatches, f"{role} x {scope}:\n" + "\n".join(mismatches)
