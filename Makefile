@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Dashboard front-end packages (USWDS, htmx) from npm; reinstalled when the lock file changes.
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: run test lint format services clean bench
 
@@ -13,13 +15,17 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-run: $(STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+run: $(STAMP) $(NODE_STAMP)
 	DEBUG=1 bin/run-dev
 
 services:
 	bin/ensure-services
 
-test: $(STAMP) services
+test: $(STAMP) $(NODE_STAMP) services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest

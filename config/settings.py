@@ -6,6 +6,7 @@ at PostgreSQL and Redis without any code change.
 """
 
 import base64
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -35,10 +36,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "guardian",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "csp",
+    "django_htmx",
     "audit",
     "vendors",
     "access",
     "revocation",
+    "dashboard",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -53,9 +60,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "audit.middleware.RequestIdMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Security officers must pass TOTP before any dashboard page (dashboard.middleware).
+    "dashboard.middleware.RequireOTPMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -97,6 +111,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out user/address pair is refused before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -114,6 +130,33 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous object permissions at all
 
+# Lockout against password guessing, per username AND address: an attacker guessing
+# from elsewhere cannot lock the real user out, and every lockout ends after the cool-off.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "audit.actor.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["password", "token"]
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Sundown")
+
+# Strict Content-Security-Policy: everything from this host, no inline script or style.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
 LANGUAGE_CODE = "en"
 # Server time is UTC; each Agency has its own time zone for contract end dates.
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -123,6 +166,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "assets"] if (BASE_DIR / "assets").is_dir() else []
+# Front-end packages installed from npm at set-up time (Makefile), served from here.
+STATICFILES_DIRS += [
+    (prefix, BASE_DIR / "node_modules" / package)
+    for prefix, package in (("uswds", "@uswds/uswds/dist"), ("htmx", "htmx.org/dist"))
+    if (BASE_DIR / "node_modules" / package).is_dir()
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,0 +1,202 @@
+"""Dashboard forms. They only parse input; the services decide what is valid."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from access.models import Credential, System
+from vendors import permissions
+from vendors.models import Contract, Vendor
+
+_WIDGET_CLASSES = {
+    forms.Select: "usa-select",
+    forms.SelectMultiple: "usa-select",
+    forms.Textarea: "usa-textarea",
+    forms.CheckboxInput: "usa-checkbox__input",
+    forms.ClearableFileInput: "usa-file-input",
+    forms.FileInput: "usa-file-input",
+}
+
+
+class USWDSMixin:
+    """Give every widget its USWDS class and mark invalid fields for assistive tech."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            css = next(
+                (c for w, c in _WIDGET_CLASSES.items() if type(field.widget) is w), "usa-input"
+            )
+            field.widget.attrs.setdefault("class", css)
+            if self.is_bound and name in self.errors:
+                field.widget.attrs["class"] += " usa-input--error"
+                field.widget.attrs["aria-invalid"] = "true"
+                field.widget.attrs["aria-describedby"] = f"{name}-error"
+
+
+def apply_validation_error(form: forms.Form, exc: ValidationError) -> None:
+    """Put a service's ValidationError on the form: field errors on fields, the rest on top."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class TokenForm(USWDSMixin, forms.Form):
+    token = forms.CharField(
+        label="Six-digit code from your authenticator app",
+        min_length=6,
+        max_length=8,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )
+
+
+class VendorFilterForm(USWDSMixin, forms.Form):
+    q = forms.CharField(label="Search name or registration number", required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *Vendor.Status.choices], required=False)
+    risk_tier = forms.ChoiceField(
+        label="Risk tier", choices=[("", "Any risk tier"), *Vendor.RiskTier.choices], required=False
+    )
+    agency = forms.ChoiceField(choices=[("", "All agencies")], required=False)
+
+    def __init__(self, *args, agencies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agency"].choices = [("", "All agencies")] + [
+            (a.slug, a.name) for a in agencies
+        ]
+
+
+class KillSwitchForm(USWDSMixin, forms.Form):
+    reason = forms.CharField(
+        label="Reason (recorded in the audit trail)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=1000,
+    )
+    confirm = forms.BooleanField(label="I understand that this revokes the access listed above.")
+
+
+class ContractForm(USWDSMixin, forms.Form):
+    vendor = forms.ModelChoiceField(queryset=Vendor.objects.none())
+    reference = forms.CharField(max_length=100)
+    title = forms.CharField(max_length=200, required=False)
+    start_date = forms.DateField(widget=DateInput)
+    end_date = forms.DateField(
+        widget=DateInput, help_text="Last day of the contract, in the agency's time zone."
+    )
+    grace_days = forms.IntegerField(
+        min_value=0, max_value=365, initial=0, help_text="Days of access kept after the end date."
+    )
+    procurement_contact_email = forms.EmailField(required=False, label="Procurement contact")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["vendor"].queryset = permissions.restrict(
+            Vendor.objects.select_related("agency"), user, permissions.MANAGE_CONTRACTS
+        ).order_by("name")
+
+
+class ContractEndDateForm(USWDSMixin, forms.Form):
+    end_date = forms.DateField(widget=DateInput, label="New end date")
+    grace_days = forms.IntegerField(min_value=0, max_value=365, required=False)
+    reason = forms.CharField(max_length=500, required=False, label="Reason for the change")
+
+
+class ContractTerminateForm(USWDSMixin, forms.Form):
+    effective_date = forms.DateField(
+        widget=DateInput, required=False, help_text="Leave empty to terminate today."
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
+
+
+class ContractImportForm(USWDSMixin, forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "Columns: vendor (registration number or legal name), reference, title, "
+            "start_date, end_date (YYYY-MM-DD), grace_days, procurement_contact_email."
+        ),
+    )
+    agency = forms.ChoiceField(help_text="Vendors are looked up in this agency.")
+
+    def __init__(self, *args, agencies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agency"].choices = [(a.slug, a.name) for a in agencies]
+
+
+class SystemFilterForm(USWDSMixin, forms.Form):
+    q = forms.CharField(label="Search system name", required=False)
+    lifecycle = forms.ChoiceField(
+        choices=[("", "Any lifecycle"), *System.Lifecycle.choices], required=False
+    )
+    data_classification = forms.ChoiceField(
+        label="Classification",
+        choices=[("", "Any classification"), *System.Classification.choices],
+        required=False,
+    )
+    kind = forms.ChoiceField(choices=[("", "Any kind"), *System.Kind.choices], required=False)
+
+
+class CredentialForm(USWDSMixin, forms.Form):
+    vendor = forms.ModelChoiceField(queryset=Vendor.objects.none())
+    system = forms.ModelChoiceField(queryset=System.objects.none())
+    contracts = forms.ModelMultipleChoiceField(
+        queryset=Contract.objects.none(), help_text="Contracts that authorise this access."
+    )
+    kind = forms.ChoiceField(choices=Credential.Kind.choices)
+    external_id = forms.CharField(
+        max_length=500, label="Identifier on the target", help_text="Role name, DN, SCIM id, ..."
+    )
+    holder = forms.CharField(max_length=200, required=False)
+    privileges = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        perm = permissions.MANAGE_INVENTORY
+        self.fields["vendor"].queryset = permissions.restrict(
+            Vendor.objects.all(), user, perm
+        ).order_by("name")
+        self.fields["system"].queryset = permissions.restrict(
+            System.objects.all(), user, perm
+        ).exclude(lifecycle=System.Lifecycle.DECOMMISSIONED)
+        self.fields["contracts"].queryset = (
+            permissions.restrict(Contract.objects.all(), user, perm)
+            .select_related("vendor")
+            .exclude(status=Contract.Status.ENDED)
+            .order_by("vendor__name", "reference")
+        )
+        self.fields["contracts"].label_from_instance = lambda c: (
+            f"{c.vendor.name}: {c.reference} (ends {c.end_date:%Y-%m-%d})"
+        )
+
+
+class RevokeForm(USWDSMixin, forms.Form):
+    reason = forms.CharField(max_length=1000, label="Reason for revoking")
+
+
+class ManualTaskCompleteForm(USWDSMixin, forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        label="What was done (kept in the audit trail)",
+    )
+
+
+class AuditFilterForm(USWDSMixin, forms.Form):
+    q = forms.CharField(label="Search (action, target, actor, request id)", required=False)
+    action = forms.CharField(label="Action starts with", required=False)
+    actor = forms.CharField(label="Actor", required=False)
+    agency = forms.ChoiceField(choices=[("", "All agencies")], required=False)
+    date_from = forms.DateField(widget=DateInput, required=False, label="From")
+    date_to = forms.DateField(widget=DateInput, required=False, label="To")
+
+    def __init__(self, *args, agencies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agency"].choices = [("", "All agencies")] + [
+            (a.slug, a.name) for a in agencies
+        ]

@@ -1,0 +1,43 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django_otp import user_has_device
+
+from dashboard.access_control import otp_required
+
+# Pages a signed-in but not yet verified officer may still reach.
+_EXEMPT_URL_NAMES = {"login", "logout", "otp_setup", "otp_verify"}
+
+
+class RequireOTPMiddleware:
+    """Send security officers to TOTP enrolment or verification before anything else.
+
+    Enforced here rather than per view so that no page, the admin included, can be
+    reached with a password alone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = request.user
+        if not user.is_authenticated or user.is_verified():
+            return None
+        match = request.resolver_match
+        if match and match.url_name in _EXEMPT_URL_NAMES:
+            return None
+        if request.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            return None
+        if not otp_required(request):
+            return None
+        target = "otp_verify" if user_has_device(user, confirmed=True) else "otp_setup"
+        url = f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}"
+        if getattr(request, "htmx", False):
+            return HttpResponse(status=204, headers={"HX-Redirect": url})
+        return redirect(url)

@@ -1,0 +1,312 @@
+"""Reads behind the dashboard pages. Every query starts from ``restrict`` or the
+agencies the user can see, and each page costs a small, fixed number of queries.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import CharField, Count, Max, Q, QuerySet
+from django.db.models.functions import Cast, TruncDate
+from django.utils import timezone
+
+from access.models import Credential, System
+from audit.models import AuditEvent
+from vendors.models import Agency, Contract, Vendor
+from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, restrict
+
+try:  # The revocation engine owns these; the dashboard shows them when they exist.
+    from revocation.models import ManualTask, RevocationAttempt
+except ImportError:  # pragma: no cover - only before the engine lands
+    ManualTask = RevocationAttempt = None
+
+CHART_DAYS = 90
+CHART_BUCKET_DAYS = 7
+
+
+@dataclass
+class AgencyOverview:
+    """Everything the home page shows for one agency."""
+
+    agency: Agency
+    credentials: dict = field(default_factory=lambda: {s: 0 for s in Credential.Status.values})
+    ending: dict = field(default_factory=lambda: {7: 0, 30: 0, 90: 0})
+    ending_soon: list = field(default_factory=list)
+    overdue: list = field(default_factory=list)
+    overdue_count: int = 0
+    open_tasks: int = 0
+    failed_systems: list = field(default_factory=list)
+    ends_chart: list = field(default_factory=list)
+    revoked_chart: list = field(default_factory=list)
+
+
+@dataclass
+class OverdueCredential:
+    """A credential whose every contract has ended but which is not verified revoked."""
+
+    credential: Credential
+    access_ended_at: dt.datetime
+    exposed_for: dt.timedelta
+
+
+def _buckets(start: dt.date, counts: dict[dt.date, int]) -> list[dict]:
+    """Weekly bars from ``start``, for the SVG charts."""
+    bars = []
+    for i in range(0, CHART_DAYS, CHART_BUCKET_DAYS):
+        first = start + dt.timedelta(days=i)
+        last = first + dt.timedelta(days=CHART_BUCKET_DAYS - 1)
+        total = sum(n for day, n in counts.items() if first <= day <= last)
+        bars.append({"first": first, "last": last, "count": total})
+    return bars
+
+
+def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
+    """Per agency the user can see: counts, what ends soon, what is overdue, charts."""
+    now = timezone.now()
+    agencies = list(agencies_for(user, VIEW).order_by("name"))
+    by_id = {a.pk: AgencyOverview(agency=a) for a in agencies}
+    ids = list(by_id)
+    if not ids:
+        return []
+
+    # Credentials by status: one grouped query over the status index.
+    for row in (
+        Credential.objects.filter(system__agency_id__in=ids)
+        .values("system__agency_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        by_id[row["system__agency_id"]].credentials[row["status"]] = row["n"]
+
+    # Running contracts whose access ends in the next 7 / 30 / 90 days.
+    running = Contract.objects.filter(
+        vendor__agency_id__in=ids,
+        status__in=[Contract.Status.ACTIVE, Contract.Status.TERMINATED],
+        access_ends_at__gt=now,
+    )
+    horizon = {d: now + dt.timedelta(days=d) for d in (7, 30, 90)}
+    for row in (
+        running.filter(access_ends_at__lte=horizon[90])
+        .values("vendor__agency_id")
+        .annotate(
+            d7=Count("id", filter=Q(access_ends_at__lte=horizon[7])),
+            d30=Count("id", filter=Q(access_ends_at__lte=horizon[30])),
+            d90=Count("id"),
+        )
+        .order_by()
+    ):
+        by_id[row["vendor__agency_id"]].ending = {7: row["d7"], 30: row["d30"], 90: row["d90"]}
+    for contract in (
+        running.filter(access_ends_at__lte=horizon[30])
+        .select_related("vendor")
+        .order_by("access_ends_at")[:50]
+    ):
+        by_id[contract.vendor.agency_id].ending_soon.append(contract)
+
+    # Overdue: every contract ended, credential not verified revoked. Start from the
+    # (few) ended contracts, then drop credentials some other contract still covers.
+    overdue = (
+        Credential.objects.filter(system__agency_id__in=ids, contracts__access_ends_at__lte=now)
+        .exclude(status=Credential.Status.REVOKED)
+        .exclude(contracts__access_ends_at__gt=now)
+        .annotate(access_ended_at=Max("contracts__access_ends_at"))
+    )
+    for row in overdue.values("system__agency_id").annotate(n=Count("id", distinct=True)):
+        by_id[row["system__agency_id"]].overdue_count = row["n"]
+    for credential in overdue.select_related("vendor", "system").order_by("access_ended_at")[
+        : overdue_limit * len(ids)
+    ]:
+        item = by_id[credential.system.agency_id]
+        if len(item.overdue) < overdue_limit:
+            item.overdue.append(
+                OverdueCredential(
+                    credential, credential.access_ended_at, now - credential.access_ended_at
+                )
+            )
+
+    if ManualTask is not None:
+        for row in (
+            ManualTask.objects.filter(system__agency_id__in=ids, status=ManualTask.Status.OPEN)
+            .values("system__agency_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        ):
+            by_id[row["system__agency_id"]].open_tasks = row["n"]
+
+    # Failed connectors: systems with credentials whose revocation failed.
+    for row in (
+        Credential.objects.filter(system__agency_id__in=ids, status=Credential.Status.FAILED)
+        .values("system_id", "system__name", "system__kind", "system__agency_id")
+        .annotate(n=Count("id"), last=Max("updated_at"))
+        .order_by("-n")[:100]
+    ):
+        by_id[row["system__agency_id"]].failed_systems.append(row)
+
+    # Charts: contract ends over the next 90 days, verified revocations over the past 90.
+    today = timezone.localdate()
+    ends: dict[int, dict] = {pk: {} for pk in ids}
+    for row in (
+        Contract.objects.filter(
+            vendor__agency_id__in=ids,
+            status__in=[Contract.Status.ACTIVE, Contract.Status.TERMINATED],
+            end_date__gte=today,
+            end_date__lt=today + dt.timedelta(days=CHART_DAYS),
+        )
+        .values("vendor__agency_id", "end_date")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        ends[row["vendor__agency_id"]][row["end_date"]] = row["n"]
+    revoked: dict[int, dict] = {pk: {} for pk in ids}
+    since = today - dt.timedelta(days=CHART_DAYS - 1)
+    for row in (
+        Credential.objects.filter(
+            system__agency_id__in=ids,
+            status=Credential.Status.REVOKED,
+            revoked_at__date__gte=since,
+        )
+        .annotate(day=TruncDate("revoked_at"))
+        .values("system__agency_id", "day")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        revoked[row["system__agency_id"]][row["day"]] = row["n"]
+    for pk, item in by_id.items():
+        item.ends_chart = _buckets(today, ends[pk])
+        item.revoked_chart = _buckets(since, revoked[pk])
+    return list(by_id.values())
+
+
+def vendor_search(
+    *, user, q: str = "", status: str = "", risk_tier: str = "", agency: str = ""
+) -> QuerySet[Vendor]:
+    qs = restrict(Vendor.objects.all(), user, VIEW).select_related("agency")
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(registration_number__icontains=q))
+    if status:
+        qs = qs.filter(status=status)
+    if risk_tier:
+        qs = qs.filter(risk_tier=risk_tier)
+    if agency:
+        qs = qs.filter(agency__slug=agency)
+    return qs.order_by("name", "pk")
+
+
+def vendor_page_stats(vendors: list[Vendor]) -> None:
+    """Credential counts and next contract end for one page of vendors (two queries)."""
+    ids = [v.pk for v in vendors]
+    counts: dict[int, dict] = {pk: {} for pk in ids}
+    for row in (
+        Credential.objects.filter(vendor_id__in=ids)
+        .values("vendor_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts[row["vendor_id"]][row["status"]] = row["n"]
+    next_end = {
+        row["vendor_id"]: row["end"]
+        for row in Contract.objects.filter(vendor_id__in=ids, status=Contract.Status.ACTIVE)
+        .values("vendor_id")
+        .annotate(end=Max("end_date"))
+        .order_by()
+    }
+    for vendor in vendors:
+        vendor.credential_counts = counts[vendor.pk]
+        vendor.last_contract_end = next_end.get(vendor.pk)
+
+
+def credentials_by_system(vendor: Vendor, limit: int = 500) -> tuple[list[dict], int]:
+    """The vendor's credentials grouped by system (at most ``limit`` shown)."""
+    qs = vendor.credentials.select_related("system").order_by("system__name", "external_id")
+    total = qs.count()
+    groups: dict[int, dict] = {}
+    for credential in qs[:limit]:
+        group = groups.setdefault(
+            credential.system_id, {"system": credential.system, "credentials": []}
+        )
+        group["credentials"].append(credential)
+    return list(groups.values()), total
+
+
+def vendor_revocation_history(vendor: Vendor, limit: int = 50) -> list:
+    if RevocationAttempt is None:
+        return []
+    return list(
+        RevocationAttempt.objects.filter(credential__vendor=vendor)
+        .select_related("credential", "system")
+        .order_by("-started_at")[:limit]
+    )
+
+
+def vendor_audit_trail(*, user, vendor: Vendor, limit: int = 50) -> QuerySet[AuditEvent]:
+    """Events about the vendor, its contracts and its credentials (auditors' view)."""
+    as_text = lambda qs: qs.annotate(t=Cast("pk", CharField())).values("t")  # noqa: E731
+    return (
+        restrict(AuditEvent.objects.all(), user, VIEW_AUDIT)
+        .filter(
+            Q(target_type="vendors.vendor", target_id=str(vendor.pk))
+            | Q(target_type="vendors.contract", target_id__in=as_text(vendor.contracts.all()))
+            | Q(target_type="access.credential", target_id__in=as_text(vendor.credentials.all())),
+            agency_id=vendor.agency_id,
+        )
+        .order_by("-seq")[:limit]
+    )
+
+
+def system_search(
+    *, user, q: str = "", lifecycle: str = "", data_classification: str = "", kind: str = ""
+) -> QuerySet[System]:
+    qs = restrict(System.objects.all(), user, VIEW).select_related("agency")
+    if q:
+        qs = qs.filter(name__icontains=q)
+    if lifecycle:
+        qs = qs.filter(lifecycle=lifecycle)
+    if data_classification:
+        qs = qs.filter(data_classification=data_classification)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("agency__name", "name")
+
+
+def system_page_stats(systems: list[System]) -> None:
+    ids = [s.pk for s in systems]
+    counts: dict[int, dict] = {pk: {} for pk in ids}
+    for row in (
+        Credential.objects.filter(system_id__in=ids)
+        .values("system_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts[row["system_id"]][row["status"]] = row["n"]
+    for system in systems:
+        system.credential_counts = counts[system.pk]
+
+
+def audit_search(
+    *,
+    user,
+    q: str = "",
+    action: str = "",
+    actor: str = "",
+    agency: Agency | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> QuerySet[AuditEvent]:
+    qs = restrict(AuditEvent.objects.all(), user, VIEW_AUDIT)
+    if q:
+        qs = qs.filter(
+            Q(action__icontains=q)
+            | Q(target_repr__icontains=q)
+            | Q(actor_name__icontains=q)
+            | Q(request_id=q)
+        )
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if actor:
+        qs = qs.filter(actor_name__icontains=actor)
+    if agency is not None:
+        qs = qs.filter(agency_id=agency.pk)
+    if date_from:
+        qs = qs.filter(occurred_at__date__gte=date_from)
+    if date_to:
+        qs = qs.filter(occurred_at__date__lte=date_to)
+    return qs.order_by("-seq")

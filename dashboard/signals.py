@@ -1,0 +1,24 @@
+"""Lockouts by django-axes go into the audit trail (logins themselves: audit.signals)."""
+
+from axes.signals import user_locked_out
+from django.dispatch import receiver
+
+from audit.actor import Actor, client_ip
+from audit.models import ActorType
+from audit.services import audit_record_standalone
+
+
+@receiver(user_locked_out)
+def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+    username = str(username or "")[:150]
+    audit_record_standalone(
+        actor=Actor(
+            type=ActorType.ANONYMOUS,
+            name=username or "anonymous",
+            source_ip=ip_address or (client_ip(request) if request else None),
+            request_id=getattr(request, "request_id", "") if request else "",
+        ),
+        action="auth.locked_out",
+        target=("auth.user", "", username),
+        after={"ip_address": ip_address},
+    )

@@ -1,0 +1,42 @@
+from django.urls import path
+
+from dashboard.views import audit, auth, contracts, home, inventory, queue, vendors
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("account/two-factor/setup/", auth.otp_setup, name="otp_setup"),
+    path("account/two-factor/verify/", auth.otp_verify, name="otp_verify"),
+    path("vendors/", vendors.vendor_list, name="vendor_list"),
+    path("vendors/<int:pk>/", vendors.vendor_detail, name="vendor_detail"),
+    path(
+        "vendors/<int:pk>/kill-switch/", vendors.vendor_kill_switch_view, name="vendor_kill_switch"
+    ),
+    path("contracts/", contracts.contract_list, name="contract_list"),
+    path("contracts/new/", contracts.contract_create_view, name="contract_create"),
+    path("contracts/import/", contracts.contract_import_view, name="contract_import"),
+    path("contracts/<int:pk>/", contracts.contract_detail, name="contract_detail"),
+    path(
+        "contracts/<int:pk>/end-date/", contracts.contract_end_date_view, name="contract_end_date"
+    ),
+    path(
+        "contracts/<int:pk>/terminate/",
+        contracts.contract_terminate_view,
+        name="contract_terminate",
+    ),
+    path("systems/", inventory.system_list, name="system_list"),
+    path("systems/<int:pk>/", inventory.system_detail, name="system_detail"),
+    path("credentials/new/", inventory.credential_register_view, name="credential_register"),
+    path("credentials/<int:pk>/", inventory.credential_detail, name="credential_detail"),
+    path(
+        "credentials/<int:pk>/revoke/", inventory.credential_revoke_view, name="credential_revoke"
+    ),
+    path("revocations/", queue.revocation_queue, name="revocation_queue"),
+    path(
+        "revocations/tasks/<int:pk>/complete/",
+        queue.manual_task_complete_view,
+        name="manual_task_complete",
+    ),
+    path("audit/", audit.audit_log, name="audit_log"),
+    path("audit/export.csv", audit.audit_export, name="audit_export"),
+    path("audit/verify/", audit.audit_verify_view, name="audit_verify"),
+]

@@ -1,0 +1,27 @@
+"""Helpers shared by the dashboard views."""
+
+from django.core.paginator import Paginator
+from django.http import Http404
+
+from dashboard.access_control import held_perms
+
+PAGE_SIZE = 50
+
+
+def paginate(request, queryset, per_page: int = PAGE_SIZE):
+    """One page; the count query is the paginator's, rows are fetched for this page only."""
+    paginator = Paginator(queryset, per_page)
+    return paginator.get_page(request.GET.get("page"))
+
+
+def require_any_perm(request, perm: str) -> None:
+    """404 when the user holds ``perm`` in no agency: the page would be empty anyway,
+    and an absent page tells an outsider nothing about what exists."""
+    if perm not in held_perms(request):
+        raise Http404
+
+
+def query_without_page(request) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()

@@ -1,0 +1,266 @@
+"""Contracts for procurement: create, amend (extend / terminate early), CSV import."""
+
+import csv
+import datetime as dt
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.actor import Actor
+from dashboard.forms import (
+    ContractEndDateForm,
+    ContractForm,
+    ContractImportForm,
+    ContractTerminateForm,
+    apply_validation_error,
+)
+from dashboard.views._common import paginate, query_without_page, require_any_perm
+from vendors.models import Contract, Vendor
+from vendors.permissions import MANAGE_CONTRACTS, VIEW, agencies_for, has_agency_perm, restrict
+from vendors.services import contract_change_end_date, contract_create, contract_terminate
+
+CSV_COLUMNS = (
+    "vendor",
+    "reference",
+    "title",
+    "start_date",
+    "end_date",
+    "grace_days",
+    "procurement_contact_email",
+)
+MAX_IMPORT_ROWS = 5000
+
+
+@login_required
+def contract_list(request):
+    contracts = (
+        restrict(Contract.objects.all(), request.user, VIEW)
+        .select_related("vendor", "vendor__agency")
+        .order_by("end_date", "reference")
+    )
+    q = request.GET.get("q", "").strip()
+    if q:
+        contracts = contracts.filter(
+            Q(reference__icontains=q) | Q(title__icontains=q) | Q(vendor__name__icontains=q)
+        )
+    status = request.GET.get("status", "")
+    if status in Contract.Status.values:
+        contracts = contracts.filter(status=status)
+    return render(
+        request,
+        "dashboard/contracts/list.html",
+        {
+            "page": paginate(request, contracts),
+            "query": query_without_page(request),
+            "q": q,
+            "status": status,
+            "statuses": Contract.Status.choices,
+        },
+    )
+
+
+def _contract_for(request, pk: int, perm: str = VIEW) -> Contract:
+    return get_object_or_404(
+        restrict(Contract.objects.select_related("vendor", "vendor__agency"), request.user, perm),
+        pk=pk,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contract_create_view(request):
+    require_any_perm(request, MANAGE_CONTRACTS)
+    initial = {}
+    if "vendor" in request.GET:
+        initial["vendor"] = request.GET["vendor"]
+    form = ContractForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            contract = contract_create(actor=Actor.from_request(request), **data)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Contract {contract.reference} recorded.")
+            return redirect("contract_detail", pk=contract.pk)
+    return render(
+        request,
+        "dashboard/contracts/form.html",
+        {"form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _render_detail(request, contract, end_form=None, terminate_form=None, status=200):
+    return render(
+        request,
+        "dashboard/contracts/detail.html",
+        {
+            "contract": contract,
+            "credentials": contract.credentials.select_related("system").order_by(
+                "system__name", "external_id"
+            )[:200],
+            "can_amend": has_agency_perm(request.user, MANAGE_CONTRACTS, contract),
+            "end_form": end_form
+            or ContractEndDateForm(
+                initial={"end_date": contract.end_date, "grace_days": contract.grace_days}
+            ),
+            "terminate_form": terminate_form or ContractTerminateForm(),
+        },
+        status=status,
+    )
+
+
+@login_required
+def contract_detail(request, pk: int):
+    return _render_detail(request, _contract_for(request, pk))
+
+
+@login_required
+@require_POST
+def contract_end_date_view(request, pk: int):
+    contract = _contract_for(request, pk, MANAGE_CONTRACTS)
+    form = ContractEndDateForm(request.POST)
+    if form.is_valid():
+        try:
+            contract_change_end_date(
+                actor=Actor.from_request(request),
+                contract=contract,
+                end_date=form.cleaned_data["end_date"],
+                grace_days=form.cleaned_data["grace_days"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"End date of {contract.reference} changed.")
+            return redirect("contract_detail", pk=contract.pk)
+    return _render_detail(request, contract, end_form=form, status=400)
+
+
+@login_required
+@require_POST
+def contract_terminate_view(request, pk: int):
+    contract = _contract_for(request, pk, MANAGE_CONTRACTS)
+    form = ContractTerminateForm(request.POST)
+    if form.is_valid():
+        try:
+            contract_terminate(
+                actor=Actor.from_request(request),
+                contract=contract,
+                effective_date=form.cleaned_data["effective_date"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Contract {contract.reference} terminated.")
+            return redirect("contract_detail", pk=contract.pk)
+    return _render_detail(request, contract, terminate_form=form, status=400)
+
+
+class ImportRejected(Exception):
+    """Raised inside the import transaction to roll every row back."""
+
+
+def _parse_date(value: str, column: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError({column: f"{value!r} is not a date (use YYYY-MM-DD)."}) from None
+
+
+def _messages_of(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [f"{field}: {msg}" for field, errs in exc.message_dict.items() for msg in errs]
+    return list(exc.messages)
+
+
+def import_contracts(*, actor: Actor, agency, rows: list[dict]) -> tuple[int, list[tuple]]:
+    """Create every row in one transaction; any bad row rolls all of them back.
+
+    Each row runs the real service in a savepoint so that every bad row is found
+    (duplicates inside the file included), not just the first.
+    """
+    vendors = Vendor.objects.filter(agency=agency)
+    by_regno = {v.registration_number: v for v in vendors if v.registration_number}
+    by_name = {v.name.casefold(): v for v in vendors}
+    errors: list[tuple] = []
+    created = 0
+    try:
+        with transaction.atomic():
+            for line, row in enumerate(rows, start=2):
+                try:
+                    key = (row.get("vendor") or "").strip()
+                    vendor = by_regno.get(key) or by_name.get(key.casefold())
+                    if vendor is None:
+                        raise ValidationError({"vendor": f"No vendor {key!r} in {agency.name}."})
+                    grace = (row.get("grace_days") or "0").strip() or "0"
+                    if not grace.isdigit():
+                        raise ValidationError({"grace_days": f"{grace!r} is not a whole number."})
+                    with transaction.atomic():
+                        contract_create(
+                            actor=actor,
+                            vendor=vendor,
+                            reference=(row.get("reference") or "").strip(),
+                            title=(row.get("title") or "").strip(),
+                            start_date=_parse_date(row.get("start_date") or "", "start_date"),
+                            end_date=_parse_date(row.get("end_date") or "", "end_date"),
+                            grace_days=int(grace),
+                            procurement_contact_email=(
+                                row.get("procurement_contact_email") or ""
+                            ).strip(),
+                        )
+                    created += 1
+                except ValidationError as exc:
+                    errors.append((line, row.get("reference", ""), _messages_of(exc)))
+            if errors:
+                raise ImportRejected
+    except ImportRejected:
+        return 0, errors
+    return created, errors
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contract_import_view(request):
+    require_any_perm(request, MANAGE_CONTRACTS)
+    agencies = list(agencies_for(request.user, MANAGE_CONTRACTS).order_by("name"))
+    form = ContractImportForm(request.POST or None, request.FILES or None, agencies=agencies)
+    row_errors: list[tuple] = []
+    if request.method == "POST" and form.is_valid():
+        agency = next(a for a in agencies if a.slug == form.cleaned_data["agency"])
+        try:
+            text = form.cleaned_data["file"].read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            form.add_error("file", "The file is not UTF-8 text.")
+        else:
+            reader = csv.DictReader(io.StringIO(text))
+            missing = [c for c in ("vendor", "reference", "start_date", "end_date")]
+            missing = [c for c in missing if c not in (reader.fieldnames or [])]
+            rows = list(reader) if not missing else []
+            if missing:
+                form.add_error("file", f"Missing column(s): {', '.join(missing)}.")
+            elif not rows:
+                form.add_error("file", "The file has no rows.")
+            elif len(rows) > MAX_IMPORT_ROWS:
+                form.add_error("file", f"At most {MAX_IMPORT_ROWS} rows per import.")
+            else:
+                created, row_errors = import_contracts(
+                    actor=Actor.from_request(request), agency=agency, rows=rows
+                )
+                if not row_errors:
+                    messages.success(request, f"Imported {created} contract(s).")
+                    return redirect("contract_list")
+    return render(
+        request,
+        "dashboard/contracts/import.html",
+        {"form": form, "row_errors": row_errors, "columns": CSV_COLUMNS},
+        status=400 if (form.errors or row_errors) else 200,
+    )

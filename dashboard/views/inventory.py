@@ -1,0 +1,123 @@
+"""Systems and credentials: inventory, register a credential, revoke one."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from access.models import Credential, System
+from access.services import credential_register
+from audit.actor import Actor
+from dashboard import selectors
+from dashboard.forms import CredentialForm, RevokeForm, SystemFilterForm, apply_validation_error
+from dashboard.views._common import paginate, query_without_page, require_any_perm
+from revocation.selectors import revocation_attempts
+from revocation.services import credential_revoke
+from vendors.permissions import MANAGE_INVENTORY, REVOKE, VIEW, has_agency_perm, restrict
+
+
+@login_required
+def system_list(request):
+    form = SystemFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = paginate(request, selectors.system_search(user=request.user, **filters))
+    selectors.system_page_stats(list(page.object_list))
+    return render(
+        request,
+        "dashboard/systems/list.html",
+        {"form": form, "page": page, "query": query_without_page(request)},
+    )
+
+
+@login_required
+def system_detail(request, pk: int):
+    system = get_object_or_404(
+        restrict(System.objects.select_related("agency", "owner"), request.user, VIEW), pk=pk
+    )
+    credentials = system.credentials.select_related("vendor").order_by("external_id")
+    return render(
+        request,
+        "dashboard/systems/detail.html",
+        {
+            "system": system,
+            "page": paginate(request, credentials),
+            "query": query_without_page(request),
+            "can_revoke": has_agency_perm(request.user, REVOKE, system),
+        },
+    )
+
+
+@login_required
+def credential_detail(request, pk: int):
+    credential = get_object_or_404(
+        restrict(
+            Credential.objects.select_related("vendor", "system", "system__agency"),
+            request.user,
+            VIEW,
+        ),
+        pk=pk,
+    )
+    return render(
+        request,
+        "dashboard/credentials/detail.html",
+        {
+            "credential": credential,
+            "contracts": credential.contracts.order_by("end_date"),
+            "attempts": revocation_attempts(user=request.user, credential=credential)[:50],
+            "can_revoke": has_agency_perm(request.user, REVOKE, credential)
+            and credential.status in (Credential.Status.ACTIVE, Credential.Status.FAILED),
+            "revoke_form": RevokeForm(),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def credential_register_view(request):
+    require_any_perm(request, MANAGE_INVENTORY)
+    form = CredentialForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            credential = credential_register(
+                actor=Actor.from_request(request),
+                vendor=data.pop("vendor"),
+                system=data.pop("system"),
+                contracts=list(data.pop("contracts")),
+                kind=data.pop("kind"),
+                external_id=data.pop("external_id"),
+                **data,
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Credential {credential.external_id} registered.")
+            return redirect("credential_detail", pk=credential.pk)
+    return render(
+        request,
+        "dashboard/credentials/form.html",
+        {"form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def credential_revoke_view(request, pk: int):
+    credential = get_object_or_404(restrict(Credential.objects.all(), request.user, REVOKE), pk=pk)
+    form = RevokeForm(request.POST)
+    if form.is_valid():
+        try:
+            credential_revoke(
+                actor=Actor.from_request(request),
+                credential=credential,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Revocation of {credential.external_id} requested.")
+    else:
+        messages.error(request, "Give a reason for revoking the credential.")
+    return redirect("credential_detail", pk=credential.pk)

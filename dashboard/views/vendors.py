@@ -1,0 +1,100 @@
+"""Vendors: list with search and filters, detail, and the kill switch."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from audit.actor import Actor
+from dashboard import selectors
+from dashboard.forms import KillSwitchForm, VendorFilterForm, apply_validation_error
+from dashboard.views._common import paginate, query_without_page
+from revocation.selectors import kill_switch_preview
+from revocation.services import vendor_kill_switch
+from vendors.models import Vendor
+from vendors.permissions import (
+    MANAGE_CONTRACTS,
+    REVOKE,
+    VIEW,
+    VIEW_AUDIT,
+    agencies_for,
+    has_agency_perm,
+    restrict,
+)
+
+
+@login_required
+def vendor_list(request):
+    agencies = list(agencies_for(request.user, VIEW).order_by("name"))
+    form = VendorFilterForm(request.GET or None, agencies=agencies)
+    filters = form.cleaned_data if form.is_valid() else {}
+    vendors = selectors.vendor_search(user=request.user, **filters)
+    page = paginate(request, vendors)
+    selectors.vendor_page_stats(list(page.object_list))
+    context = {
+        "form": form,
+        "page": page,
+        "query": query_without_page(request),
+        "show_agency": len(agencies) > 1,
+    }
+    # htmx: the search box swaps only the results table.
+    template = "dashboard/vendors/_table.html" if request.htmx else "dashboard/vendors/list.html"
+    return render(request, template, context)
+
+
+@login_required
+def vendor_detail(request, pk: int):
+    vendor = get_object_or_404(
+        restrict(Vendor.objects.select_related("agency", "sponsor"), request.user, VIEW), pk=pk
+    )
+    groups, credential_total = selectors.credentials_by_system(vendor)
+    can_audit = has_agency_perm(request.user, VIEW_AUDIT, vendor)
+    context = {
+        "vendor": vendor,
+        "contracts": vendor.contracts.order_by("-end_date"),
+        "credential_groups": groups,
+        "credential_total": credential_total,
+        "history": selectors.vendor_revocation_history(vendor),
+        "audit_events": (
+            selectors.vendor_audit_trail(user=request.user, vendor=vendor) if can_audit else None
+        ),
+        "can_revoke": has_agency_perm(request.user, REVOKE, vendor),
+        "can_manage_contracts": has_agency_perm(request.user, MANAGE_CONTRACTS, vendor),
+    }
+    return render(request, "dashboard/vendors/detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def vendor_kill_switch_view(request, pk: int):
+    """GET states exactly what will be revoked; POST (confirmed) revokes it all."""
+    # Only users who may revoke in the vendor's agency find the vendor here at all.
+    vendor = get_object_or_404(
+        restrict(Vendor.objects.select_related("agency"), request.user, REVOKE), pk=pk
+    )
+    form = KillSwitchForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rows = vendor_kill_switch(
+                actor=Actor.from_request(request),
+                vendor=vendor,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Kill switch used on {vendor.name}: {len(rows)} credential(s) queued for "
+                "revocation; the vendor is suspended.",
+            )
+            return redirect("vendor_detail", pk=vendor.pk)
+    preview = list(kill_switch_preview(vendor=vendor))
+    systems = sorted({c.system.name for c in preview})
+    return render(
+        request,
+        "dashboard/vendors/kill_switch.html",
+        {"vendor": vendor, "form": form, "preview": preview, "systems": systems},
+        status=400 if form.errors else 200,
+    )
