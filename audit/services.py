@@ -126,12 +126,62 @@ def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[Audit
             AuditEvent(**record, hash_version=HASH_VERSION, prev_hash=prev_hash, hash=digest)
         )
         prev_hash = digest
-    AuditEvent.objects.bulk_create(rows)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE audit_chainhead SET seq = %s, hash = %s WHERE id = 1", [seq, prev_hash]
-        )
+    # Chunks keep each statement under SQLite's and PostgreSQL's parameter limits.
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        _insert(chunk, head=(chunk[-1].seq, chunk[-1].hash))
     return rows
+
+
+_INSERT_CHUNK = 500
+_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "source_ip",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "agency_id",
+    "before",
+    "after",
+    "request_id",
+    "hash_version",
+    "prev_hash",
+    "hash",
+)
+
+
+def _insert(rows: list[AuditEvent], head: tuple[int, str]) -> None:
+    """Insert the rows and move the head in as few round trips as the database allows.
+
+    Appends sit on the hot path of every change, and the head lock serialises
+    them, so each round trip saved here is throughput for the whole system.
+    """
+    ops = connection.ops
+    params = []
+    for row in rows:
+        for name in _COLUMNS:
+            value = getattr(row, name)
+            if name == "occurred_at":
+                value = ops.adapt_datetimefield_value(value)
+            elif name in ("before", "after") and value is not None:
+                value = json.dumps(value)
+            params.append(value)
+    placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    insert = f"INSERT INTO audit_auditevent ({', '.join(_COLUMNS)}) VALUES " + ", ".join(
+        [placeholders] * len(rows)
+    )
+    update = "UPDATE audit_chainhead SET seq = %s, hash = %s WHERE id = 1"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{insert}; {update}", [*params, *head])
+        else:
+            cursor.execute(insert, params)
+            cursor.execute(update, list(head))
 
 
 def audit_record(

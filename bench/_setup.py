@@ -1,0 +1,43 @@
+"""Shared set-up for benchmarks: a fresh PostgreSQL database, migrated, with Django loaded."""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def django_on_fresh_database(name: str, *, host: str = "127.0.0.1", port: int = 5432) -> None:
+    """(Re)create database ``name`` on the local PostgreSQL and migrate it."""
+    import psycopg2
+
+    admin = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    os.environ["DATABASE_URL"] = f"postgres://postgres@{host}:{port}/{name}"
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+    os.environ.setdefault("SUNDOWN_ENCRYPTION_KEYS", "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktMDA=")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def drop_database(name: str, *, host: str = "127.0.0.1", port: int = 5432) -> None:
+    import psycopg2
+    from django.db import connections
+
+    connections.close_all()
+    admin = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
