@@ -1,0 +1,338 @@
+"""LDAP directory entries (written against OpenLDAP slapd; plain LDAPv3).
+
+``system.config``: ``url`` (``ldap://host:389`` or ``ldaps://...``) or ``host`` and
+``port``, ``start_tls`` (false), ``bind_dn`` (the connector's own identity; the
+system secret is its password), ``base_dn`` (every credential's DN must lie
+under it), ``timeout`` (seconds, 5) and ``on_revoke``:
+
+- ``"disable"`` (default): the entry stays, but cannot bind. How depends on
+  ``disable_method``:
+  - ``"password"`` (default) deletes every ``userPassword`` value. A simple bind
+    needs a stored password, so no password works afterwards, on any LDAPv3
+    server, without an overlay; the verify read is a presence filter.
+  - ``"ppolicy"`` sets ``pwdAccountLockedTime: 000001010000Z`` (locked until an
+    administrator unlocks it) and keeps the password hash. Debian's slapd ships
+    the ppolicy overlay, but the lock is only enforced when that overlay is
+    loaded with a policy that has ``pwdLockout: TRUE``; choose it only there.
+- ``"delete"``: the entry is deleted.
+- ``"remove_groups"``: the DN is removed from every group under ``group_base_dn``
+  (default ``base_dn``) matching ``group_filter`` (``(objectClass=groupOfNames)``)
+  through ``member_attribute`` (``member``). A group that would be left empty
+  (``groupOfNames`` must have a member) gets ``placeholder_member`` instead.
+
+LDAP has no sessions to end: a bind is checked when it happens, so existing
+connections bound as the entry keep their identity until they rebind. Each
+change is one request on one bound connection (LDAP has no batch write); the
+verify read is one search per batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+import ldap3
+from ldap3.core import exceptions as lex
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import parse_dn
+
+from access.models import Credential
+
+from .base import Account, Connector, ConnectorError, register
+
+DISABLE, DELETE, REMOVE_GROUPS = "disable", "delete", "remove_groups"
+PASSWORD, PPOLICY = "password", "ppolicy"
+LOCKED_FOREVER = "000001010000Z"  # ppolicy: locked until an administrator clears it
+
+# Result codes that mean "try again later"; every other refusal is permanent.
+_BUSY, _UNAVAILABLE, _TIME_LIMIT = 51, 52, 3
+_TRANSIENT_RESULTS = {_BUSY, _UNAVAILABLE, _TIME_LIMIT}
+# noSuchAttribute also answers a MODIFY_DELETE of a value that is not there.
+_NO_SUCH_OBJECT, _NO_SUCH_ATTRIBUTE = 32, 16
+_OBJECT_CLASS_VIOLATION = 65
+# slapd answers at most 500 entries by default; stay well under it per search.
+_CHUNK = 200
+
+
+def _norm(dn: str) -> str:
+    """A DN in a form two spellings of the same DN share (case, spaces)."""
+    try:
+        return ",".join(f"{attr.lower()}={value.lower()}" for attr, value, _ in parse_dn(dn))
+    except lex.LDAPInvalidDnError as exc:
+        raise ConnectorError(f"Not a valid DN: {dn!r}", permanent=True) from exc
+
+
+@register
+class LDAPConnector(Connector):
+    """Disables, deletes or ungroups directory entries over one bound connection."""
+
+    kind = "ldap"
+
+    def __init__(self, system):
+        super().__init__(system)
+        cfg = self.config
+        self.on_revoke = cfg.get("on_revoke", DISABLE)
+        self.disable_method = cfg.get("disable_method", PASSWORD)
+        if self.on_revoke not in (DISABLE, DELETE, REMOVE_GROUPS):
+            raise ConnectorError(f"Unknown LDAP on_revoke {self.on_revoke!r}", permanent=True)
+        if self.disable_method not in (PASSWORD, PPOLICY):
+            raise ConnectorError(
+                f"Unknown LDAP disable_method {self.disable_method!r}", permanent=True
+            )
+        self.base_dn = cfg.get("base_dn", "")
+        if not self.base_dn:
+            raise ConnectorError("LDAP systems need a base_dn", permanent=True)
+        self.group_base_dn = cfg.get("group_base_dn") or self.base_dn
+        self.group_filter = cfg.get("group_filter", "(objectClass=groupOfNames)")
+        self.member_attribute = cfg.get("member_attribute", "member")
+        self.placeholder_member = cfg.get("placeholder_member", "cn=nobody")
+        self.user_filter = cfg.get("user_filter", "(objectClass=inetOrgPerson)")
+        self._conn: ldap3.Connection | None = None
+
+    # Connection ------------------------------------------------------------
+    def _connection(self) -> ldap3.Connection:
+        if self._conn is None:
+            # ldap3 packs the receive timeout into a C struct: it must be an int.
+            timeout = max(1, int(self.config.get("timeout", 5)))
+            url = self.config.get("url")
+            if url:
+                server = ldap3.Server(url, connect_timeout=timeout, get_info=ldap3.NONE)
+            else:
+                server = ldap3.Server(
+                    self.config.get("host", "127.0.0.1"),
+                    port=int(self.config.get("port", 389)),
+                    use_ssl=bool(self.config.get("use_ssl", False)),
+                    connect_timeout=timeout,
+                    get_info=ldap3.NONE,
+                )
+            conn = ldap3.Connection(
+                server,
+                user=self.config.get("bind_dn") or None,
+                password=self.system.get_secret() or None,
+                receive_timeout=timeout,
+                raise_exceptions=True,
+                auto_referrals=False,
+            )
+            self._call(conn.open)
+            if self.config.get("start_tls"):
+                self._call(conn.start_tls)
+            self._call(conn.bind)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            # A server that is gone already leaves nothing to release.
+            with contextlib.suppress(lex.LDAPException):
+                self._conn.unbind()
+            self._conn = None
+
+    def _error(self, exc: lex.LDAPException) -> ConnectorError:
+        """Translate an ldap3 error: transient only when the server is away or busy."""
+        if isinstance(exc, lex.LDAPOperationResult):
+            if exc.result in _TRANSIENT_RESULTS:
+                return ConnectorError(f"LDAP server busy: {exc}")
+            # invalidCredentials, insufficientAccessRights, undefinedAttributeType, ...
+            return ConnectorError(f"LDAP server refused: {exc}", permanent=True)
+        if isinstance(exc, lex.LDAPCommunicationError | lex.LDAPResponseTimeoutError):
+            self._conn = None  # never reuse a broken connection
+            return ConnectorError(f"LDAP server unreachable: {exc}")
+        # LDAPBindError, LDAPStartTLSError, invalid filters or DNs, ...
+        return ConnectorError(f"LDAP request failed: {exc}", permanent=True)
+
+    def _call(self, fn, *args, ok: tuple[int, ...] = (), **kwargs):
+        """Run one ldap3 call; result codes in ``ok`` count as success (idempotency)."""
+        try:
+            return fn(*args, **kwargs)
+        except lex.LDAPOperationResult as exc:
+            if exc.result in ok:
+                return None
+            raise self._error(exc) from exc
+        except lex.LDAPException as exc:
+            raise self._error(exc) from exc
+
+    def _dns(self, credentials: list[Credential]) -> dict[int, str]:
+        base = _norm(self.base_dn)
+        dns = {}
+        for credential in credentials:
+            dn = credential.external_id
+            # Verification searches under base_dn: an entry outside it would
+            # never be found and so look revoked. Refuse instead.
+            if not (_norm(dn) == base or _norm(dn).endswith("," + base)):
+                raise ConnectorError(
+                    f"{dn!r} is not under the system's base_dn {self.base_dn!r}", permanent=True
+                )
+            dns[credential.pk] = dn
+        return dns
+
+    # Writes ----------------------------------------------------------------
+    def revoke(self, credential: Credential) -> None:
+        error = self.revoke_many([credential])[credential.pk]
+        if error is not None:
+            raise error
+
+    def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
+        credentials = list(credentials)
+        dns = self._dns(credentials)
+        conn = self._connection()
+        if self.on_revoke == REMOVE_GROUPS:
+            self._remove_memberships(conn, set(dns.values()))
+            return {pk: None for pk in dns}
+        results: dict[int, ConnectorError | None] = {}
+        for pk, dn in dns.items():
+            try:
+                if self.on_revoke == DELETE:
+                    self._call(conn.delete, dn, ok=(_NO_SUCH_OBJECT,))
+                elif self.disable_method == PPOLICY:
+                    change = {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, [LOCKED_FOREVER])]}
+                    self._call(conn.modify, dn, change, ok=(_NO_SUCH_OBJECT,))
+                else:
+                    change = {"userPassword": [(ldap3.MODIFY_DELETE, [])]}
+                    # No password left (noSuchAttribute) is the state we want.
+                    self._call(conn.modify, dn, change, ok=(_NO_SUCH_OBJECT, _NO_SUCH_ATTRIBUTE))
+                results[pk] = None
+            except ConnectorError as exc:
+                if not exc.permanent:
+                    raise  # the server went away: the rest would fail the same way
+                results[pk] = exc
+        return results
+
+    def _groups_with(self, conn: ldap3.Connection, dns: set[str]) -> list[tuple[str, list[str]]]:
+        """(group DN, members) of every group holding one of ``dns``."""
+        attr = self.member_attribute
+        found = []
+        ordered = sorted(dns)
+        for i in range(0, len(ordered), _CHUNK):
+            members = "".join(
+                f"({attr}={escape_filter_chars(dn)})" for dn in ordered[i : i + _CHUNK]
+            )
+            self._call(
+                conn.search,
+                self.group_base_dn,
+                f"(&{self.group_filter}(|{members}))",
+                attributes=[attr],
+            )
+            found += [(e.entry_dn, list(e[attr].values)) for e in conn.entries]
+        unique = dict(found)
+        return sorted(unique.items())
+
+    def _remove_memberships(self, conn: ldap3.Connection, dns: set[str]) -> None:
+        wanted = {_norm(dn) for dn in dns}
+        for group_dn, members in self._groups_with(conn, dns):
+            gone = [m for m in members if _norm(m) in wanted]
+            if not gone:
+                continue
+            if len(gone) == len(members):
+                # groupOfNames must keep a member: leave the placeholder only.
+                change = {
+                    self.member_attribute: [(ldap3.MODIFY_REPLACE, [self.placeholder_member])]
+                }
+            else:
+                change = {self.member_attribute: [(ldap3.MODIFY_DELETE, gone)]}
+            # A concurrent removal makes the value vanish first: that is success.
+            self._call(conn.modify, group_dn, change, ok=(_NO_SUCH_OBJECT, _NO_SUCH_ATTRIBUTE))
+
+    # Reads -----------------------------------------------------------------
+    def is_active(self, credential: Credential) -> bool:
+        return credential.pk in self.still_active([credential])
+
+    def still_active(self, credentials: Iterable[Credential]) -> set[int]:
+        credentials = list(credentials)
+        dns = self._dns(credentials)
+        conn = self._connection()
+        if self.on_revoke == REMOVE_GROUPS:
+            remaining = {
+                _norm(m)
+                for _, members in self._groups_with(conn, set(dns.values()))
+                for m in members
+            }
+        else:
+            remaining = self._entries_still_usable(conn, set(dns.values()))
+        return {pk for pk, dn in dns.items() if _norm(dn) in remaining}
+
+    def _entries_still_usable(self, conn: ldap3.Connection, dns: set[str]) -> set[str]:
+        """Normalised DNs among ``dns`` whose entry could still bind, by one search per chunk.
+
+        LDAP cannot filter on the DN itself portably, so the filter names each
+        entry's RDN and the answer is matched against the full DNs.
+        """
+        if self.on_revoke == DELETE:
+            condition = ""
+        elif self.disable_method == PPOLICY:
+            condition = "(!(pwdAccountLockedTime=*))"
+        else:
+            condition = "(userPassword=*)"
+        usable = set()
+        ordered = sorted(dns)
+        for i in range(0, len(ordered), _CHUNK):
+            rdns = []
+            for dn in ordered[i : i + _CHUNK]:
+                attr, value, _ = parse_dn(dn)[0]
+                rdns.append(f"({attr}={escape_filter_chars(_unescape(value))})")
+            self._call(
+                conn.search,
+                self.base_dn,
+                f"(&(|{''.join(rdns)}){condition})",
+                attributes=ldap3.NO_ATTRIBUTES,
+            )
+            usable |= {_norm(e.entry_dn) for e in conn.entries}
+        return usable & {_norm(dn) for dn in dns}
+
+    def list_accounts(self) -> list[Account]:
+        conn = self._connection()
+        entries = self._paged(conn, self.user_filter, ["pwdAccountLockedTime"])
+        # Whether a password is set, without reading the hashes back.
+        with_password = {
+            _norm(dn) for dn, _ in self._paged(conn, f"(&{self.user_filter}(userPassword=*))", [])
+        }
+        accounts = []
+        for dn, attributes in entries:
+            locked = bool(attributes.get("pwdAccountLockedTime"))
+            has_password = _norm(dn) in with_password
+            flags = ((locked, "locked"), (not has_password, "no password"))
+            accounts.append(
+                Account(
+                    external_id=dn,
+                    active=has_password and not locked,
+                    detail=", ".join(text for flag, text in flags if flag),
+                )
+            )
+        return accounts
+
+    def _paged(self, conn: ldap3.Connection, search_filter: str, attributes: list[str]):
+        """(dn, attributes) of every entry under base_dn matching, page by page."""
+        pages = self._call(
+            conn.extend.standard.paged_search,
+            self.base_dn,
+            search_filter,
+            attributes=attributes or ldap3.NO_ATTRIBUTES,
+            paged_size=500,
+            generator=True,
+        )
+        try:
+            return [
+                (item["dn"], item.get("attributes", {}))
+                for item in pages
+                if item.get("type") == "searchResEntry"
+            ]
+        except lex.LDAPException as exc:
+            # The generator sends the requests for the later pages.
+            raise self._error(exc) from exc
+
+
+def _unescape(value: str) -> str:
+    """parse_dn keeps DN escapes (``\\,``); filters need the plain value."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            pair = value[i + 1 : i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out.append(chr(int(pair, 16)))
+                i += 3
+                continue
+            out.append(value[i + 1])
+            i += 2
+            continue
+        out.append(value[i])
+        i += 1
+    return "".join(out)

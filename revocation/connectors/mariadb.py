@@ -1,0 +1,186 @@
+"""MariaDB (10.4+) accounts.
+
+``system.config``: ``host``, ``port`` (3306), ``user`` (the connector's own
+account), ``timeout`` (seconds, 5), ``on_revoke``: ``"lock"`` (default,
+``ALTER USER ... ACCOUNT LOCK``: the account and its grants stay on record but
+no login succeeds) or ``"drop"`` (``DROP USER``). The connector's password is
+the system secret. It needs CREATE USER, PROCESS, CONNECTION ADMIN and SELECT
+on ``mysql.global_priv``.
+
+A credential's ``external_id`` is ``user@host`` (``vendor@%``) for one account,
+or a bare ``user`` for every account of that name. After the lock, the
+connections of that user name are killed: MariaDB checks the lock only at
+login, so an open session would otherwise keep working. PROCESSLIST knows the
+user name but not the account's host pattern, so all sessions of the name go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+import pymysql
+from pymysql.constants import ER
+
+from access.models import Credential
+
+from .base import Account, Connector, ConnectorError, register
+
+LOCK = "lock"
+DROP = "drop"
+
+# Client-side errors (2000+) mean we never reached or lost the server.
+_FIRST_CLIENT_ERROR = 2000
+_UNKNOWN_THREAD = ER.NO_SUCH_THREAD  # the session ended before we killed it
+
+
+def _split(external_id: str) -> tuple[str, str | None]:
+    user, sep, host = external_id.rpartition("@")
+    return (user, host) if sep else (external_id, None)
+
+
+@register
+class MariaDBConnector(Connector):
+    """Locks (or drops) MariaDB accounts, a whole batch in one statement."""
+
+    kind = "mariadb"
+
+    def __init__(self, system):
+        super().__init__(system)
+        self.on_revoke = self.config.get("on_revoke", LOCK)
+        if self.on_revoke not in (LOCK, DROP):
+            raise ConnectorError(
+                f"MariaDB on_revoke must be {LOCK!r} or {DROP!r}, not {self.on_revoke!r}",
+                permanent=True,
+            )
+        self._conn: pymysql.connections.Connection | None = None
+
+    # Connection ------------------------------------------------------------
+    def _connection(self) -> pymysql.connections.Connection:
+        if self._conn is None:
+            timeout = int(self.config.get("timeout", 5))
+            self._conn = pymysql.connect(
+                host=self.config.get("host", "127.0.0.1"),
+                port=int(self.config.get("port", 3306)),
+                user=self.config.get("user", "root"),
+                password=self.system.get_secret(),
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                write_timeout=timeout,
+                autocommit=True,
+                charset="utf8mb4",
+            )
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            # An already broken connection has nothing left to release.
+            with contextlib.suppress(pymysql.Error):
+                self._conn.close()
+            self._conn = None
+
+    def _run(self, sql: str, params=(), *, ignore: tuple[int, ...] = ()) -> list[tuple]:
+        try:
+            with self._connection().cursor() as cursor:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+        except pymysql.Error as exc:
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+            if code in ignore:
+                return []
+            if code >= _FIRST_CLIENT_ERROR or isinstance(exc, pymysql.err.InterfaceError):
+                self.close()  # a broken connection must not be reused
+                raise ConnectorError(f"MariaDB unreachable: {exc}") from exc
+            # Access denied, missing privilege, unsupported syntax: retrying cannot help.
+            raise ConnectorError(f"MariaDB refused: {exc}", permanent=True) from exc
+
+    # Reading the target ----------------------------------------------------
+    def _accounts(self, users: set[str]) -> list[tuple[str, str, bool]]:
+        """(user, host, locked) of every account with one of these names, in one query."""
+        if not users:
+            return []
+        rows = self._run(
+            "SELECT User, Host, COALESCE(JSON_VALUE(Priv, '$.account_locked'), 0) "
+            "FROM mysql.global_priv WHERE User IN %s",
+            (tuple(sorted(users)),),
+        )
+        return [(user, host, str(locked) in ("1", "true")) for user, host, locked in rows]
+
+    @staticmethod
+    def _matching(credential: Credential, accounts: list[tuple[str, str, bool]]):
+        user, host = _split(credential.external_id)
+        return [a for a in accounts if a[0] == user and (host is None or a[1] == host)]
+
+    # Connector interface ---------------------------------------------------
+    def revoke(self, credential: Credential) -> None:
+        error = self.revoke_many([credential])[credential.pk]
+        if error is not None:
+            raise error
+
+    def is_active(self, credential: Credential) -> bool:
+        return credential.pk in self.still_active([credential])
+
+    def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
+        credentials = list(credentials)
+        users = {_split(c.external_id)[0] for c in credentials}
+        accounts = self._accounts(users)
+        targets = sorted({(u, h) for c in credentials for u, h, _ in self._matching(c, accounts)})
+        if targets:
+            # One statement for the batch; IF EXISTS makes a concurrent drop harmless.
+            placeholders = ", ".join(["%s@%s"] * len(targets))
+            params = [part for account in targets for part in account]
+            if self.on_revoke == DROP:
+                self._run(f"DROP USER IF EXISTS {placeholders}", params)
+            else:
+                self._run(f"ALTER USER IF EXISTS {placeholders} ACCOUNT LOCK", params)
+            self._kill_sessions({u for u, _ in targets})
+        # Credentials with no account on the target are already gone: success.
+        return {c.pk: None for c in credentials}
+
+    def _kill_sessions(self, users: set[str]) -> None:
+        rows = self._run(
+            "SELECT ID FROM information_schema.PROCESSLIST "
+            "WHERE USER IN %s AND ID <> CONNECTION_ID()",
+            (tuple(sorted(users)),),
+        )
+        for (thread_id,) in rows:
+            self._run("KILL CONNECTION %s", (int(thread_id),), ignore=(_UNKNOWN_THREAD,))
+
+    def still_active(self, credentials: Iterable[Credential]) -> set[int]:
+        credentials = list(credentials)
+        users = {_split(c.external_id)[0] for c in credentials}
+        accounts = self._accounts(users)
+        # A locked account whose old session survived still has access.
+        with_sessions = (
+            {
+                user
+                for (user,) in self._run(
+                    "SELECT DISTINCT USER FROM information_schema.PROCESSLIST "
+                    "WHERE USER IN %s AND COMMAND <> 'Killed' AND ID <> CONNECTION_ID()",
+                    (tuple(sorted(users)),),
+                )
+            }
+            if users
+            else set()
+        )
+        active = set()
+        for credential in credentials:
+            matching = self._matching(credential, accounts)
+            unlocked = any(not locked for _, _, locked in matching)
+            if unlocked or _split(credential.external_id)[0] in with_sessions:
+                active.add(credential.pk)
+        return active
+
+    def list_accounts(self) -> list[Account]:
+        rows = self._run(
+            "SELECT User, Host, COALESCE(JSON_VALUE(Priv, '$.account_locked'), 0) "
+            "FROM mysql.global_priv WHERE User <> '' ORDER BY User, Host"
+        )
+        return [
+            Account(
+                external_id=f"{user}@{host}",
+                active=str(locked) not in ("1", "true"),
+                detail="locked" if str(locked) in ("1", "true") else "",
+            )
+            for user, host, locked in rows
+        ]

@@ -1,0 +1,178 @@
+"""Redis ACL users (Redis 6+).
+
+``system.config``: ``host``, ``port`` (6379), ``user`` (the connector's own ACL
+user, "default" when omitted), ``db`` (0), ``ssl`` (false), ``timeout`` (seconds,
+5), ``on_revoke``: ``"disable"`` (default) or ``"delete"``, ``acl_save`` (true
+when the server keeps its users in an ACL file, so the change survives a
+restart). The connector's password is the system secret.
+
+``disable`` runs ``ACL SETUSER name off resetpass``: the user stays listed (with
+its key and command rules, for the record) but has no password and is off, so
+no AUTH can succeed even if someone turns it back on. ``delete`` runs ``ACL
+DELUSER``. Either way ``CLIENT KILL USER name`` then ends the connections that
+are already authenticated as the user; Redis would otherwise keep serving them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+from redis import exceptions as rex
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from access.models import Credential
+
+from .base import Account, Connector, ConnectorError, register
+
+DISABLE = "disable"
+DELETE = "delete"
+
+
+@register
+class RedisConnector(Connector):
+    """Revokes Redis ACL users in two pipelined round trips per batch."""
+
+    kind = "redis"
+
+    def __init__(self, system):
+        super().__init__(system)
+        self.on_revoke = self.config.get("on_revoke", DISABLE)
+        if self.on_revoke not in (DISABLE, DELETE):
+            raise ConnectorError(
+                f"Redis on_revoke must be {DISABLE!r} or {DELETE!r}, not {self.on_revoke!r}",
+                permanent=True,
+            )
+        self.admin_user = self.config.get("user") or "default"
+        self._client: redis.Redis | None = None
+
+    # Connection ------------------------------------------------------------
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            timeout = float(self.config.get("timeout", 5))
+            self._client = redis.Redis(
+                host=self.config.get("host", "127.0.0.1"),
+                port=int(self.config.get("port", 6379)),
+                db=int(self.config.get("db", 0)),
+                username=self.config.get("user") or None,
+                password=self.system.get_secret() or None,
+                ssl=bool(self.config.get("ssl", False)),
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                # redis-py retries with backoff by default (seconds per failed AUTH):
+                # the engine's retry ladder decides about retries, not the client.
+                retry=Retry(NoBackoff(), 0),
+                decode_responses=True,
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _error(self, exc: rex.RedisError) -> ConnectorError:
+        """Translate a redis-py error: transient only when the target is unreachable."""
+        # Auth failures subclass ConnectionError, so they come first.
+        if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError):
+            return ConnectorError(f"Redis refused our credentials: {exc}", permanent=True)
+        if isinstance(exc, rex.ConnectionError | rex.TimeoutError):
+            return ConnectorError(f"Redis unreachable: {exc}")
+        if isinstance(exc, rex.NoPermissionError):
+            return ConnectorError(
+                f"Redis user {self.admin_user!r} may not manage ACL users: {exc}", permanent=True
+            )
+        # Unknown command (Redis < 6, ACL renamed away), bad syntax, ...
+        return ConnectorError(f"Redis rejected the command: {exc}", permanent=True)
+
+    def _call(self, fn):
+        try:
+            return fn()
+        except rex.RedisError as exc:
+            raise self._error(exc) from exc
+
+    def _usernames(self, credentials: list[Credential]) -> list[str]:
+        names = [c.external_id for c in credentials]
+        if self.admin_user in names:
+            # Revoking the connector's own user would lock Sundown (and whoever
+            # shares "default") out of the target; a human has to do that.
+            raise ConnectorError(
+                f"Refusing to revoke {self.admin_user!r}: it is the user Sundown connects as",
+                permanent=True,
+            )
+        return names
+
+    def _getusers(self, names: list[str]) -> list[dict | None]:
+        def run():
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.acl_getuser(name)
+            return pipe.execute()
+
+        return self._call(run) if names else []
+
+    # Connector interface ---------------------------------------------------
+    def revoke(self, credential: Credential) -> None:
+        error = self.revoke_many([credential])[credential.pk]
+        if error is not None:
+            raise error
+
+    def is_active(self, credential: Credential) -> bool:
+        return credential.pk in self.still_active([credential])
+
+    def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
+        credentials = list(credentials)
+        names = self._usernames(credentials)
+        # ACL SETUSER creates a user that does not exist, so look first: an
+        # absent user is already gone, and must stay absent.
+        present = {name for name, info in zip(names, self._getusers(names), strict=True) if info}
+        if present:
+
+            def run():
+                pipe = self.client.pipeline(transaction=False)
+                for name in sorted(present):
+                    if self.on_revoke == DELETE:
+                        pipe.acl_deluser(name)
+                    else:
+                        pipe.acl_setuser(name, enabled=False, reset_passwords=True)
+                for name in sorted(present):
+                    pipe.client_kill_filter(user=name)
+                if self.config.get("acl_save"):
+                    pipe.execute_command("ACL SAVE")
+                # raise_on_error=False: one refused user must not hide the others' results.
+                return pipe.execute(raise_on_error=False)
+
+            for reply in self._call(run):
+                # CLIENT KILL USER answers "No such user" after DELUSER (which
+                # already dropped that user's connections): that is success.
+                if isinstance(reply, rex.RedisError) and "no such user" not in str(reply).lower():
+                    raise self._error(reply)
+        return {c.pk: None for c in credentials}
+
+    def still_active(self, credentials: Iterable[Credential]) -> set[int]:
+        credentials = list(credentials)
+        infos = self._getusers([c.external_id for c in credentials])
+        return {
+            c.pk
+            for c, info in zip(credentials, infos, strict=True)
+            if info and "on" in info.get("flags", [])
+        }
+
+    def list_accounts(self) -> list[Account]:
+        rules = self._call(self.client.acl_list)
+        accounts = []
+        for rule in rules:
+            # "user <name> on|off [nopass] [#<hash>...] ~keys &channels +@cmds"
+            tokens = rule.split()
+            if len(tokens) < 3 or tokens[0] != "user":
+                continue
+            accounts.append(
+                Account(
+                    external_id=tokens[1],
+                    active="on" in tokens[2:],
+                    detail=" ".join(t for t in tokens[2:] if not t.startswith("#")),
+                )
+            )
+        return accounts

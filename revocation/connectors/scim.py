@@ -1,0 +1,230 @@
+"""SCIM 2.0 users (RFC 7643/7644), through scim2-client over httpx2.
+
+``system.config``: ``url`` (the service's base, e.g. ``https://idp.example/scim/v2``),
+``timeout`` (seconds, 10), ``on_revoke``: ``"deactivate"`` (default, PATCH
+``active=false``: the account and its history stay) or ``"delete"``. The system
+secret, when set, is sent as a bearer token. A credential's ``external_id`` is
+the SCIM ``id`` of the user.
+
+Batches go in one bulk request when the service announces bulk support (split
+at its ``maxOperations``), else one request per user; the verify read is one
+filtered query (``id eq ... or id eq ...``) per chunk. Sessions belong to the
+applications behind the service: deactivating the user is what SCIM offers to
+end them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx2
+from scim2_client import SCIMClientException
+from scim2_client.engines.httpx2 import SyncSCIMClient
+from scim2_client.errors import RequestNetworkException, UnexpectedStatusCodeException
+from scim2_models import (
+    BulkOperation,
+    BulkRequest,
+    NotFoundException,
+    PatchOp,
+    PatchOperation,
+    SCIMException,
+    SearchRequest,
+    User,
+)
+
+from access.models import Credential
+
+from .base import Account, Connector, ConnectorError, register
+
+DEACTIVATE, DELETE = "deactivate", "delete"
+# Keeps each filtered query's URL short; RFC 7644 sets no limit, servers do.
+_FILTER_CHUNK = 50
+_PAGE = 200
+_NOT_FOUND = 404
+
+
+def _transient_status(status: int) -> bool:
+    return status >= 500 or status in (408, 429)
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@register
+class SCIMConnector(Connector):
+    """Deactivates or deletes SCIM users, in bulk where the service allows it."""
+
+    kind = "scim"
+
+    def __init__(self, system):
+        super().__init__(system)
+        self.on_revoke = self.config.get("on_revoke", DEACTIVATE)
+        if self.on_revoke not in (DEACTIVATE, DELETE):
+            raise ConnectorError(
+                f"SCIM on_revoke must be {DEACTIVATE!r} or {DELETE!r}, not {self.on_revoke!r}",
+                permanent=True,
+            )
+        if not self.config.get("url"):
+            raise ConnectorError("SCIM systems need a url", permanent=True)
+        self._http: httpx2.Client | None = None
+        self._scim: SyncSCIMClient | None = None
+
+    # Connection ------------------------------------------------------------
+    @property
+    def scim(self) -> SyncSCIMClient:
+        if self._scim is None:
+            token = self.system.get_secret()
+            self._http = httpx2.Client(
+                base_url=self.config["url"].rstrip("/"),
+                headers={"Authorization": f"Bearer {token}"} if token else {},
+                timeout=float(self.config.get("timeout", 10)),
+            )
+            client = SyncSCIMClient(self._http)
+            # Reads /ServiceProviderConfig, /ResourceTypes and /Schemas once per
+            # batch: it tells whether bulk and filters are offered.
+            self._call(client.discover)
+            self._scim = client
+        return self._scim
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        self._http = self._scim = None
+
+    def _error(self, exc: Exception) -> ConnectorError:
+        if isinstance(exc, RequestNetworkException):
+            return ConnectorError(f"SCIM service unreachable: {exc} {exc.__notes__}")
+        status = getattr(exc, "status", None) or getattr(exc, "status_code", None) or 0
+        if isinstance(exc, SCIMException | UnexpectedStatusCodeException) and _transient_status(
+            int(status)
+        ):
+            return ConnectorError(f"SCIM service failed ({status}): {exc}")
+        # 401/403 (token refused), 400 (not supported), a response that breaks the RFC, ...
+        return ConnectorError(
+            f"SCIM service refused ({status or 'invalid'}): {exc}", permanent=True
+        )
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (SCIMClientException, SCIMException) as exc:
+            raise self._error(exc) from exc
+
+    @property
+    def _bulk_size(self) -> int:
+        bulk = self.scim.provider.config.bulk if self.scim.provider.config else None
+        return int(bulk.max_operations or 0) if bulk and bulk.supported else 0
+
+    @property
+    def _filters(self) -> bool:
+        config = self.scim.provider.config
+        return bool(config and config.filter and config.filter.supported)
+
+    @staticmethod
+    def _deactivation() -> PatchOp[User]:
+        return PatchOp[User](operations=[PatchOperation(op="replace", path="active", value=False)])
+
+    # Writes ----------------------------------------------------------------
+    def revoke(self, credential: Credential) -> None:
+        try:
+            if self.on_revoke == DELETE:
+                self.scim.delete(User, credential.external_id)
+            else:
+                self.scim.modify(User, credential.external_id, self._deactivation())
+        except NotFoundException:
+            return  # already gone
+        except (SCIMClientException, SCIMException) as exc:
+            raise self._error(exc) from exc
+
+    def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
+        credentials = list(credentials)
+        size = self._bulk_size
+        if len(credentials) < 2 or not size:
+            return super().revoke_many(credentials)
+        results: dict[int, ConnectorError | None] = {}
+        for i in range(0, len(credentials), size):
+            results.update(self._bulk(credentials[i : i + size]))
+        return results
+
+    def _bulk(self, credentials: list[Credential]) -> dict[int, ConnectorError | None]:
+        operations = []
+        for credential in credentials:
+            path = f"/Users/{credential.external_id}"
+            if self.on_revoke == DELETE:
+                operations.append(BulkOperation[User](method="DELETE", path=path))
+            else:
+                operations.append(
+                    BulkOperation[User](method="PATCH", path=path, data=self._deactivation())
+                )
+        response = self._call(self.scim.bulk, BulkRequest[User](operations=operations))
+        answers = response.operations or []
+        if len(answers) != len(credentials):
+            # RFC 7644 §3.7.3: one answer per operation unless failOnErrors stopped it.
+            raise ConnectorError(
+                f"SCIM bulk answered {len(answers)} of {len(credentials)} operations"
+            )
+        results: dict[int, ConnectorError | None] = {}
+        for credential, answer in zip(credentials, answers, strict=True):
+            status = int(answer.status or 0)
+            if 200 <= status < 300 or status == _NOT_FOUND:
+                results[credential.pk] = None  # done, or already gone
+            else:
+                detail = answer.response.detail if answer.response else ""
+                results[credential.pk] = ConnectorError(
+                    f"SCIM bulk operation on {credential.external_id} failed ({status}): {detail}",
+                    permanent=not _transient_status(status),
+                )
+        return results
+
+    # Reads -----------------------------------------------------------------
+    def _usable(self, user) -> bool:
+        # After a delete, existing at all is too much; otherwise active=false is the goal.
+        return self.on_revoke == DELETE or user.active is not False
+
+    def is_active(self, credential: Credential) -> bool:
+        try:
+            user = self.scim.query(User, credential.external_id)
+        except NotFoundException:
+            return False
+        except (SCIMClientException, SCIMException) as exc:
+            raise self._error(exc) from exc
+        return self._usable(user)
+
+    def still_active(self, credentials: Iterable[Credential]) -> set[int]:
+        credentials = list(credentials)
+        if len(credentials) < 2 or not self._filters:
+            return super().still_active(credentials)
+        usable_ids = set()
+        for i in range(0, len(credentials), _FILTER_CHUNK):
+            chunk = credentials[i : i + _FILTER_CHUNK]
+            flt = " or ".join(f"id eq {_quoted(c.external_id)}" for c in chunk)
+            found = self._call(
+                self.scim.query,
+                User,
+                query_parameters=SearchRequest(filter=flt, count=len(chunk)),
+            )
+            usable_ids |= {u.id for u in (found.resources or []) if self._usable(u)}
+        return {c.pk for c in credentials if c.external_id in usable_ids}
+
+    def list_accounts(self) -> list[Account]:
+        accounts: list[Account] = []
+        start = 1
+        while True:
+            page = self._call(
+                self.scim.query,
+                User,
+                query_parameters=SearchRequest(start_index=start, count=_PAGE),
+            )
+            users = page.resources or []
+            accounts += [
+                Account(
+                    external_id=u.id,
+                    active=u.active is not False,
+                    detail=u.user_name or "",
+                )
+                for u in users
+            ]
+            start += len(users)
+            if not users or start > int(page.total_results or 0):
+                return accounts

@@ -1,0 +1,12 @@
+"""Target-server fixtures for the connector tests (see servers.py)."""
+
+from tests.revocation.connectors.servers import (  # noqa: F401
+    ldap_system,
+    mariadb_system,
+    mariadb_users,
+    redis_system,
+    redis_users,
+    scim_server,
+    scim_system,
+    slapd,
+)
