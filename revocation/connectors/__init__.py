@@ -4,5 +4,3 @@ Add a module's import below when you add a connector.
 """
 
 from revocation.connectors import ldap, manual, mariadb, postgres, redis, scim  # noqa: F401
-
-from revocation.connectors import ldap, mariadb, redis, scim  # noqa: F401
