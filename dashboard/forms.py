@@ -22,15 +22,21 @@ class USWDSMixin:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             css = next(
                 (c for w, c in _WIDGET_CLASSES.items() if type(field.widget) is w), "usa-input"
             )
             field.widget.attrs.setdefault("class", css)
-            if self.is_bound and name in self.errors:
-                field.widget.attrs["class"] += " usa-input--error"
-                field.widget.attrs["aria-invalid"] = "true"
-                field.widget.attrs["aria-describedby"] = f"{name}-error"
+
+    def full_clean(self):
+        # After validation, not in __init__: subclasses set querysets after super().__init__.
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                attrs = self.fields[name].widget.attrs
+                attrs["class"] = attrs.get("class", "") + " usa-input--error"
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = f"{name}-error"
 
 
 def apply_validation_error(form: forms.Form, exc: ValidationError) -> None:

