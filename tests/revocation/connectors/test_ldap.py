@@ -1,0 +1,133 @@
+"""LDAP connector against a private slapd: real entries, real binds."""
+
+import ldap3
+import pytest
+
+from access.crypto import encrypt
+from revocation.connectors.base import ConnectorError, connector_for
+from tests.revocation.connectors.servers import CallCounter, credentials, free_port
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"on_revoke": "disable"},
+        {"on_revoke": "disable", "disable_method": "ppolicy"},
+        {"on_revoke": "delete"},
+    ],
+    ids=["remove-password", "ppolicy-lock", "delete"],
+)
+def test_revoke_makes_the_old_password_fail(slapd, ldap_system, config):
+    dn = slapd.add_user()
+    assert slapd.can_bind(dn)
+    (credential,) = credentials(ldap_system(**config), [dn])
+
+    with connector_for(credential.system) as connector:
+        assert connector.is_active(credential)
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
+
+    # The proof Sundown itself cannot run (it never knew the password): a real bind.
+    assert not slapd.can_bind(dn)
+    assert slapd.exists(dn) is (config["on_revoke"] != "delete")
+
+
+def test_remove_groups_takes_the_entry_out_of_every_group(slapd, ldap_system):
+    dn, other = slapd.add_user(), slapd.add_user()
+    shared = slapd.add_group(dn, other)
+    only = slapd.add_group(dn)
+    (credential,) = credentials(ldap_system(on_revoke="remove_groups"), [dn])
+
+    with connector_for(credential.system) as connector:
+        assert connector.is_active(credential)
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
+        connector.revoke(credential)  # idempotent
+
+    assert slapd.members(shared) == [other]
+    # groupOfNames must keep a member: the placeholder stands in.
+    assert slapd.members(only) == ["cn=nobody"]
+    # The entry itself still binds: group membership is what this mode takes away.
+    assert slapd.can_bind(dn)
+
+
+@pytest.mark.parametrize("on_revoke", ["disable", "delete"])
+def test_revoking_twice_or_a_missing_entry_is_success(slapd, ldap_system, on_revoke):
+    dn = slapd.add_user()
+    system = ldap_system(on_revoke=on_revoke)
+    present, missing = credentials(system, [dn, f"uid=never-there,{slapd.people}"])
+    with connector_for(system) as connector:
+        assert connector.revoke_many([present, missing]) == {present.pk: None, missing.pk: None}
+        connector.revoke(present)
+        connector.revoke(missing)
+        assert connector.still_active([present, missing]) == set()
+
+
+def test_list_accounts_reports_disabled_entries(slapd, ldap_system):
+    active, revoked = slapd.add_user(), slapd.add_user()
+    system = ldap_system()
+    (credential,) = credentials(system, [revoked])
+    with connector_for(system) as connector:
+        connector.revoke(credential)
+        accounts = {a.external_id: a for a in connector.list_accounts()}
+    assert accounts[active].active is True
+    assert accounts[revoked].active is False
+    assert accounts[revoked].detail == "no password"
+
+
+def test_batch_of_fifty_verified_with_one_search(slapd, ldap_system, monkeypatch):
+    dns = [slapd.add_user() for _ in range(50)]
+    system = ldap_system()
+    creds = credentials(system, dns)
+    with connector_for(system) as connector:
+        assert connector.still_active(creds) == {c.pk for c in creds}
+        searches = CallCounter(monkeypatch, ldap3.Connection, "search")
+        modifies = CallCounter(monkeypatch, ldap3.Connection, "modify")
+        results = connector.revoke_many(creds)
+        assert connector.still_active(creds) == set()
+    assert set(results.values()) == {None}
+    # LDAP has no batch write: one modify per entry on one bound connection; one read.
+    assert modifies.calls == 50
+    assert searches.calls == 1
+    assert not any(slapd.can_bind(dn) for dn in dns[:5])
+
+
+def test_entry_outside_base_dn_is_refused(slapd, ldap_system):
+    # Verification searches under base_dn: an entry elsewhere would look revoked.
+    (credential,) = credentials(ldap_system(), ["uid=x,dc=elsewhere,dc=test"])
+    with pytest.raises(ConnectorError) as caught, connector_for(credential.system) as connector:
+        connector.is_active(credential)
+    assert caught.value.permanent is True
+
+
+def test_target_down_is_transient(slapd, ldap_system):
+    system = ldap_system(url=f"ldap://127.0.0.1:{free_port()}", timeout=1)
+    (credential,) = credentials(system, [f"uid=x,{slapd.people}"])
+    with pytest.raises(ConnectorError) as caught, connector_for(system) as connector:
+        connector.revoke(credential)
+    assert caught.value.permanent is False
+
+
+def test_wrong_bind_password_is_permanent(slapd, ldap_system):
+    dn = slapd.add_user()
+    system = ldap_system()
+    system.secret_encrypted = encrypt("not-the-password")
+    (credential,) = credentials(system, [dn])
+    with pytest.raises(ConnectorError) as caught, connector_for(system) as connector:
+        connector.revoke(credential)
+    assert caught.value.permanent is True
+    assert slapd.can_bind(dn)
+
+
+def test_unprivileged_bind_is_permanent(slapd, ldap_system):
+    # A vendor entry may read (slapd's default ACL) but not write.
+    weak, victim = slapd.add_user(), slapd.add_user()
+    system = ldap_system(bind_dn=weak)
+    system.secret_encrypted = encrypt("vendor-pass-1")
+    (credential,) = credentials(system, [victim])
+    with pytest.raises(ConnectorError) as caught, connector_for(system) as connector:
+        connector.revoke(credential)
+    assert caught.value.permanent is True
+    assert slapd.can_bind(victim)
