@@ -8,7 +8,6 @@ import django_filters as filters
 from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework.filters import SearchFilter
 
 from access.models import Credential, System
 from audit.models import AuditEvent
@@ -21,13 +20,6 @@ class IdFilter(filters.NumberFilter):
     """An object id (a whole number)."""
 
     field_class = forms.IntegerField
-
-
-class NulSafeSearchFilter(SearchFilter):
-    """PostgreSQL cannot compare text containing NUL; such a term cannot match anyway."""
-
-    def get_search_terms(self, request):
-        return [term.replace("\x00", "") for term in super().get_search_terms(request)]
 
 
 class VendorFilter(filters.FilterSet):

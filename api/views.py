@@ -8,13 +8,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
 from access import services as access_services
 from access.models import Credential, System
 from api import filters, serializers
-from api.filters import NulSafeSearchFilter
 from api.pagination import AfterSeqPagination
 from api.permissions import AgencyPermission
 from audit.actor import Actor
@@ -34,7 +33,7 @@ from vendors.permissions import (
     restrict,
 )
 
-FILTER_BACKENDS = [DjangoFilterBackend, NulSafeSearchFilter, OrderingFilter]
+FILTER_BACKENDS = [DjangoFilterBackend, SearchFilter, OrderingFilter]
 
 
 class AgencyScopedViewSet(viewsets.GenericViewSet):
@@ -100,11 +99,10 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
 
     def permission_denied(self, request, message=None, code=None):
         if request.user and request.user.is_authenticated:
+            perm = getattr(self, "denied_perm", "")
             obj = getattr(self, "denied_object", None)
-            self._audit_denial(
-                obj=obj, reason="missing_permission", perm=getattr(self, "denied_perm", "")
-            )
-            message = message or "You do not hold the permission this needs in this agency."
+            self._audit_denial(obj=obj, reason="missing_permission", perm=perm)
+            message = f"You do not hold the permission {perm!r} in this agency."
         super().permission_denied(request, message=message, code=code)
 
     def _audit_denial(self, *, obj, reason: str, perm: str):

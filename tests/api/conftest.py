@@ -3,7 +3,10 @@
 import datetime as dt
 
 import pytest
+from django.test import Client
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
@@ -34,6 +37,24 @@ def token_client(user, **kwargs) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     client.key = key
     return client
+
+
+def verified_session(user, client=None):
+    """Signed in and past TOTP (the dashboard asks officers and admins for it)."""
+    client = client or Client()
+    client.force_login(user)
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, name="test", defaults={"confirmed": True}
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def verified_admin_client(admin_user):
+    return verified_session(admin_user)
 
 
 @pytest.fixture

@@ -1,0 +1,171 @@
+"""Every write and verb of the API leaves its audit event, with the token as actor."""
+
+import datetime as dt
+
+import pytest
+
+from api.models import ApiToken
+from audit.models import AuditEvent
+from tests.api.conftest import token_client
+
+pytestmark = pytest.mark.django_db
+TODAY = dt.date.today()
+
+
+def _call(client, method, url, body):
+    response = getattr(client, method)(url, body, format="json")
+    assert response.status_code < 300, response.content
+    return response
+
+
+ACTIONS = [
+    (
+        "vendor.created",
+        "post",
+        lambda w: "/api/v1/vendors/",
+        lambda w: {"agency": w["agency"].pk, "name": "Acme"},
+    ),
+    (
+        "vendor.updated",
+        "patch",
+        lambda w: f"/api/v1/vendors/{w['vendor'].pk}/",
+        lambda w: {"risk_tier": "high"},
+    ),
+    (
+        "vendor.kill_switch",
+        "post",
+        lambda w: f"/api/v1/vendors/{w['vendor'].pk}/kill-switch/",
+        lambda w: {"reason": "breach"},
+    ),
+    (
+        "contract.created",
+        "post",
+        lambda w: "/api/v1/contracts/",
+        lambda w: {
+            "vendor": w["vendor"].pk,
+            "reference": "C-NEW",
+            "start_date": str(TODAY),
+            "end_date": str(TODAY + dt.timedelta(days=10)),
+        },
+    ),
+    (
+        "contract.updated",
+        "patch",
+        lambda w: f"/api/v1/contracts/{w['contract'].pk}/",
+        lambda w: {"title": "Support"},
+    ),
+    (
+        "contract.end_date_changed",
+        "patch",
+        lambda w: f"/api/v1/contracts/{w['contract'].pk}/",
+        lambda w: {"end_date": str(TODAY + dt.timedelta(days=200)), "change_reason": "renewed"},
+    ),
+    (
+        "contract.terminated",
+        "post",
+        lambda w: f"/api/v1/contracts/{w['contract'].pk}/terminate/",
+        lambda w: {"reason": "breach", "effective_date": str(TODAY)},
+    ),
+    (
+        "system.created",
+        "post",
+        lambda w: "/api/v1/systems/",
+        lambda w: {"agency": w["agency"].pk, "name": "crm", "kind": "manual"},
+    ),
+    (
+        "system.updated",
+        "patch",
+        lambda w: f"/api/v1/systems/{w['system'].pk}/",
+        lambda w: {"secret": "s3cret-value"},
+    ),
+    (
+        "credential.registered",
+        "post",
+        lambda w: "/api/v1/credentials/",
+        lambda w: {
+            "vendor": w["vendor"].pk,
+            "system": w["system"].pk,
+            "contracts": [w["contract"].pk],
+            "kind": "api_key",
+            "external_id": "key-1",
+        },
+    ),
+    (
+        "credential.updated",
+        "patch",
+        lambda w: f"/api/v1/credentials/{w['credential'].pk}/",
+        lambda w: {"privileges": "SELECT"},
+    ),
+    (
+        "credential.revocation_requested",
+        "post",
+        lambda w: f"/api/v1/credentials/{w['credential'].pk}/revoke/",
+        lambda w: {"reason": "left the project"},
+    ),
+    (
+        "manual_task.completed",
+        "post",
+        lambda w: f"/api/v1/manual-tasks/{w['task'].pk}/complete/",
+        lambda w: {"note": "dropped by hand"},
+    ),
+]
+
+
+@pytest.mark.parametrize("action,method,url,body", ACTIONS, ids=[a[0] for a in ACTIONS])
+def test_action_is_audited(action, method, url, body, agency, world):
+    from tests.factories import UserFactory
+    from vendors.permissions import role_grant
+
+    user = UserFactory(username="all-rights")
+    for role in ("security_officer", "procurement"):
+        role_grant(user=user, agency=agency, role=role)
+    client = token_client(user)
+    token = ApiToken.objects.get(user=user)
+    before = AuditEvent.objects.count()
+    response = _call(client, method, url(world), body(world))
+    event = AuditEvent.objects.filter(seq__gt=before, action=action).first()
+    assert event is not None, list(
+        AuditEvent.objects.filter(seq__gt=before).values_list("action", flat=True)
+    )
+    assert event.actor_type == "token" and event.actor_id == str(token.pk)
+    assert event.agency_id == agency.pk
+    assert event.request_id == response["X-Request-ID"]
+    assert "s3cret-value" not in str(event.after)
+
+
+def test_kill_switch_returns_what_was_queued(officer, world):
+    response = token_client(officer).post(
+        f"/api/v1/vendors/{world['vendor'].pk}/kill-switch/", {"reason": "breach"}, format="json"
+    )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["vendor"]["status"] == "suspended"
+    assert body["queued_count"] == 2
+    assert {c["status"] for c in body["queued"]} == {"pending"}
+    requested = AuditEvent.objects.filter(action="credential.revocation_requested")
+    assert requested.count() == 2
+
+
+def test_denied_attempt_is_audited(auditor, world):
+    client = token_client(auditor)
+    response = client.post(
+        f"/api/v1/credentials/{world['credential'].pk}/revoke/", {"reason": "x"}, format="json"
+    )
+    assert response.status_code == 403
+    event = AuditEvent.objects.get(action="api.permission_denied")
+    assert event.actor_name.startswith("auditor (token ")
+    assert event.target_id == str(world["credential"].pk)
+    assert event.agency_id == world["agency"].pk
+    assert event.after["permission"] == "vendors.revoke_access"
+    assert event.after["endpoint"] == "credential.revoke"
+
+
+def test_probe_of_another_agency_is_404_and_audited(outsider, world):
+    response = token_client(outsider).get(f"/api/v1/credentials/{world['credential'].pk}/")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"status": 404, "code": "not_found", "message": "Not found."}
+    }
+    event = AuditEvent.objects.get(action="api.permission_denied")
+    assert event.after["reason"] == "other_agency"
+    assert event.agency_id == world["agency"].pk
