@@ -254,18 +254,24 @@ class ScimServer:
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10
         )
 
-    def add_user(self, active: bool = True) -> str:
+    def add_users(self, n: int, active: bool = True) -> list[str]:
+        ids = []
         with self.http() as http:
-            response = http.post(
-                "/Users",
-                json={
-                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                    "userName": unique("vendor"),
-                    "active": active,
-                },
-            )
-        response.raise_for_status()
-        return response.json()["id"]
+            for _ in range(n):
+                response = http.post(
+                    "/Users",
+                    json={
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": unique("vendor"),
+                        "active": active,
+                    },
+                )
+                response.raise_for_status()
+                ids.append(response.json()["id"])
+        return ids
+
+    def add_user(self, active: bool = True) -> str:
+        return self.add_users(1, active)[0]
 
     def user(self, user_id: str) -> dict | None:
         with self.http() as http:

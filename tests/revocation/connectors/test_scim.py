@@ -1,0 +1,86 @@
+"""SCIM connector against scim2-server's test server, run as a real HTTP service."""
+
+import httpx2
+import pytest
+
+from revocation.connectors.base import ConnectorError, connector_for
+from tests.revocation.connectors.servers import CallCounter, credentials, free_port
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("on_revoke", ["deactivate", "delete"])
+def test_revoke_deactivates_or_deletes_the_user(scim_server, scim_system, on_revoke):
+    user_id = scim_server.add_user()
+    (credential,) = credentials(scim_system(on_revoke=on_revoke), [user_id])
+
+    with connector_for(credential.system) as connector:
+        assert connector.is_active(credential)
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
+
+    user = scim_server.user(user_id)
+    if on_revoke == "delete":
+        assert user is None
+    else:
+        assert user["active"] is False
+
+
+@pytest.mark.parametrize("on_revoke", ["deactivate", "delete"])
+def test_revoking_twice_or_a_missing_user_is_success(scim_server, scim_system, on_revoke):
+    user_id = scim_server.add_user()
+    system = scim_system(on_revoke=on_revoke)
+    present, missing = credentials(system, [user_id, "no-such-user"])
+    with connector_for(system) as connector:
+        assert connector.revoke_many([present, missing]) == {present.pk: None, missing.pk: None}
+        connector.revoke(present)
+        connector.revoke(missing)
+        assert connector.still_active([present, missing]) == set()
+
+
+def test_list_accounts_reports_inactive_users(scim_server, scim_system):
+    active, revoked = scim_server.add_user(), scim_server.add_user()
+    system = scim_system()
+    (credential,) = credentials(system, [revoked])
+    with connector_for(system) as connector:
+        connector.revoke(credential)
+        accounts = {a.external_id: a for a in connector.list_accounts()}
+    assert accounts[active].active is True
+    assert accounts[revoked].active is False
+
+
+@pytest.mark.parametrize("on_revoke", ["deactivate", "delete"])
+def test_batch_of_fifty_is_one_bulk_request_and_one_filtered_read(
+    scim_server, scim_system, monkeypatch, on_revoke
+):
+    ids = scim_server.add_users(50)
+    system = scim_system(on_revoke=on_revoke)
+    creds = credentials(system, ids)
+    with connector_for(system) as connector:
+        assert connector.still_active(creds) == {c.pk for c in creds}
+        sent = CallCounter(monkeypatch, httpx2.Client, "send")
+        results = connector.revoke_many(creds)
+        assert connector.still_active(creds) == set()
+    assert set(results.values()) == {None}
+    assert sent.calls == 2  # POST /Bulk, GET /Users?filter=id eq ... or ...
+    for user_id in ids[:5]:
+        user = scim_server.user(user_id)
+        assert user is None if on_revoke == "delete" else user["active"] is False
+
+
+def test_target_down_is_transient(scim_system):
+    system = scim_system(url=f"http://127.0.0.1:{free_port()}/v2", timeout=1)
+    (credential,) = credentials(system, ["anyone"])
+    with pytest.raises(ConnectorError) as caught, connector_for(system) as connector:
+        connector.revoke(credential)
+    assert caught.value.permanent is False
+
+
+@pytest.mark.parametrize("token", ["not-the-token", ""], ids=["wrong-token", "no-token"])
+def test_refused_token_is_permanent(scim_server, scim_system, token):
+    user_id = scim_server.add_user()
+    (credential,) = credentials(scim_system(token=token), [user_id])
+    with pytest.raises(ConnectorError) as caught, connector_for(credential.system) as connector:
+        connector.revoke(credential)
+    assert caught.value.permanent is True
+    assert scim_server.user(user_id)["active"] is True
