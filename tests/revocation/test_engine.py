@@ -1,0 +1,248 @@
+"""The batch state machine in-process against real PostgreSQL roles: claim, revoke,
+verify, retry ladder, failure hand-off, leases. (The same code through a real worker
+process: test_worker.py.)"""
+
+import threading
+
+import psycopg2
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from access.models import Credential, System
+from audit.models import AuditEvent
+from revocation import services
+from revocation.models import ManualTask, RevocationAttempt
+from tests.factories import SystemFactory
+from tests.revocation.conftest import connect_as, role_can_login
+from tests.revocation.helpers import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fast_ladder(settings, monkeypatch):
+    settings.SUNDOWN_REVOCATION_RETRY_DELAYS = [0]
+    settings.SUNDOWN_REVOCATION_MAX_ATTEMPTS = 3
+    settings.SUNDOWN_SECURITY_ALERT_EMAILS = ["soc@agency.example"]
+    from revocation import tasks
+
+    monkeypatch.setattr(tasks.revoke_system_batch_task, "delay", lambda sid: None)
+
+
+def request(credentials, reason="contract ended"):
+    from audit.actor import Actor
+
+    for credential in credentials:
+        services.credential_revoke(actor=Actor.system("test"), credential=credential, reason=reason)
+
+
+def count(action, credential=None):
+    qs = AuditEvent.objects.filter(action=action)
+    if credential is not None:
+        qs = qs.filter(target_type="access.credential", target_id=str(credential.pk))
+    return qs.count()
+
+
+def test_batch_revokes_verifies_and_ends_the_open_session(pg_system, pg_roles, make_credentials):
+    names = pg_roles(3)
+    session = connect_as(names[0])  # the vendor is logged in right now
+    credentials = make_credentials(pg_system, names)
+    request(credentials)
+
+    result = services.revocation_batch_run(system_id=pg_system.pk, worker="test")
+
+    assert sorted(result.revoked) == sorted(c.pk for c in credentials)
+    for name in names:
+        assert role_can_login(name) is False
+    with pytest.raises(psycopg2.OperationalError):
+        connect_as(names[1])
+    # The live session was terminated.
+    with pytest.raises(psycopg2.Error), session.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    for credential in credentials:
+        credential.refresh_from_db()
+        assert credential.status == Credential.Status.REVOKED
+        assert credential.revoked_by == "system:revocation-worker"
+        assert credential.lease_owner == "" and credential.revoked_at is not None
+        assert count("credential.revoked", credential) == 1
+        (attempt,) = RevocationAttempt.objects.filter(credential=credential)
+        assert attempt.outcome == "success" and attempt.attempt == 1
+        assert attempt.connector == "postgres" and attempt.duration_ms is not None
+        assert attempt.finished_at >= attempt.started_at
+    event = AuditEvent.objects.filter(action="credential.revoked").first()
+    assert event.after["verified"] is True and event.actor_type == "system"
+    # Nothing left to claim.
+    assert services.revocation_batch_run(system_id=pg_system.pk).claimed == 0
+
+
+def test_drop_mode_removes_the_role(agency, pg_system, pg_roles, make_credentials):
+    pg_system.config = {**pg_system.config, "on_revoke": "drop"}
+    pg_system.save()
+    names = pg_roles(2)
+    credentials = make_credentials(pg_system, names)
+    request(credentials)
+    result = services.revocation_batch_run(system_id=pg_system.pk)
+    assert len(result.revoked) == 2
+    assert [role_can_login(n) for n in names] == [None, None]
+
+
+def test_a_role_that_is_already_gone_counts_as_revoked(pg_system, make_credentials):
+    (credential,) = make_credentials(pg_system, [f"never_existed_{timezone.now():%H%M%S%f}"])
+    request([credential])
+    result = services.revocation_batch_run(system_id=pg_system.pk)
+    assert result.revoked == [credential.pk]
+
+
+def test_unreachable_target_climbs_the_ladder_then_fails_with_task_and_alert(
+    agency, officer, pg_system, make_credentials
+):
+    pg_system.config = {**pg_system.config, "port": free_port(), "connect_timeout": 1}
+    pg_system.save()
+    (credential,) = make_credentials(pg_system, ["nobody_home"])
+    request([credential])
+
+    for attempt in (1, 2):
+        result = services.revocation_batch_run(system_id=pg_system.pk)
+        assert result.retrying == [credential.pk], attempt
+        credential.refresh_from_db()
+        assert credential.status == Credential.Status.PENDING
+        assert "cannot connect" in credential.last_error
+    assert mail.outbox == []
+    result = services.revocation_batch_run(system_id=pg_system.pk)
+    assert result.failed == [credential.pk]
+
+    credential.refresh_from_db()
+    assert credential.status == Credential.Status.FAILED and credential.attempts == 3
+    attempts = list(RevocationAttempt.objects.filter(credential=credential).order_by("attempt"))
+    assert [(a.attempt, a.outcome) for a in attempts] == [(1, "error"), (2, "error"), (3, "error")]
+    assert count("credential.revocation_attempt_failed", credential) == 3
+    assert count("credential.revocation_failed", credential) == 1
+    assert count("credential.revoked") == 0
+    (task,) = ManualTask.objects.filter(credential=credential)
+    assert task.status == "open" and task.reason == "failed" and "cannot connect" in task.detail
+    assert count("manual_task.opened") == 1
+    (alert,) = mail.outbox
+    assert "FAILED" in alert.subject
+    assert {"soc@agency.example", "officer@agency.example", "dba@agency.example"} <= set(alert.to)
+
+
+def test_target_down_then_back(pg_system, pg_roles, make_credentials):
+    (name,) = pg_roles(1)
+    good_port = pg_system.config["port"]
+    pg_system.config = {**pg_system.config, "port": free_port(), "connect_timeout": 1}
+    pg_system.save()
+    (credential,) = make_credentials(pg_system, [name])
+    request([credential])
+    assert services.revocation_batch_run(system_id=pg_system.pk).retrying == [credential.pk]
+
+    pg_system.config = {**pg_system.config, "port": good_port}
+    pg_system.save()
+    assert services.revocation_batch_run(system_id=pg_system.pk).revoked == [credential.pk]
+    assert role_can_login(name) is False
+    outcomes = list(
+        RevocationAttempt.objects.filter(credential=credential)
+        .order_by("attempt")
+        .values_list("outcome", flat=True)
+    )
+    assert outcomes == ["error", "success"]
+
+
+def test_permanent_error_fails_at_once(pg_system, make_credentials):
+    (credential,) = make_credentials(pg_system, ["pg_monitor"])  # reserved: never touched
+    request([credential])
+    result = services.revocation_batch_run(system_id=pg_system.pk)
+    assert result.failed == [credential.pk]
+    assert role_can_login("pg_monitor") is False  # still as it was: a NOLOGIN built-in
+    assert ManualTask.objects.filter(credential=credential, status="open").count() == 1
+
+
+def test_one_bad_role_does_not_hold_the_batch_hostage(pg_system, pg_roles, make_credentials):
+    names = pg_roles(2)
+    credentials = make_credentials(pg_system, [*names, "pg_read_all_data"])
+    request(credentials)
+    result = services.revocation_batch_run(system_id=pg_system.pk)
+    assert sorted(result.revoked) == sorted(c.pk for c in credentials[:2])
+    assert result.failed == [credentials[2].pk]
+
+
+def test_manual_system_hands_off_and_is_never_reclaimed(agency, vendor, make_credentials, officer):
+    system = SystemFactory(agency=agency, kind=System.Kind.MANUAL, owner_email="ops@x.example")
+    (credential,) = make_credentials(system, ["archive-share-acme"])
+    request([credential])
+    result = services.revocation_batch_run(system_id=system.pk)
+    assert result.handed_off == [credential.pk]
+    credential.refresh_from_db()
+    assert credential.status == Credential.Status.PENDING and credential.next_attempt_at is None
+    (task,) = ManualTask.objects.filter(credential=credential, status="open")
+    assert task.reason == "manual_system"
+    assert services.revocation_batch_run(system_id=system.pk).claimed == 0
+    assert count("credential.revoked") == 0
+
+    from audit.actor import Actor
+
+    services.manual_task_complete(
+        actor=Actor.for_user(officer), task=task, note="Share permissions removed"
+    )
+    credential.refresh_from_db()
+    assert credential.status == "revoked" and credential.revoked_by == "officer"
+    assert count("credential.revoked", credential) == 1
+
+
+def test_concurrent_claims_take_disjoint_batches(settings, pg_system, pg_roles, make_credentials):
+    settings.SUNDOWN_REVOCATION_BATCH_SIZE = 5
+    names = pg_roles(10)
+    credentials = make_credentials(pg_system, names)
+    request(credentials)
+    results = []
+
+    def run():
+        try:
+            results.append(services.revocation_batch_run(system_id=pg_system.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    revoked = [pk for r in results for pk in r.revoked]
+    assert sorted(revoked) == sorted(c.pk for c in credentials)  # each exactly once
+    assert count("credential.revoked") == 10
+    assert RevocationAttempt.objects.count() == 10
+
+
+def test_a_worker_whose_lease_expired_records_nothing(settings, pg_system, pg_roles, monkeypatch):
+    """Worker A claims, stalls past its lease; B re-claims and finishes; A's late result
+    is dropped, so there is exactly one revoked event and A's attempt is 'abandoned'."""
+    from tests.factories import CredentialFactory
+
+    (name,) = pg_roles(1)
+    credential = CredentialFactory(
+        system=pg_system, vendor__agency=pg_system.agency, external_id=name
+    )
+    request([credential])
+    settings.SUNDOWN_REVOCATION_LEASE_SECONDS = 0  # A's lease is expired at once
+
+    real_call = services._call_connector
+    second = {}
+
+    def stalled_call(system, rows):
+        # While A "hangs" in the target call, B claims the expired lease and finishes.
+        if not second:
+            second["started"] = True
+            second["result"] = services.revocation_batch_run(system_id=system.pk, worker="B")
+        return real_call(system, rows)
+
+    monkeypatch.setattr(services, "_call_connector", stalled_call)
+    first = services.revocation_batch_run(system_id=pg_system.pk, worker="A")
+
+    assert second["result"].revoked == [credential.pk]
+    assert first.lost_lease == [credential.pk] and first.revoked == []
+    assert count("credential.revoked", credential) == 1
+    outcomes = dict(
+        RevocationAttempt.objects.filter(credential=credential).values_list("attempt", "outcome")
+    )
+    assert outcomes == {1: "abandoned", 2: "success"}

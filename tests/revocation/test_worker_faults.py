@@ -1,0 +1,98 @@
+"""Fault tests through real processes that need a worker of their own: SIGKILL in the
+middle of a target call, and a private Redis that is flushed and restarted. (A
+separate module so the shared worker of test_worker.py is gone and cannot steal
+their work.)"""
+
+import uuid
+
+import psycopg2
+import pytest
+
+from audit.actor import Actor
+from revocation import services
+from revocation.models import RevocationAttempt
+from tests.factories import CredentialFactory
+from tests.revocation.conftest import role_can_login
+from tests.revocation.helpers import RedisServer, Worker, pg_admin, wait_for
+from tests.revocation.test_worker import all_status, assert_revoked_once, statuses
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+ACTOR = Actor.system("test")
+
+
+def own_queue() -> str:
+    return f"sundown-fault-{uuid.uuid4().hex[:10]}"
+
+
+def test_worker_sigkilled_mid_revocation_loses_nothing_and_does_nothing_twice(
+    vendor, pg_system, pg_roles
+):
+    names = pg_roles(3)
+    credentials = [CredentialFactory(vendor=vendor, system=pg_system, external_id=n) for n in names]
+    # Hold a lock on one role so the worker's ALTER ROLE blocks inside the target call.
+    blocker = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    with blocker.cursor() as cursor:
+        cursor.execute(f'ALTER ROLE "{names[1]}" CONNECTION LIMIT 5')
+
+    env = {"SUNDOWN_REVOCATION_LEASE_SECONDS": 4}
+    queue = own_queue()
+    first = Worker(beat=True, env=env, queue=queue).start()
+    try:
+        for credential in credentials:
+            services.credential_revoke(actor=ACTOR, credential=credential, reason="kill test")
+
+        def worker_blocked_on_target():
+            with pg_admin() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                    "'sundown-revocation' AND wait_event_type = 'Lock'"
+                )
+                return cursor.fetchone()[0] > 0
+
+        wait_for(worker_blocked_on_target, timeout=30, message=first.log)
+        assert RevocationAttempt.objects.filter(outcome="running").count() == 3
+        first.kill()  # SIGKILL: no ack, no cleanup, lease still held
+    finally:
+        first.stop()
+        blocker.rollback()
+        blocker.close()
+    assert set(statuses(credentials).values()) == {"pending"}
+    assert [role_can_login(n) for n in names] == [True, True, True]  # never committed
+
+    with Worker(beat=True, env=env, queue=queue) as second:
+        wait_for(all_status(credentials, "revoked"), timeout=40, message=second.log)
+
+    assert_revoked_once(credentials, names)
+    for credential in credentials:
+        outcomes = list(
+            RevocationAttempt.objects.filter(credential=credential)
+            .order_by("attempt")
+            .values_list("outcome", flat=True)
+        )
+        assert outcomes == ["abandoned", "success"]
+
+
+def test_redis_flushed_and_restarted_with_work_pending(vendor, pg_system, pg_roles):
+    names = pg_roles(3)
+    credentials = [CredentialFactory(vendor=vendor, system=pg_system, external_id=n) for n in names]
+    redis = RedisServer().start()
+    worker = Worker(beat=True, broker_url=redis.url, queue=own_queue())
+    try:
+        # Work queued on the private Redis, then flushed away before any worker saw it.
+        services.credential_revoke(actor=ACTOR, credential=credentials[0], reason="flushed")
+        worker.send("revocation.revoke_system_batch", pg_system.pk)
+        redis.client().flushall()
+        worker.start()
+        wait_for(all_status(credentials[:1], "revoked"), timeout=30, message=worker.log)
+
+        # Redis dies under a running worker; work requested meanwhile; it comes back empty.
+        redis.stop()
+        for credential in credentials[1:]:
+            services.credential_revoke(actor=ACTOR, credential=credential, reason="restarted")
+        redis.start()
+        wait_for(all_status(credentials, "revoked"), timeout=60, message=worker.log)
+    finally:
+        worker.stop()
+        redis.stop()
+    assert_revoked_once(credentials, names)
