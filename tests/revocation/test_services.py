@@ -1,6 +1,7 @@
 """Services of the revocation engine: requests, kill switch, manual tasks, sweep, notices."""
 
 import datetime as dt
+from io import StringIO
 
 import pytest
 from django.core import mail
@@ -282,3 +283,39 @@ def test_expiry_notices_go_once_to_sponsor_and_procurement(vendor, actor):
     assert services.expiry_notices_send() == 1
     assert "30 days" in mail.outbox[-1].subject
     assert services.expiry_notices_send() == 0
+
+
+# Management commands ------------------------------------------------------------
+
+
+def test_kill_switch_command(vendor, dispatched):
+    from django.core.management import CommandError, call_command
+
+    credentials = CredentialFactory.create_batch(2, vendor=vendor)
+    out = StringIO()
+    call_command("kill_switch", vendor.pk, "--reason", "drill", "--dry-run", stdout=out)
+    assert "2 credential(s) to revoke" in out.getvalue()
+    assert set(Credential.objects.values_list("status", flat=True)) == {"active"}
+
+    call_command("kill_switch", vendor.pk, "--reason", "Breach", "--operator", "ciso", stdout=out)
+    assert set(Credential.objects.values_list("status", flat=True)) == {"pending"}
+    (event,) = events("vendor.kill_switch")
+    assert event.actor_name == "system:manage.py kill_switch by ciso"
+    assert sorted(event.after["credentials"]) == sorted(c.pk for c in credentials)
+    with pytest.raises(CommandError):
+        call_command("kill_switch", 999999, "--reason", "x")
+
+
+def test_revoke_credential_command(vendor, dispatched):
+    from django.core.management import CommandError, call_command
+
+    credential = CredentialFactory(vendor=vendor)
+    out = StringIO()
+    call_command("revoke_credential", credential.pk, "--reason", "Left the company", stdout=out)
+    assert "active -> pending" in out.getvalue()
+    (event,) = events("credential.revocation_requested", credential)
+    assert event.after["reason"] == "Left the company"
+    call_command("revoke_credential", credential.pk, "--reason", "again", stdout=out)
+    assert "already pending" in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("revoke_credential", credential.pk, "--reason", " ")
