@@ -4,8 +4,12 @@ Filters only narrow what ``restrict`` already allows; an id of another agency
 simply matches nothing.
 """
 
+import datetime as dt
+
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField, RangeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -22,6 +26,34 @@ class IdFilter(filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 with any offset, normalised to UTC.
+
+    PostgreSQL accepts offsets only up to 15:59, and a date at the edge of the
+    calendar may not survive the conversion: both are bad input, not a 500.
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValidationError("This date and time is out of range.", code="invalid") from None
+
+
+class UtcIsoDateTimeRangeField(RangeField):
+    def __init__(self, *args, **kwargs):
+        super().__init__((UtcIsoDateTimeField(), UtcIsoDateTimeField()), *args, **kwargs)
+
+
+class DateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
+    """``<name>_after`` / ``<name>_before``, ISO 8601 date-times."""
+
+    field_class = UtcIsoDateTimeRangeField
+
+
 class VendorFilter(filters.FilterSet):
     agency = IdFilter(field_name="agency_id")
 
@@ -36,7 +68,7 @@ class ContractFilter(filters.FilterSet):
     end_date = filters.DateFromToRangeFilter(
         help_text="end_date_after / end_date_before: inclusive range of end dates."
     )
-    access_ends_at = filters.IsoDateTimeFromToRangeFilter(
+    access_ends_at = DateTimeRangeFilter(
         help_text="access_ends_at_after / access_ends_at_before: when access ends."
     )
 
@@ -62,7 +94,7 @@ class CredentialFilter(filters.FilterSet):
     lifecycle = filters.ChoiceFilter(
         field_name="system__lifecycle", choices=System.Lifecycle.choices
     )
-    expires_at = filters.IsoDateTimeFromToRangeFilter()
+    expires_at = DateTimeRangeFilter()
     contract_end_date = filters.DateFromToRangeFilter(
         field_name="contracts__end_date",
         distinct=True,
@@ -89,7 +121,7 @@ class RevocationAttemptFilter(filters.FilterSet):
     credential = IdFilter(field_name="credential_id")
     system = IdFilter(field_name="system_id")
     agency = IdFilter(field_name="system__agency_id")
-    started_at = filters.IsoDateTimeFromToRangeFilter()
+    started_at = DateTimeRangeFilter()
 
     class Meta:
         model = RevocationAttempt
@@ -108,7 +140,7 @@ class ManualTaskFilter(filters.FilterSet):
 
 class AuditEventFilter(filters.FilterSet):
     agency = IdFilter(field_name="agency_id")
-    occurred_at = filters.IsoDateTimeFromToRangeFilter()
+    occurred_at = DateTimeRangeFilter()
 
     class Meta:
         model = AuditEvent

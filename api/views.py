@@ -1,7 +1,8 @@
 """API views: thin. Reads through ``restrict``, writes and verbs through the services."""
 
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from access import services as access_services
 from access.models import Credential, System
 from api import filters, serializers
+from api.exceptions import error_body
 from api.pagination import AfterSeqPagination
 from api.permissions import AgencyPermission
 from audit.actor import Actor
@@ -491,3 +493,9 @@ class ApiDocsView(SpectacularSwaggerSplitView):
     """Swagger UI from local (sidecar) assets; the init script is a separate file for CSP."""
 
     template_name = "api/swagger_ui.html"
+
+
+@csrf_exempt  # it changes nothing; a CSRF page would break the API's error format
+def not_found(request, *args, **kwargs):
+    """Unknown URL under /api/ (including ids that are not numbers)."""
+    return JsonResponse(error_body(404, "not_found", "Not found."), status=404)
