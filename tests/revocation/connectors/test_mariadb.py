@@ -50,7 +50,9 @@ def test_revoke_kills_the_session_and_refuses_new_logins(mariadb_system, mariadb
         login(name)
     if on_revoke == "drop":
         assert accounts_named(name) == ()
-        assert refused.value.args[0] == 1045  # access denied: no such account
+        # Access denied: no such account (MariaDB answers 1698 when its auth
+        # plugin lookup comes first, 1045 otherwise).
+        assert refused.value.args[0] in (1045, 1698)
     else:
         ((host, locked),) = accounts_named(name)
         assert host == "%" and locked in ("true", "1")
