@@ -3,9 +3,10 @@ agencies the user can see, and each page costs a small, fixed number of queries.
 """
 
 import datetime as dt
+import heapq
 from dataclasses import dataclass, field
 
-from django.db.models import CharField, Count, Max, Q, QuerySet
+from django.db.models import CharField, Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
@@ -68,14 +69,17 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
     if not ids:
         return []
 
-    # Credentials by status: one grouped query over the status index.
+    # Credentials by status, grouped by system (no join over 100k rows), then by agency.
+    system_agency = dict(
+        System.objects.filter(agency_id__in=ids).values_list("pk", "agency_id").order_by()
+    )
     for row in (
-        Credential.objects.filter(system__agency_id__in=ids)
-        .values("system__agency_id", "status")
+        Credential.objects.filter(system_id__in=list(system_agency))
+        .values("system_id", "status")
         .annotate(n=Count("id"))
         .order_by()
     ):
-        by_id[row["system__agency_id"]].credentials[row["status"]] = row["n"]
+        by_id[system_agency[row["system_id"]]].credentials[row["status"]] += row["n"]
 
     # Running contracts whose access ends in the next 7 / 30 / 90 days.
     running = Contract.objects.filter(
@@ -102,26 +106,7 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
     ):
         by_id[contract.vendor.agency_id].ending_soon.append(contract)
 
-    # Overdue: every contract ended, credential not verified revoked. Start from the
-    # (few) ended contracts, then drop credentials some other contract still covers.
-    overdue = (
-        Credential.objects.filter(system__agency_id__in=ids, contracts__access_ends_at__lte=now)
-        .exclude(status=Credential.Status.REVOKED)
-        .exclude(contracts__access_ends_at__gt=now)
-        .annotate(access_ended_at=Max("contracts__access_ends_at"))
-    )
-    for row in overdue.values("system__agency_id").annotate(n=Count("id", distinct=True)):
-        by_id[row["system__agency_id"]].overdue_count = row["n"]
-    for credential in overdue.select_related("vendor", "system").order_by("access_ended_at")[
-        : overdue_limit * len(ids)
-    ]:
-        item = by_id[credential.system.agency_id]
-        if len(item.overdue) < overdue_limit:
-            item.overdue.append(
-                OverdueCredential(
-                    credential, credential.access_ended_at, now - credential.access_ended_at
-                )
-            )
+    _add_overdue(by_id, system_agency, now, overdue_limit)
 
     if ManualTask is not None:
         for row in (
@@ -174,6 +159,44 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
         item.ends_chart = _buckets(today, ends[pk])
         item.revoked_chart = _buckets(since, revoked[pk])
     return list(by_id.values())
+
+
+def _add_overdue(by_id: dict, system_agency: dict, now, limit: int) -> None:
+    """Credentials not verified revoked although every contract behind them has ended.
+
+    One pass starts from the links of ended contracts (few, by the access-end index),
+    drops credentials another contract still covers, and yields when access ended;
+    counts and the longest-exposed are taken from that, then only those are loaded.
+    """
+    link = Credential.contracts.through
+    still_covered = link.objects.filter(
+        credential_id=OuterRef("credential_id"), contract__access_ends_at__gt=now
+    )
+    rows = (
+        link.objects.filter(
+            contract__access_ends_at__lte=now, contract__vendor__agency_id__in=list(by_id)
+        )
+        .exclude(credential__status=Credential.Status.REVOKED)
+        .filter(~Exists(still_covered))
+        .values_list("credential_id", "credential__system_id")
+        .annotate(ended_at=Max("contract__access_ends_at"))
+        .order_by()
+    )
+    per_agency: dict[int, list] = {pk: [] for pk in by_id}
+    for credential_id, system_id, ended_at in rows:
+        agency_id = system_agency.get(system_id)
+        if agency_id is not None:
+            per_agency[agency_id].append((ended_at, credential_id))
+    wanted = {}
+    for agency_id, items in per_agency.items():
+        by_id[agency_id].overdue_count = len(items)
+        for ended_at, credential_id in heapq.nsmallest(limit, items):
+            wanted[credential_id] = ended_at
+    credentials = Credential.objects.filter(pk__in=list(wanted)).select_related("vendor", "system")
+    for credential in sorted(credentials, key=lambda c: wanted[c.pk]):
+        by_id[credential.system.agency_id].overdue.append(
+            OverdueCredential(credential, wanted[credential.pk], now - wanted[credential.pk])
+        )
 
 
 def vendor_search(
