@@ -151,19 +151,28 @@ class LDAPConnector(Connector):
         except lex.LDAPException as exc:
             raise self._error(exc) from exc
 
-    def _dns(self, credentials: list[Credential]) -> dict[int, str]:
+    def _dns(
+        self, credentials: list[Credential]
+    ) -> tuple[dict[int, str], dict[int, ConnectorError]]:
+        """The DN of each credential, and a refusal for each DN outside base_dn."""
         base = _norm(self.base_dn)
-        dns = {}
+        dns, refused = {}, {}
         for credential in credentials:
             dn = credential.external_id
+            try:
+                norm = _norm(dn)
+            except ConnectorError as exc:
+                refused[credential.pk] = exc
+                continue
             # Verification searches under base_dn: an entry outside it would
             # never be found and so look revoked. Refuse instead.
-            if not (_norm(dn) == base or _norm(dn).endswith("," + base)):
-                raise ConnectorError(
+            if norm == base or norm.endswith("," + base):
+                dns[credential.pk] = dn
+            else:
+                refused[credential.pk] = ConnectorError(
                     f"{dn!r} is not under the system's base_dn {self.base_dn!r}", permanent=True
                 )
-            dns[credential.pk] = dn
-        return dns
+        return dns, refused
 
     # Writes ----------------------------------------------------------------
     def revoke(self, credential: Credential) -> None:
@@ -172,13 +181,14 @@ class LDAPConnector(Connector):
             raise error
 
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
-        credentials = list(credentials)
-        dns = self._dns(credentials)
+        dns, refused = self._dns(list(credentials))
+        results: dict[int, ConnectorError | None] = dict(refused)
+        if not dns:
+            return results
         conn = self._connection()
         if self.on_revoke == REMOVE_GROUPS:
             self._remove_memberships(conn, set(dns.values()))
-            return {pk: None for pk in dns}
-        results: dict[int, ConnectorError | None] = {}
+            return results | {pk: None for pk in dns}
         for pk, dn in dns.items():
             try:
                 if self.on_revoke == DELETE:
@@ -237,8 +247,12 @@ class LDAPConnector(Connector):
         return credential.pk in self.still_active([credential])
 
     def still_active(self, credentials: Iterable[Credential]) -> set[int]:
-        credentials = list(credentials)
-        dns = self._dns(credentials)
+        dns, refused = self._dns(list(credentials))
+        if refused:
+            # What cannot be read back must not be reported as revoked.
+            raise next(iter(refused.values()))
+        if not dns:
+            return set()
         conn = self._connection()
         if self.on_revoke == REMOVE_GROUPS:
             remaining = {

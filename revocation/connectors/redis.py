@@ -93,25 +93,26 @@ class RedisConnector(Connector):
         except rex.RedisError as exc:
             raise self._error(exc) from exc
 
-    def _usernames(self, credentials: list[Credential]) -> list[str]:
-        names = [c.external_id for c in credentials]
-        if self.admin_user in names:
-            # Revoking the connector's own user would lock Sundown (and whoever
-            # shares "default") out of the target; a human has to do that.
-            raise ConnectorError(
-                f"Refusing to revoke {self.admin_user!r}: it is the user Sundown connects as",
-                permanent=True,
-            )
-        return names
+    def _own_user_error(self) -> ConnectorError:
+        # Revoking the connector's own user would lock Sundown (and whoever
+        # shares "default") out of the target; a human has to do that.
+        return ConnectorError(
+            f"Refusing to revoke {self.admin_user!r}: it is the user Sundown connects as",
+            permanent=True,
+        )
 
-    def _getusers(self, names: list[str]) -> list[dict | None]:
+    def _read(self, names: list[str]) -> tuple[list[dict | None], set[str]]:
+        """ACL GETUSER of each name and the users with open connections: one round trip."""
+
         def run():
             pipe = self.client.pipeline(transaction=False)
             for name in names:
                 pipe.acl_getuser(name)
+            pipe.client_list()
             return pipe.execute()
 
-        return self._call(run) if names else []
+        *infos, clients = self._call(run)
+        return infos, {client.get("user") for client in clients}
 
     # Connector interface ---------------------------------------------------
     def revoke(self, credential: Credential) -> None:
@@ -123,25 +124,36 @@ class RedisConnector(Connector):
         return credential.pk in self.still_active([credential])
 
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
-        credentials = list(credentials)
-        names = self._usernames(credentials)
+        results: dict[int, ConnectorError | None] = {}
+        names = []
+        for credential in credentials:
+            if credential.external_id == self.admin_user:
+                results[credential.pk] = self._own_user_error()
+            else:
+                results[credential.pk] = None
+                names.append(credential.external_id)
+        if not names:
+            return results
         # ACL SETUSER creates a user that does not exist, so look first: an
-        # absent user is already gone, and must stay absent.
-        present = {name for name, info in zip(names, self._getusers(names), strict=True) if info}
+        # absent user is already gone, and must stay absent. (Should it be
+        # deleted between the two round trips, SETUSER recreates it off and
+        # without a password: still unusable.)
+        infos, _ = self._read(names)
+        present = sorted({name for name, info in zip(names, infos, strict=True) if info})
         if present:
 
             def run():
                 pipe = self.client.pipeline(transaction=False)
-                for name in sorted(present):
+                for name in present:
                     if self.on_revoke == DELETE:
                         pipe.acl_deluser(name)
                     else:
                         pipe.acl_setuser(name, enabled=False, reset_passwords=True)
-                for name in sorted(present):
+                for name in present:
                     pipe.client_kill_filter(user=name)
                 if self.config.get("acl_save"):
                     pipe.execute_command("ACL SAVE")
-                # raise_on_error=False: one refused user must not hide the others' results.
+                # raise_on_error=False: read every reply before judging them.
                 return pipe.execute(raise_on_error=False)
 
             for reply in self._call(run):
@@ -149,15 +161,16 @@ class RedisConnector(Connector):
                 # already dropped that user's connections): that is success.
                 if isinstance(reply, rex.RedisError) and "no such user" not in str(reply).lower():
                     raise self._error(reply)
-        return {c.pk: None for c in credentials}
+        return results
 
     def still_active(self, credentials: Iterable[Credential]) -> set[int]:
         credentials = list(credentials)
-        infos = self._getusers([c.external_id for c in credentials])
+        infos, connected = self._read([c.external_id for c in credentials])
+        # A user that is off but still has an authenticated connection has access.
         return {
             c.pk
             for c, info in zip(credentials, infos, strict=True)
-            if info and "on" in info.get("flags", [])
+            if (info and "on" in info.get("flags", [])) or c.external_id in connected
         }
 
     def list_accounts(self) -> list[Account]:

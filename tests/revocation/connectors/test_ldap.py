@@ -94,12 +94,20 @@ def test_batch_of_fifty_verified_with_one_search(slapd, ldap_system, monkeypatch
     assert not any(slapd.can_bind(dn) for dn in dns[:5])
 
 
-def test_entry_outside_base_dn_is_refused(slapd, ldap_system):
+def test_entry_outside_base_dn_is_refused_and_the_rest_revoked(slapd, ldap_system):
     # Verification searches under base_dn: an entry elsewhere would look revoked.
-    (credential,) = credentials(ldap_system(), ["uid=x,dc=elsewhere,dc=test"])
-    with pytest.raises(ConnectorError) as caught, connector_for(credential.system) as connector:
-        connector.is_active(credential)
+    dn = slapd.add_user()
+    system = ldap_system()
+    good, outside = credentials(system, [dn, "uid=x,dc=elsewhere,dc=test"])
+    with connector_for(system) as connector:
+        results = connector.revoke_many([good, outside])
+        assert results[good.pk] is None
+        assert results[outside.pk].permanent is True
+        assert connector.still_active([good]) == set()
+        with pytest.raises(ConnectorError) as caught:
+            connector.is_active(outside)
     assert caught.value.permanent is True
+    assert not slapd.can_bind(dn)
 
 
 def test_target_down_is_transient(slapd, ldap_system):

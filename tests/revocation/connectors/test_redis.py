@@ -132,10 +132,26 @@ def test_user_without_acl_rights_is_permanent(redis_system, redis_users):
     assert caught.value.permanent is True
 
 
-def test_refuses_to_revoke_its_own_user(redis_system):
+def test_refuses_to_revoke_its_own_user_but_revokes_the_rest(redis_system, redis_users):
+    (other,) = redis_users()
     system = redis_system()
-    (credential,) = credentials(system, ["default"])
-    with pytest.raises(ConnectorError) as caught, connector_for(system) as connector:
-        connector.revoke(credential)
-    assert caught.value.permanent is True
+    own, victim = credentials(system, ["default", other])
+    with connector_for(system) as connector:
+        results = connector.revoke_many([own, victim])
+        assert connector.still_active([victim]) == set()
+    assert results[own.pk].permanent is True
+    assert results[victim.pk] is None
     assert redis_admin().acl_getuser("default")["flags"][0] == "on"
+
+
+def test_a_disabled_user_with_a_live_connection_still_counts_as_active(redis_system, redis_users):
+    (name,) = redis_users()
+    session = login(name)
+    # Someone turned the user off by hand and left its connection open.
+    redis_admin().acl_setuser(name, enabled=False)
+    (credential,) = credentials(redis_system(), [name])
+    with connector_for(credential.system) as connector:
+        assert connector.is_active(credential)
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
+    session.close()
