@@ -184,6 +184,8 @@ def test_acceptance_story(live_server, browser, world, screenshots_dir):
     for path in ("/", f"/vendors/{world['vendor'].pk}/", "/audit/", "/revocations/", "/systems/"):
         page.goto(base + path)
         assert _no_horizontal_overflow(page), path
+        if path == f"/vendors/{world['vendor'].pk}/":
+            page.screenshot(path=str(screenshots_dir / "vendor-detail-narrow.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
     _sign_out(page)
 
