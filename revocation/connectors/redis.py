@@ -101,18 +101,28 @@ class RedisConnector(Connector):
             permanent=True,
         )
 
-    def _read(self, names: list[str]) -> tuple[list[dict | None], set[str]]:
-        """ACL GETUSER of each name and the users with open connections: one round trip."""
+    def _read(self, names: list[str], *, flags: bool) -> tuple[set[str], set[str], set[str]]:
+        """(users that exist, users that are on, users with open connections) in one round trip.
+
+        ACL USERS answers existence for the whole batch cheaply. ACL GETUSER costs
+        the server about a third of a millisecond per user (it describes every
+        command rule), so it runs only when the on/off flag is wanted.
+        """
+        wanted = list(dict.fromkeys(names)) if flags else []
 
         def run():
             pipe = self.client.pipeline(transaction=False)
-            for name in names:
-                pipe.acl_getuser(name)
+            pipe.acl_users()
             pipe.client_list()
+            for name in wanted:
+                pipe.acl_getuser(name)
             return pipe.execute()
 
-        *infos, clients = self._call(run)
-        return infos, {client.get("user") for client in clients}
+        users, clients, *infos = self._call(run)
+        enabled = {
+            name for name, info in zip(wanted, infos, strict=True) if info and "on" in info["flags"]
+        }
+        return set(users), enabled, {client.get("user") for client in clients}
 
     # Connector interface ---------------------------------------------------
     def revoke(self, credential: Credential) -> None:
@@ -138,8 +148,8 @@ class RedisConnector(Connector):
         # absent user is already gone, and must stay absent. (Should it be
         # deleted between the two round trips, SETUSER recreates it off and
         # without a password: still unusable.)
-        infos, _ = self._read(names)
-        present = sorted({name for name, info in zip(names, infos, strict=True) if info})
+        existing, _, _ = self._read(names, flags=False)
+        present = sorted(existing.intersection(names))
         if present:
 
             def run():
@@ -165,13 +175,12 @@ class RedisConnector(Connector):
 
     def still_active(self, credentials: Iterable[Credential]) -> set[int]:
         credentials = list(credentials)
-        infos, connected = self._read([c.external_id for c in credentials])
+        names = [c.external_id for c in credentials]
+        # After DELUSER, existing at all is too much; after "off", being on is.
+        existing, enabled, connected = self._read(names, flags=self.on_revoke == DISABLE)
+        usable = existing if self.on_revoke == DELETE else enabled
         # A user that is off but still has an authenticated connection has access.
-        return {
-            c.pk
-            for c, info in zip(credentials, infos, strict=True)
-            if (info and "on" in info.get("flags", [])) or c.external_id in connected
-        }
+        return {c.pk for c in credentials if c.external_id in usable | connected}
 
     def list_accounts(self) -> list[Account]:
         rules = self._call(self.client.acl_list)
