@@ -1,6 +1,7 @@
 """API views: thin. Reads through ``restrict``, writes and verbs through the services."""
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
@@ -219,7 +220,9 @@ class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScop
         )
         queued = list(
             Credential.objects.filter(pk__in=[c.pk for c in queued])
-            .prefetch_related("contracts")
+            .prefetch_related(
+                Prefetch("contracts", queryset=Contract.objects.only("id").order_by())
+            )
             .order_by("pk")
         )
         context = self.get_serializer_context()
@@ -363,7 +366,12 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
     agency_path = "system.agency_id"
 
     def base_queryset(self):
-        return Credential.objects.select_related("system").prefetch_related("contracts")
+        # Only the contract ids are shown: prefetch them without loading or sorting contracts.
+        queryset = Credential.objects.prefetch_related(
+            Prefetch("contracts", queryset=Contract.objects.only("id").order_by())
+        )
+        # The object check reads system.agency_id; a list never needs it.
+        return queryset.select_related("system") if self.detail else queryset
 
     def create(self, request):
         data = self.validated()
