@@ -10,20 +10,26 @@ import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField, RangeField
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from django_filters.widgets import DateRangeWidget
+from drf_spectacular.drainage import set_override
 
 from access.models import Credential, System
 from audit.models import AuditEvent
 from revocation.models import ManualTask, RevocationAttempt
-from vendors.models import Contract, Vendor
+from vendors.models import Agency, Contract, Vendor
 
 
-@extend_schema_field(OpenApiTypes.INT)
 class IdFilter(filters.NumberFilter):
     """An object id (a whole number)."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args, field_name=None, **kwargs):
+        related = (field_name or "").removesuffix("_id").split("__")[-1].rstrip("s")
+        kwargs.setdefault("help_text", f"Only those of the {related} with this id.")
+        super().__init__(*args, field_name=field_name, **kwargs)
+        # An integer in the schema (NumberFilter says "number"), with its own description.
+        set_override(self, "field", {"type": "integer", "description": kwargs["help_text"]})
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -44,6 +50,8 @@ class UtcIsoDateTimeField(IsoDateTimeField):
 
 
 class UtcIsoDateTimeRangeField(RangeField):
+    widget = DateRangeWidget  # <name>_after / <name>_before
+
     def __init__(self, *args, **kwargs):
         super().__init__((UtcIsoDateTimeField(), UtcIsoDateTimeField()), *args, **kwargs)
 
@@ -52,6 +60,14 @@ class DateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
     """``<name>_after`` / ``<name>_before``, ISO 8601 date-times."""
 
     field_class = UtcIsoDateTimeRangeField
+
+
+class AgencyFilter(filters.FilterSet):
+    slug = filters.CharFilter(help_text="The agency's short name.")
+
+    class Meta:
+        model = Agency
+        fields = ["slug"]
 
 
 class VendorFilter(filters.FilterSet):
@@ -94,7 +110,9 @@ class CredentialFilter(filters.FilterSet):
     lifecycle = filters.ChoiceFilter(
         field_name="system__lifecycle", choices=System.Lifecycle.choices
     )
-    expires_at = DateTimeRangeFilter()
+    expires_at = DateTimeRangeFilter(
+        help_text="expires_at_after / expires_at_before: when the credential expires."
+    )
     contract_end_date = filters.DateFromToRangeFilter(
         field_name="contracts__end_date",
         distinct=True,
@@ -121,7 +139,9 @@ class RevocationAttemptFilter(filters.FilterSet):
     credential = IdFilter(field_name="credential_id")
     system = IdFilter(field_name="system_id")
     agency = IdFilter(field_name="system__agency_id")
-    started_at = DateTimeRangeFilter()
+    started_at = DateTimeRangeFilter(
+        help_text="started_at_after / started_at_before: when the attempt started."
+    )
 
     class Meta:
         model = RevocationAttempt
@@ -140,7 +160,12 @@ class ManualTaskFilter(filters.FilterSet):
 
 class AuditEventFilter(filters.FilterSet):
     agency = IdFilter(field_name="agency_id")
-    occurred_at = DateTimeRangeFilter()
+    occurred_at = DateTimeRangeFilter(
+        help_text="occurred_at_after / occurred_at_before: database time of the event."
+    )
+    action = filters.CharFilter(help_text="Exact action, e.g. credential.revoked.")
+    target_type = filters.CharFilter(help_text="Exact target type, e.g. access.credential.")
+    target_id = filters.CharFilter(help_text="Target id (with target_type).")
 
     class Meta:
         model = AuditEvent

@@ -163,7 +163,7 @@ class AgencyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScop
     agency_path = "pk"
     search_fields = ["name", "slug"]
     ordering_fields = ["name", "slug", "created_at"]
-    filterset_fields = ["slug"]
+    filterset_class = filters.AgencyFilter
 
     def base_queryset(self):
         return Agency.objects.all()
@@ -482,7 +482,11 @@ class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
     ),
     retrieve=extend_schema(
         summary="One audit event",
-        parameters=[OpenApiParameter("seq", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        parameters=[
+            OpenApiParameter(
+                "seq", OpenApiTypes.INT, OpenApiParameter.PATH, description="The event's seq."
+            )
+        ],
     ),
 )
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):

@@ -60,6 +60,8 @@ def test_every_operation_documents_auth_and_errors(officer):
             if method != "get":
                 assert "400" in operation["responses"], where
             assert operation.get("summary"), where
+            for parameter in operation.get("parameters", []):
+                assert parameter.get("description"), f"{where} {parameter['name']}"
     error = schema["components"]["schemas"]["ErrorDetail"]
     assert {"status", "code", "message", "fields"} <= set(error["properties"])
     system_out = schema["components"]["schemas"]["System"]["properties"]
