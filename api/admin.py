@@ -77,10 +77,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
             f"Token {token.prefix} created. Copy the key now, it is not shown again: {key}",
         )
 
-    def has_change_permission(self, request, obj=None):
-        # The change view is the read-only detail page; POSTs there change nothing.
-        return super().has_change_permission(request, obj)
-
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the row is the record of what existed
 

@@ -1,6 +1,5 @@
 """Reads for API tokens."""
 
-from django.db.models import Q
 from django.utils import timezone
 
 from api.models import ApiToken
@@ -23,12 +22,3 @@ def api_token_usable(token: ApiToken) -> tuple[bool, str]:
     if not token.user.is_active:
         return False, "The token's user is inactive."
     return True, ""
-
-
-def api_tokens_active(*, user) -> list[ApiToken]:
-    now = timezone.now()
-    return list(
-        ApiToken.objects.filter(user=user, revoked_at__isnull=True).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-        )
-    )

@@ -53,9 +53,20 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
     write_perm: str | None = None
     action_perms: dict[str, str] = {}
     agency_path = "agency_id"
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "head"]
 
     # Authorization -------------------------------------------------------
+
+    def check_permissions(self, request):
+        # Throttle before deciding: every denial writes an audit event, and a client
+        # hammering what it may not do must not be able to grow the trail without limit.
+        super().check_throttles(request)
+        self._throttles_checked = True
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        if not getattr(self, "_throttles_checked", False):
+            super().check_throttles(request)
 
     def required_perm(self) -> str:
         if self.action in ("list", "retrieve", "metadata", None):

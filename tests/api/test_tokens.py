@@ -188,6 +188,17 @@ def test_throttled_per_token(officer, world, settings):
         assert int(response["Retry-After"]) > 0
 
 
+def test_denied_requests_are_throttled_before_they_are_audited(auditor, world, settings):
+    rest = {**settings.REST_FRAMEWORK}
+    rest["DEFAULT_THROTTLE_RATES"] = {"token": "3/min", "anon": "3/min"}
+    url = f"/api/v1/credentials/{world['credential'].pk}/revoke/"
+    with override_settings(REST_FRAMEWORK=rest):
+        client = token_client(auditor)
+        codes = [client.post(url, {"reason": "x"}, format="json").status_code for _ in range(5)]
+    assert codes == [403, 403, 403, 429, 429]
+    assert AuditEvent.objects.filter(action="api.permission_denied").count() == 3
+
+
 def test_session_auth_enforces_csrf(officer, world):
     client = verified_session(officer, APIClient(enforce_csrf_checks=True))
     assert client.get("/api/v1/vendors/").status_code == 200
