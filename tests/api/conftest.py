@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -20,6 +21,12 @@ from tests.factories import (
     VendorFactory,
 )
 from vendors.permissions import role_grant
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_buckets():
+    # Rate-limit counters live in the (process-wide) cache; each test starts empty.
+    cache.clear()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from audit.actor import Actor
 from audit.models import AuditEvent
@@ -305,3 +306,13 @@ def test_permission_matrix(role, scope, agency, other_agency):
             pass
 
     assert not mismatches, f"{role} x {scope}:\n" + "\n".join(mismatches)
+
+
+def test_every_endpoint_refuses_anonymous_requests(agency):
+    world = _full_world(agency, "own")
+    client = APIClient()
+    for case in CASES:
+        body = case.body(world, world) if case.body else None
+        response = getattr(client, case.method)(case.url(world), body, format="json")
+        assert response.status_code == 401, case.name
+        assert response.json()["error"]["code"] == "not_authenticated", case.name
