@@ -29,6 +29,8 @@ def test_agency_users_never_see_other_agencies(persona, request, estate):
         reverse("audit_log") + "?q=zeta",
         reverse("audit_export"),
         reverse("contract_list") + "?q=zeta",
+        reverse("contract_create"),
+        reverse("contract_import"),
     ]:
         response = client.get(url)
         body = b"".join(response.streaming_content) if response.streaming else response.content
