@@ -12,14 +12,14 @@ from vendors.models import Contract
 
 
 class RevocationAttempt(models.Model):
-    """One call of a connector for one credential: opened at claim, closed with its outcome.
+    """One call of a connector for one credential, written with its outcome.
 
-    A row left ``running`` whose lease expired records a worker that died mid-call;
-    the next claim closes it as ``abandoned``.
+    A worker that dies between claim and outcome leaves its lease on the credential;
+    the worker that re-claims it after the lease expired writes that attempt as
+    ``abandoned`` (its start approximated from the lease), then makes its own.
     """
 
     class Outcome(models.TextChoices):
-        RUNNING = "running", "Running"
         SUCCESS = "success", "Revoked and verified"
         HANDED_OFF = "handed_off", "Handed to a person (manual task)"
         ERROR = "error", "Error"
@@ -33,7 +33,7 @@ class RevocationAttempt(models.Model):
     connector = models.CharField(max_length=16, help_text="Connector kind used.")
     worker = models.CharField(max_length=200, help_text="Lease owner that made the call.")
     attempt = models.PositiveIntegerField(help_text="1 for the first try of this credential.")
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
     permanent = models.BooleanField(default=False, help_text="The error said retrying cannot help.")
     error = models.TextField(blank=True, default="")
     started_at = models.DateTimeField()
@@ -44,17 +44,11 @@ class RevocationAttempt(models.Model):
         ordering = ["-started_at", "-id"]
         indexes = [
             models.Index(fields=["credential", "attempt"], name="revattempt_credential_idx"),
-            models.Index(
-                fields=["credential"],
-                condition=Q(outcome="running"),
-                name="revattempt_running_idx",
-            ),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(
                     outcome__in=[
-                        "running",
                         "success",
                         "handed_off",
                         "error",

@@ -8,6 +8,7 @@ ids (revocation.tasks), so a lost, duplicated or replayed message changes nothin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -62,9 +63,17 @@ def db_now() -> datetime:
     return timezone.now()  # SQLite runs on this machine: its clock is ours
 
 
+_KIND_LABELS = dict(Credential.Kind.choices)
+
+
 def _target(row: Credential) -> tuple[str, int, str]:
-    # Same shape audit.services derives from the model, without touching relations.
-    return ("access.credential", row.pk, str(row))
+    return _target_of(row.pk, row.external_id, row.kind)
+
+
+def _target_of(pk: int, external_id: str, kind: str) -> tuple[str, int, str]:
+    # The same (type, id, repr) audit.services derives from the model, built from
+    # plain values: a sweep of 100,000 credentials should not build 100,000 models.
+    return ("access.credential", pk, f"{external_id} ({_KIND_LABELS.get(kind, kind)})")
 
 
 def _dispatch_on_commit(system_ids: Iterable[int]) -> None:
@@ -95,22 +104,23 @@ def _request_revocation(
     trigger: str,
     skip_locked: bool = False,
     extra: dict | None = None,
-) -> list[Credential]:
+) -> list[int]:
     """Move the revocable credentials of ``queryset`` to pending; must run in a transaction.
 
-    Rows are locked first so a concurrent request (a second sweep, a kill switch)
-    either waits and then sees them pending, or, with ``skip_locked``, leaves them
-    to whoever holds them. Either way each credential gets one request event.
+    Returns the ids moved. Rows are locked first so a concurrent request (a second
+    sweep, a kill switch) either waits and then sees them pending, or, with
+    ``skip_locked``, leaves them to whoever holds them. Either way each credential
+    gets one request event.
     """
     rows = list(
         queryset.select_for_update(skip_locked=skip_locked, of=("self",))
         .filter(status__in=REVOCABLE)
-        .select_related("system")
         .order_by("pk")
+        .values_list("pk", "external_id", "kind", "status", "system_id", "system__agency_id")
     )
     if not rows:
         return []
-    ids = [row.pk for row in rows]
+    ids = [row[0] for row in rows]
     Credential.objects.filter(pk__in=ids).update(
         status=Credential.Status.PENDING,
         revocation_requested_at=Now(),
@@ -123,21 +133,22 @@ def _request_revocation(
         last_error="",
         updated_at=Now(),
     )
+    after = {"status": "pending", "reason": reason, "trigger": trigger, **(extra or {})}
     audit_record_many(
         actor=actor,
         events=[
             PendingEvent(
                 action="credential.revocation_requested",
-                target=_target(row),
-                agency_id=row.system.agency_id,
-                before={"status": row.status},
-                after={"status": "pending", "reason": reason, "trigger": trigger, **(extra or {})},
+                target=_target_of(pk, external_id, kind),
+                agency_id=agency_id,
+                before={"status": status},
+                after=after,
             )
-            for row in rows
+            for pk, external_id, kind, status, _system_id, agency_id in rows
         ],
     )
-    _dispatch_on_commit(row.system_id for row in rows)
-    return rows
+    _dispatch_on_commit(row[4] for row in rows)
+    return ids
 
 
 def credential_revoke(*, actor: Actor, credential: Credential, reason: str) -> Credential:
@@ -164,7 +175,7 @@ def vendor_kill_switch(*, actor: Actor, vendor: Vendor, reason: str) -> list[Cre
     reason = reason.strip()
     with transaction.atomic():
         vendor = Vendor.objects.select_for_update().get(pk=vendor.pk)
-        rows = _request_revocation(
+        ids = _request_revocation(
             actor=actor,
             queryset=Credential.objects.filter(vendor=vendor),
             reason=reason,
@@ -186,10 +197,10 @@ def vendor_kill_switch(*, actor: Actor, vendor: Vendor, reason: str) -> list[Cre
             after={
                 "status": Vendor.Status.SUSPENDED,
                 "reason": reason,
-                "credentials": [row.pk for row in rows],
+                "credentials": ids,
             },
         )
-    return list(Credential.objects.filter(pk__in=[row.pk for row in rows]).order_by("pk"))
+    return list(Credential.objects.filter(pk__in=ids).order_by("pk"))
 
 
 def manual_task_complete(*, actor: Actor, task: ManualTask, note: str) -> ManualTask:
@@ -275,7 +286,7 @@ class BatchResult:
     lost_lease: list[int] = field(default_factory=list)
 
 
-def _claim(*, system_id: int, lease: str, limit: int) -> list[Credential]:
+def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], datetime]:
     """Take up to ``limit`` due pending credentials of one system under a lease.
 
     The conditional UPDATE is the lease: only rows that are pending, due and not
@@ -296,40 +307,84 @@ def _claim(*, system_id: int, lease: str, limit: int) -> list[Credential]:
         )
         rows = list(claimable[:limit])
         if not rows:
-            return []
-        ids = [row.pk for row in rows]
-        Credential.objects.filter(pk__in=ids, status=Credential.Status.PENDING).update(
+            return [], timezone.now()
+        Credential.objects.filter(pk__in=[row.pk for row in rows]).update(
             lease_owner=lease,
             lease_expires_at=Now() + timedelta(seconds=lease_seconds),
             attempts=F("attempts") + 1,
         )
         now = db_now()
-        # A running attempt under an expired lease is a worker that died mid-call.
-        RevocationAttempt.objects.filter(
-            credential_id__in=ids, outcome=RevocationAttempt.Outcome.RUNNING
-        ).update(
-            outcome=RevocationAttempt.Outcome.ABANDONED,
-            error="worker lost before recording an outcome (lease expired)",
-            finished_at=now,
-        )
-        system = System.objects.only("kind").get(pk=system_id)
-        RevocationAttempt.objects.bulk_create(
-            [
-                RevocationAttempt(
-                    credential_id=row.pk,
-                    system_id=system_id,
-                    connector=system.kind,
-                    worker=lease,
-                    attempt=row.attempts + 1,
-                    started_at=now,
-                )
-                for row in rows
-            ]
-        )
+        # A lease that expired with its owner still named on the row is a worker
+        # that died between claim and outcome: that attempt is recorded as lost.
+        lost = [row for row in rows if row.lease_owner]
+        if lost:
+            _insert_attempts(
+                [
+                    _attempt_row(
+                        row,
+                        system_id=system_id,
+                        connector=row.lease_owner and _system_kind(system_id),
+                        worker=row.lease_owner,
+                        attempt=row.attempts,
+                        outcome=RevocationAttempt.Outcome.ABANDONED,
+                        error="worker lost before recording an outcome (lease expired)",
+                        started_at=(row.lease_expires_at or now) - timedelta(seconds=lease_seconds),
+                        finished_at=now,
+                    )
+                    for row in lost
+                ]
+            )
         for row in rows:
             row.attempts += 1
             row.lease_owner = lease
-    return rows
+    return rows, now
+
+
+def _system_kind(system_id: int) -> str:
+    return System.objects.filter(pk=system_id).values_list("kind", flat=True).first() or ""
+
+
+_ATTEMPT_COLUMNS = (
+    "credential_id",
+    "system_id",
+    "connector",
+    "worker",
+    "attempt",
+    "outcome",
+    "permanent",
+    "error",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+)
+
+
+def _attempt_row(row: Credential, **values) -> tuple:
+    values.setdefault("permanent", False)
+    values.setdefault("error", "")
+    values.setdefault("duration_ms", None)
+    values["credential_id"] = row.pk
+    return tuple(values[name] for name in _ATTEMPT_COLUMNS)
+
+
+def _insert_attempts(rows: list[tuple]) -> None:
+    """One multi-row INSERT per batch: the ORM's per-field preparation of 500 rows
+    costs more than the statement itself, and this sits on the hot path."""
+    if not rows:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    params = []
+    for row in rows:
+        for name, value in zip(_ATTEMPT_COLUMNS, row, strict=True):
+            params.append(adapt(value) if name in ("started_at", "finished_at") else value)
+    placeholders = "(" + ", ".join(["%s"] * len(_ATTEMPT_COLUMNS)) + ")"
+    table = RevocationAttempt._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(_ATTEMPT_COLUMNS)}) VALUES "
+            + ", ".join([placeholders] * len(rows)),
+            params,
+        )
 
 
 def _call_connector(
@@ -373,7 +428,7 @@ def revocation_batch_run(*, system_id: int, worker: str | None = None) -> BatchR
     worker = worker or worker_identity()
     lease = f"{worker}/{uuid.uuid4().hex[:12]}"
     limit = _setting("SUNDOWN_REVOCATION_BATCH_SIZE", 500)
-    rows = _claim(system_id=system_id, lease=lease, limit=limit)
+    rows, claimed_at = _claim(system_id=system_id, lease=lease, limit=limit)
     result = BatchResult(claimed=len(rows))
     if not rows:
         return result
@@ -388,6 +443,7 @@ def revocation_batch_run(*, system_id: int, worker: str | None = None) -> BatchR
         results=results,
         still_active=still_active,
         verifies=verifies,
+        started_at=claimed_at,
         duration_ms=duration_ms,
         result=result,
     )
@@ -402,6 +458,7 @@ def _record_batch(
     results: dict[int, ConnectorError | None],
     still_active: set[int],
     verifies: bool,
+    started_at: datetime,
     duration_ms: int,
     result: BatchResult,
 ) -> None:
@@ -493,17 +550,26 @@ def _record_batch(
                 result.retrying.append(row.pk)
                 retry_groups[row.attempts].append(row.pk)
 
-        # Attempt rows, one UPDATE per distinct outcome (a batch usually shares one).
-        for (outcome, message, permanent), pks in attempt_groups.items():
-            RevocationAttempt.objects.filter(
-                credential_id__in=pks, outcome=Outcome.RUNNING, worker=lease
-            ).update(
-                outcome=outcome,
-                error=message,
-                permanent=permanent,
-                finished_at=now,
-                duration_ms=duration_ms,
-            )
+        # One attempt row per credential, written with its outcome.
+        _insert_attempts(
+            [
+                _attempt_row(
+                    by_pk[pk],
+                    system_id=system.pk,
+                    connector=system.kind,
+                    worker=lease,
+                    attempt=by_pk[pk].attempts,
+                    outcome=outcome,
+                    permanent=permanent,
+                    error=message,
+                    started_at=started_at,
+                    finished_at=now,
+                    duration_ms=duration_ms,
+                )
+                for (outcome, message, permanent), pks in attempt_groups.items()
+                for pk in pks
+            ]
+        )
         clear_lease = {"lease_owner": "", "lease_expires_at": None, "updated_at": Now()}
         if result.revoked:
             Credential.objects.filter(pk__in=result.revoked).update(
@@ -670,6 +736,7 @@ class SweepResult:
     requested: int = 0
     contracts_ended: int = 0
     dispatched: dict[int, int] = field(default_factory=dict)
+    skipped: bool = False
 
 
 def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) -> SweepResult:
@@ -680,28 +747,56 @@ def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) ->
     concurrent sweep pass over rows the first holds instead of doubling them.
     """
     actor = actor or Actor.system("revocation-sweep")
-    chunk = chunk or _setting("SUNDOWN_SWEEP_CHUNK", 5000)
+    chunk = chunk or _setting("SUNDOWN_SWEEP_CHUNK", 2000)
     result = SweepResult()
+    with _sweep_lock() as mine:
+        if not mine:
+            # Another sweep (a second beat, a slow previous run) is at it; one is enough.
+            result.skipped = True
+            return result
+        _sweep_requests(actor=actor, chunk=chunk, result=result)
+        result.contracts_ended = _contracts_end(actor=actor)
+        result.dispatched = revocation_dispatch_due()
+    return result
+
+
+SWEEP_LOCK_KEY = 0x53554E44  # "SUND": a PostgreSQL advisory lock held while sweeping
+
+
+@contextlib.contextmanager
+def _sweep_lock():
+    if connection.vendor != "postgresql":
+        yield True  # SQLite serialises writers anyway; SKIP LOCKED is a no-op there
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
+
+
+def _sweep_requests(*, actor: Actor, chunk: int, result: SweepResult) -> None:
     while True:
         with transaction.atomic():
             ids = list(_due_credentials().order_by("pk").values_list("pk", flat=True)[:chunk])
             if not ids:
                 break
-            rows = _request_revocation(
+            moved = _request_revocation(
                 actor=actor,
                 queryset=Credential.objects.filter(pk__in=ids),
                 reason="Every contract authorising this access has ended.",
                 trigger="contract_ended",
                 skip_locked=True,
             )
-        result.requested += len(rows)
-        if not rows:
+        result.requested += len(moved)
+        if not moved:
             break  # everything left is locked by a concurrent sweep
         if len(ids) < chunk:
             break
-    result.contracts_ended = _contracts_end(actor=actor)
-    result.dispatched = revocation_dispatch_due()
-    return result
 
 
 def _contracts_end(*, actor: Actor) -> int:

@@ -8,6 +8,7 @@ import uuid
 import psycopg2
 import pytest
 
+from access.models import Credential
 from audit.actor import Actor
 from revocation import services
 from revocation.models import RevocationAttempt
@@ -51,7 +52,10 @@ def test_worker_sigkilled_mid_revocation_loses_nothing_and_does_nothing_twice(
                 return cursor.fetchone()[0] > 0
 
         wait_for(worker_blocked_on_target, timeout=30, message=first.log)
-        assert RevocationAttempt.objects.filter(outcome="running").count() == 3
+        leased = Credential.objects.filter(pk__in=[c.pk for c in credentials]).exclude(
+            lease_owner=""
+        )
+        assert leased.count() == 3
         first.kill()  # SIGKILL: no ack, no cleanup, lease still held
     finally:
         first.stop()

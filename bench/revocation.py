@@ -1,0 +1,311 @@
+"""Contracts end, credentials die: N PostgreSQL roles revoked and verified by real workers.
+
+    .venv/bin/python bench/revocation.py [--credentials 10000] [--workers 1] [--concurrency 2]
+
+Creates N LOGIN roles on 127.0.0.1:5432 and a fresh bench database holding one
+vendor, one postgres system, N/10 contracts that all end at the same instant a few
+seconds in the future, and N credentials (10 per contract). Real Celery worker
+process(es) with an embedded beat, on the local Redis (a queue of its own), then
+do what production does: the sweep notices the end, moves every credential to
+pending with its audit event, batch tasks revoke (ALTER ROLE ... NOLOGIN and
+pg_terminate_backend), verify on the catalog and record states, attempts and
+audit events. Prints the time from the contracts' end until every credential is
+verified revoked, the rate, p50/p99 latency from end to verified revocation, and,
+in the same run, the rate of a plain single-connection loop doing the same
+ALTER ROLE / terminate calls with no framework. Roles and database are removed
+afterwards.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+from _setup import ROOT, django_on_fresh_database, drop_database
+
+DB = "sundown_bench_revocation"
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+LEAD_SECONDS = 12  # workers boot (Django + connectors) before the contracts end
+
+
+def admin():
+    conn = psycopg2.connect(**PG)
+    conn.autocommit = True
+    return conn
+
+
+def create_roles(names: list[str]) -> None:
+    # LOGIN roles without a password (loopback trust): on this server a CREATE ROLE
+    # with a password costs ~12 ms even when handed a ready SCRAM verifier, which
+    # would make set-up, not revocation, the bench. NOLOGIN works the same either way.
+    conn = admin()
+    with conn.cursor() as cursor:
+        for i in range(0, len(names), 100):
+            chunk = names[i : i + 100]
+            cursor.execute(
+                "BEGIN; " + "; ".join(f'CREATE ROLE "{n}" LOGIN' for n in chunk) + "; COMMIT"
+            )
+    conn.close()
+
+
+def drop_roles(prefix: str) -> int:
+    conn = admin()
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [prefix + "%"])
+        names = [r[0] for r in cursor.fetchall()]
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename LIKE %s",
+            [prefix + "%"],
+        )
+        for i in range(0, len(names), 100):
+            chunk = names[i : i + 100]
+            cursor.execute(
+                "BEGIN; " + "; ".join(f'DROP ROLE IF EXISTS "{n}"' for n in chunk) + "; COMMIT"
+            )
+    conn.close()
+    return len(names)
+
+
+def plain_loop(names: list[str]) -> float:
+    """Rate of the obvious script: one connection, one role at a time, autocommit."""
+    conn = admin()
+    started = time.perf_counter()
+    with conn.cursor() as cursor:
+        for name in names:
+            cursor.execute(f'ALTER ROLE "{name}" NOLOGIN')
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                [name],
+            )
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(names) / elapsed
+
+
+def seed(n: int, names: list[str]):
+    """Vendor, system, N/10 contracts ending together and N credentials, set up in bulk."""
+    import datetime as dt
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from access.models import Credential, System
+    from vendors.models import Agency, Contract, Vendor
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        db_now = cursor.fetchone()[0]
+    ends_at = db_now + dt.timedelta(seconds=LEAD_SECONDS)
+    with transaction.atomic():
+        agency = Agency.objects.create(name="Bench Agency", slug="bench", time_zone="UTC")
+        vendor = Vendor.objects.create(agency=agency, name="Bench Vendor")
+        system = System.objects.create(
+            agency=agency,
+            name="bench-pg",
+            kind=System.Kind.POSTGRES,
+            config={"host": PG["host"], "port": PG["port"], "user": "postgres"},
+        )
+        today = timezone.localdate()
+        contracts = Contract.objects.bulk_create(
+            [
+                Contract(
+                    vendor=vendor,
+                    reference=f"BENCH-{i:06d}",
+                    start_date=today - dt.timedelta(days=365),
+                    end_date=today,
+                    access_ends_at=ends_at,
+                )
+                for i in range(max(1, n // 10))
+            ],
+            batch_size=5000,
+        )
+        credentials = Credential.objects.bulk_create(
+            [
+                Credential(
+                    vendor=vendor,
+                    system=system,
+                    kind=Credential.Kind.DATABASE_ROLE,
+                    external_id=name,
+                )
+                for name in names
+            ],
+            batch_size=5000,
+        )
+        through = Credential.contracts.through
+        through.objects.bulk_create(
+            [
+                through(credential_id=c.pk, contract_id=contracts[i // 10 % len(contracts)].pk)
+                for i, c in enumerate(credentials)
+            ],
+            batch_size=10000,
+        )
+    return ends_at
+
+
+def start_workers(count: int, concurrency: int, queue: str, var_dir: str, batch: int):
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/15"),
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "SUNDOWN_VAR_DIR": var_dir,
+        "SUNDOWN_SWEEP_SECONDS": "1",
+        "SUNDOWN_REVOCATION_BATCH_SIZE": str(batch),
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_CONN_MAX_AGE": "600",
+    }
+    celery = str(Path(sys.executable).with_name("celery"))
+    procs = []
+    for i in range(count):
+        cmd = [
+            celery,
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queue,
+            f"--concurrency={concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"bench{i}-{queue}@%h",
+        ]
+        if i == 0:
+            cmd += ["--beat", "--schedule", str(Path(var_dir) / "beat")]
+        log = open(Path(var_dir) / f"worker{i}.log", "wb")  # noqa: SIM115
+        procs.append(
+            subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
+    return procs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--credentials", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=2, help="pool size per worker")
+    parser.add_argument("--batch", type=int, default=500, help="credentials per batch task")
+    parser.add_argument(
+        "--plain", type=int, default=5000, help="roles for the plain loop (rate is per role)"
+    )
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    n = args.credentials
+    prefix = f"sdbench_{os.getpid()}_"
+    names = [f"{prefix}{i}" for i in range(n)]
+    plain_names = [f"{prefix}plain_{i}" for i in range(min(args.plain, n))]
+    queue = f"sundown-bench-{uuid.uuid4().hex[:8]}"
+    var_dir = tempfile.mkdtemp(prefix="sundown-bench-")
+    procs = []
+    try:
+        t = time.perf_counter()
+        create_roles(names + plain_names)
+        print(f"created {len(names) + len(plain_names):,} roles in {time.perf_counter() - t:.1f}s")
+        plain_rate = plain_loop(plain_names)
+        print(f"plain loop (1 connection, ALTER ROLE + terminate per role): {plain_rate:,.0f}/s")
+
+        django_on_fresh_database(DB)
+        from django.db import connection
+
+        from access.models import Credential
+
+        t = time.perf_counter()
+        ends_at = seed(n, names)
+        print(
+            f"seeded {n:,} credentials on {max(1, n // 10):,} contracts "
+            f"in {time.perf_counter() - t:.1f}s; contracts end at {ends_at:%H:%M:%S.%f}"
+        )
+        connection.close()
+        procs = start_workers(args.workers, args.concurrency, queue, var_dir, args.batch)
+
+        def db_now():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT now()")
+                return cursor.fetchone()[0]
+
+        wait = (ends_at - db_now()).total_seconds()
+        if wait < 0:
+            print(f"WARNING: setup overran the contracts' end by {-wait:.1f}s")
+        time.sleep(max(0, wait))
+        deadline = time.monotonic() + args.timeout
+        last = -1
+        while time.monotonic() < deadline:
+            revoked = Credential.objects.filter(status="revoked").count()
+            if revoked != last:
+                print(f"  +{(db_now() - ends_at).total_seconds():6.1f}s  revoked {revoked:,}")
+                last = revoked
+            if revoked == n:
+                break
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit("a worker exited; see " + var_dir)
+            time.sleep(0.5)
+        else:
+            raise SystemExit(f"timed out; revoked {last:,} of {n:,}")
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXTRACT(EPOCH FROM revoked_at - %s) FROM access_credential "
+                "WHERE status = 'revoked' ORDER BY 1",
+                [ends_at],
+            )
+            latencies = [float(r[0]) for r in cursor.fetchall()]
+            cursor.execute(
+                "SELECT action, count(*) FROM audit_auditevent GROUP BY action ORDER BY action"
+            )
+            events = dict(cursor.fetchall())
+        conn = admin()
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_roles WHERE rolname LIKE %s AND rolcanlogin "
+                "AND rolname NOT LIKE %s",
+                [prefix + "%", prefix + "plain_%"],
+            )
+            still_login = cursor.fetchone()[0]
+        conn.close()
+
+        total = latencies[-1]
+        rate = n / total
+        q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+        print()
+        print(f"credentials          {n:,} ({max(1, n // 10):,} contracts ending at once)")
+        print(
+            f"workers              {args.workers} x concurrency {args.concurrency}, "
+            f"batch {args.batch}"
+        )
+        print(f"all verified revoked {total:.2f}s after the contracts' end")
+        print(f"revocations/s        {rate:,.0f}")
+        print(f"latency p50 / p99    {q[49]:.2f}s / {q[98]:.2f}s (end -> verified revoked)")
+        print(f"plain loop           {plain_rate:,.0f}/s")
+        print(f"ratio engine/plain   {rate / plain_rate:.2f}x")
+        print(f"roles still LOGIN    {still_login}")
+        print(
+            "audit events         "
+            + ", ".join(f"{k}={v:,}" for k, v in events.items() if k.startswith("credential."))
+        )
+        assert still_login == 0
+        assert events.get("credential.revoked") == n
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        dropped = drop_roles(prefix)
+        drop_database(DB)
+        print(f"cleaned up: {dropped:,} roles and database {DB}")
+
+
+if __name__ == "__main__":
+    main()
