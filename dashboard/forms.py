@@ -78,6 +78,19 @@ class VendorFilterForm(USWDSMixin, forms.Form):
         ]
 
 
+class VendorForm(USWDSMixin, forms.Form):
+    agency = forms.ChoiceField()
+    name = forms.CharField(max_length=200, label="Legal name")
+    registration_number = forms.CharField(max_length=64, required=False)
+    risk_tier = forms.ChoiceField(choices=Vendor.RiskTier.choices, initial=Vendor.RiskTier.MEDIUM)
+    contact_name = forms.CharField(max_length=200, required=False)
+    contact_email = forms.EmailField(required=False)
+
+    def __init__(self, *args, agencies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agency"].choices = [(a.slug, a.name) for a in agencies]
+
+
 class KillSwitchForm(USWDSMixin, forms.Form):
     reason = forms.CharField(
         label="Reason (recorded in the audit trail)",

@@ -7,6 +7,7 @@ urlpatterns = [
     path("account/two-factor/setup/", auth.otp_setup, name="otp_setup"),
     path("account/two-factor/verify/", auth.otp_verify, name="otp_verify"),
     path("vendors/", vendors.vendor_list, name="vendor_list"),
+    path("vendors/new/", vendors.vendor_create_view, name="vendor_create"),
     path("vendors/<int:pk>/", vendors.vendor_detail, name="vendor_detail"),
     path(
         "vendors/<int:pk>/kill-switch/", vendors.vendor_kill_switch_view, name="vendor_kill_switch"

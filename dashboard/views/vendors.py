@@ -8,13 +8,14 @@ from django.views.decorators.http import require_http_methods
 
 from audit.actor import Actor
 from dashboard import selectors
-from dashboard.forms import KillSwitchForm, VendorFilterForm, apply_validation_error
-from dashboard.views._common import paginate, query_without_page
+from dashboard.forms import KillSwitchForm, VendorFilterForm, VendorForm, apply_validation_error
+from dashboard.views._common import paginate, query_without_page, require_any_perm
 from revocation.selectors import kill_switch_preview
 from revocation.services import vendor_kill_switch
 from vendors.models import Vendor
 from vendors.permissions import (
     MANAGE_CONTRACTS,
+    MANAGE_VENDORS,
     REVOKE,
     VIEW,
     VIEW_AUDIT,
@@ -22,6 +23,7 @@ from vendors.permissions import (
     has_agency_perm,
     restrict,
 )
+from vendors.services import vendor_create
 
 
 @login_required
@@ -41,6 +43,30 @@ def vendor_list(request):
     # htmx: the search box swaps only the results table.
     template = "dashboard/vendors/_table.html" if request.htmx else "dashboard/vendors/list.html"
     return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def vendor_create_view(request):
+    require_any_perm(request, MANAGE_VENDORS)
+    agencies = list(agencies_for(request.user, MANAGE_VENDORS).order_by("name"))
+    form = VendorForm(request.POST or None, agencies=agencies)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        agency = next(a for a in agencies if a.slug == data.pop("agency"))
+        try:
+            vendor = vendor_create(actor=Actor.from_request(request), agency=agency, **data)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Vendor {vendor.name} recorded.")
+            return redirect("vendor_detail", pk=vendor.pk)
+    return render(
+        request,
+        "dashboard/vendors/form.html",
+        {"form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required

@@ -229,3 +229,29 @@ def test_audit_filters_export_and_verify(officer_client, auditor_client, estate,
     page = officer_client.get(reverse("audit_log")).content.decode()
     assert "Hash chain intact" in page
     assert AuditEvent.objects.filter(action="audit.chain_verified").exists()
+
+
+def test_procurement_creates_a_vendor(procurement_client, agency, other_agency):
+    from vendors.models import Vendor
+
+    url = reverse("vendor_create")
+    assert procurement_client.get(url).status_code == 200
+    response = procurement_client.post(
+        url, {"agency": agency.slug, "name": "Beta Cloud AG", "risk_tier": "high"}
+    )
+    vendor = Vendor.objects.get(name="Beta Cloud AG")
+    assert response.status_code == 302 and vendor.agency == agency
+    assert AuditEvent.objects.filter(action="vendor.created", target_id=str(vendor.pk)).exists()
+    dup = procurement_client.post(
+        url, {"agency": agency.slug, "name": "Beta Cloud AG", "risk_tier": "high"}
+    )
+    assert dup.status_code == 400
+    # An agency where the clerk holds no role is not a choice.
+    other = procurement_client.post(
+        url, {"agency": other_agency.slug, "name": "Sneaky", "risk_tier": "low"}
+    )
+    assert other.status_code == 400 and not Vendor.objects.filter(name="Sneaky").exists()
+
+
+def test_auditor_cannot_create_vendors(auditor_client):
+    assert auditor_client.get(reverse("vendor_create")).status_code == 404
