@@ -14,14 +14,21 @@ with an API token, and prints p50/p95 latency and requests/s for:
 
 and the number of SQL queries per request for page sizes 10 and 50, which must
 be the same: nothing is loaded per row.
+
+With ``--http`` it also starts gunicorn on a free loopback port (2 sync workers)
+and measures the same endpoints over HTTP with concurrent clients.
 """
 
 import argparse
+import http.client
 import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -36,7 +43,7 @@ os.environ.update(
         "SUNDOWN_ENCRYPTION_KEYS": "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmU=",
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_COOKIES": "0",
-        "ALLOWED_HOSTS": "testserver",
+        "ALLOWED_HOSTS": "testserver,127.0.0.1",
         # The bench measures the API, not the rate limit.
         "SUNDOWN_API_RATE": "100000000/min",
         "LOG_LEVEL": "WARNING",
@@ -189,6 +196,70 @@ def measure(client, urls, label: str) -> dict:
     }
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "config.wsgi",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=BASE_DIR,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def measure_http(port: int, key: str, urls, label: str, clients: int) -> dict:
+    def fetch(url):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        t0 = time.perf_counter()
+        conn.request("GET", url, headers={"Authorization": f"Token {key}"})
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        if response.status != 200:
+            raise SystemExit(f"{label}: {url} answered {response.status}")
+        return time.perf_counter() - t0
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(fetch, urls[:20]))
+        started = time.perf_counter()
+        timings = sorted(pool.map(fetch, urls))
+        elapsed = time.perf_counter() - started
+    return {
+        "label": label,
+        "n": len(urls),
+        "p50": statistics.median(timings) * 1000,
+        "p95": timings[int(len(timings) * 0.95) - 1] * 1000,
+        "rps": len(urls) / elapsed,
+    }
+
+
+def print_results(results) -> None:
+    print(f"{'endpoint':36} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
+    for r in results:
+        print(f"{r['label']:36} {r['p50']:8.1f} {r['p95']:8.1f} {r['rps']:8.0f}")
+
+
 def queries(client, url: str) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -204,6 +275,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per endpoint")
     parser.add_argument("--reseed", action="store_true", help="drop and re-create the database")
+    parser.add_argument("--http", action="store_true", help="also measure over HTTP (gunicorn)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for --http")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients for --http")
     args = parser.parse_args()
 
     ensure_database(args.reseed)
@@ -254,9 +328,8 @@ def main() -> None:
         ),
         measure(client, [audit_url(50) for _ in range(n)], "audit-events cursor (limit 50)"),
     ]
-    print(f"\n{'endpoint':36} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
-    for r in results:
-        print(f"{r['label']:36} {r['p50']:8.1f} {r['p95']:8.1f} {r['rps']:8.0f}")
+    print("\nin-process (Django test client, one thread):")
+    print_results(results)
 
     print(f"\n{'SQL queries per request':36} {'size 10':>8} {'size 50':>8}")
     rows = [
@@ -272,6 +345,41 @@ def main() -> None:
     print(f"{'vendor detail':36} {vendor_q:8d} {'-':>8}")
     if not constant:
         raise SystemExit("SQL queries grow with the page size")
+
+    if args.http:
+        proc, port = start_gunicorn(args.workers)
+        try:
+            results = [
+                measure_http(
+                    port,
+                    key,
+                    [credential_url(50) for _ in range(n)],
+                    "credentials list",
+                    args.clients,
+                ),
+                measure_http(
+                    port,
+                    key,
+                    [f"/api/v1/vendors/{rng.choice(vendor_ids)}/" for _ in range(n)],
+                    "vendor detail",
+                    args.clients,
+                ),
+                measure_http(
+                    port,
+                    key,
+                    [audit_url(50) for _ in range(n)],
+                    "audit-events cursor",
+                    args.clients,
+                ),
+            ]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        print(
+            f"\nover HTTP (gunicorn, {args.workers} sync workers, {args.clients} concurrent "
+            "clients, loopback):"
+        )
+        print_results(results)
 
 
 if __name__ == "__main__":
