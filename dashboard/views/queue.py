@@ -16,9 +16,11 @@ from vendors.permissions import REVOKE
 @login_required
 def revocation_queue(request):
     user = request.user
+    # htmx polls the pending and failed tables so the page follows the workers.
+    template = "dashboard/_queue_live.html" if request.htmx else "dashboard/queue.html"
     return render(
         request,
-        "dashboard/queue.html",
+        template,
         {
             "pending": revocation_selectors.pending_credentials(user=user)[:200],
             "pending_count": revocation_selectors.pending_credentials(user=user).count(),

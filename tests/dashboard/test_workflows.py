@@ -255,3 +255,12 @@ def test_procurement_creates_a_vendor(procurement_client, agency, other_agency):
 
 def test_auditor_cannot_create_vendors(auditor_client):
     assert auditor_client.get(reverse("vendor_create")).status_code == 404
+
+
+def test_queue_polls_only_its_live_tables(officer_client, estate):
+    page = officer_client.get(reverse("revocation_queue")).content.decode()
+    assert 'hx-trigger="every 10s"' in page
+    partial = officer_client.get(reverse("revocation_queue"), HTTP_HX_REQUEST="true")
+    html = partial.content.decode()
+    assert "acme_broken" in html and "permission denied to drop role" in html
+    assert "<html" not in html and "Open manual tasks" not in html
