@@ -69,7 +69,7 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
             super().check_throttles(request)
 
     def required_perm(self) -> str:
-        if self.action in ("list", "retrieve", "metadata", None):
+        if self.action in ("list", "retrieve", None):
             return self.read_perm
         if self.action in ("create", "partial_update"):
             return self.write_perm
@@ -141,9 +141,6 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
         return Actor.from_request(self.request)
 
     def reloaded(self, obj):
-        return self.get_queryset_unrestricted_for(obj)
-
-    def get_queryset_unrestricted_for(self, obj):
         # Just written by this user through a service: read it back with the
         # list's select/prefetch so the representation costs the same queries.
         return self.base_queryset().get(pk=obj.pk)
