@@ -2,6 +2,8 @@
 
 from django.core.paginator import Paginator
 from django.http import Http404
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 
 from dashboard.access_control import held_perms
 
@@ -25,3 +27,10 @@ def query_without_page(request) -> str:
     params = request.GET.copy()
     params.pop("page", None)
     return params.urlencode()
+
+
+def render_page_or_partial(request, page: str, partial: str, context: dict):
+    """The whole page, or only ``partial`` for htmx; caches must keep the two apart."""
+    response = render(request, partial if request.htmx else page, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response

@@ -6,7 +6,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -15,7 +15,12 @@ from audit.models import VerificationRun
 from dashboard import selectors, services
 from dashboard.access_control import held_perms
 from dashboard.forms import AuditFilterForm
-from dashboard.views._common import paginate, query_without_page, require_any_perm
+from dashboard.views._common import (
+    paginate,
+    query_without_page,
+    render_page_or_partial,
+    require_any_perm,
+)
 from vendors.permissions import REVOKE, VIEW_AUDIT, agencies_for
 
 EXPORT_COLUMNS = (
@@ -57,8 +62,9 @@ def audit_log(request):
         "can_verify": REVOKE in held_perms(request),
         "agency_names": {a.pk: a.name for a in agencies},
     }
-    template = "dashboard/audit/_table.html" if request.htmx else "dashboard/audit/list.html"
-    return render(request, template, context)
+    return render_page_or_partial(
+        request, "dashboard/audit/list.html", "dashboard/audit/_table.html", context
+    )
 
 
 class _Echo:

@@ -3,11 +3,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
 from dashboard.forms import ManualTaskCompleteForm
+from dashboard.views._common import render_page_or_partial
 from revocation import selectors as revocation_selectors
 from revocation.services import manual_task_complete
 from vendors.permissions import REVOKE
@@ -17,10 +18,10 @@ from vendors.permissions import REVOKE
 def revocation_queue(request):
     user = request.user
     # htmx polls the pending and failed tables so the page follows the workers.
-    template = "dashboard/_queue_live.html" if request.htmx else "dashboard/queue.html"
-    return render(
+    return render_page_or_partial(
         request,
-        template,
+        "dashboard/queue.html",
+        "dashboard/_queue_live.html",
         {
             "pending": revocation_selectors.pending_credentials(user=user)[:200],
             "pending_count": revocation_selectors.pending_credentials(user=user).count(),

@@ -9,7 +9,12 @@ from django.views.decorators.http import require_http_methods
 from audit.actor import Actor
 from dashboard import selectors
 from dashboard.forms import KillSwitchForm, VendorFilterForm, VendorForm, apply_validation_error
-from dashboard.views._common import paginate, query_without_page, require_any_perm
+from dashboard.views._common import (
+    paginate,
+    query_without_page,
+    render_page_or_partial,
+    require_any_perm,
+)
 from revocation.selectors import kill_switch_preview
 from revocation.services import vendor_kill_switch
 from vendors.models import Vendor
@@ -41,8 +46,9 @@ def vendor_list(request):
         "show_agency": len(agencies) > 1,
     }
     # htmx: the search box swaps only the results table.
-    template = "dashboard/vendors/_table.html" if request.htmx else "dashboard/vendors/list.html"
-    return render(request, template, context)
+    return render_page_or_partial(
+        request, "dashboard/vendors/list.html", "dashboard/vendors/_table.html", context
+    )
 
 
 @login_required
