@@ -83,6 +83,7 @@ def test_docs_page_uses_local_assets_only(procurement):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert not re.search(r"(src|href)=\"(https?:)?//", html), "external asset in the docs page"
     assert "<style" not in html and "<script>" not in html  # the CSP allows neither
+    assert "script-src 'self'" in page["Content-Security-Policy"]
     for asset in ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css"):
         assert finders.find(f"drf_spectacular_sidecar/swagger-ui-dist/{asset}"), asset
     assert finders.find("api/docs.css")
