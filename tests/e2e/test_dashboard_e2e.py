@@ -142,6 +142,7 @@ def test_acceptance_story(live_server, browser, world, screenshots_dir):
     assert "acme_agent_1" in preview and "acme_portal" in preview
     assert "This revokes 2 credentials on 2 systems" in page.content()
     page.fill("#id_reason", "Vendor breach reported by CERT")
+    page.screenshot(path=str(screenshots_dir / "kill-switch.png"), full_page=True)
     page.click("label[for=id_confirm]")  # USWDS styles the label; the box is hidden
     page.click("text=Revoke all 2 and suspend Acme Data Services")
     page.wait_for_selector("text=queued for revocation")
@@ -153,6 +154,7 @@ def test_acceptance_story(live_server, browser, world, screenshots_dir):
     page.click("text=Revocations")
     task = page.locator(".sd-task", has_text="acme_agent_1")
     task.locator("textarea").fill("Disabled the helpdesk login and ended its sessions")
+    page.screenshot(path=str(screenshots_dir / "revocation-queue.png"), full_page=True)
     task.locator("button").click()
     page.wait_for_selector("text=Manual task for acme_agent_1 completed")
     page.goto(f"{base}/vendors/{world['vendor'].pk}/")
