@@ -1,10 +1,17 @@
 """Authentication for the API: hashed API tokens and the browser session (with CSRF)."""
 
+from django.core.cache import cache
 from rest_framework import authentication, exceptions
 
 from api.selectors import api_token_for_key, api_token_usable
 from api.services import api_token_touch
-from audit.actor import client_ip
+from audit.actor import Actor, client_ip
+from audit.models import ActorType
+from audit.services import audit_record_standalone
+
+# A revoked or expired key still in use is worth a look (a leaked key, a forgotten
+# integration), but one event per token per this many seconds is enough.
+REFUSAL_AUDIT_INTERVAL = 300
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -29,6 +36,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         usable, why = api_token_usable(token)
         if not usable:
+            self._audit_refusal(request, token, why)
             raise exceptions.AuthenticationFailed(why)
         api_token_touch(token=token, ip=client_ip(request))
         # audit.actor.Actor.from_request records the token (pk and prefix) as
@@ -38,6 +46,23 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+    def _audit_refusal(self, request, token, why: str) -> None:
+        if not cache.add(f"sundown_api_token_refused:{token.pk}", 1, REFUSAL_AUDIT_INTERVAL):
+            return
+        actor = Actor(
+            type=ActorType.TOKEN,
+            id=str(token.pk),
+            name=f"{token.user.get_username()} (token {token.prefix})",
+            source_ip=client_ip(request),
+            request_id=getattr(request, "request_id", ""),
+        )
+        audit_record_standalone(
+            actor=actor,
+            action="api.token_refused",
+            target=token,
+            after={"reason": why, "path": request.path[:300]},
+        )
 
 
 class CsrfSessionAuthentication(authentication.SessionAuthentication):

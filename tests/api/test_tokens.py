@@ -73,6 +73,10 @@ def test_revoked_token_is_refused_and_revocation_audited(officer, world):
     response = client.get("/api/v1/vendors/")
     assert response.status_code == 401
     assert "revoked" in response.json()["error"]["message"]
+    assert client.get("/api/v1/vendors/").status_code == 401
+    refused = AuditEvent.objects.filter(action="api.token_refused").get()  # once, not per call
+    assert refused.actor_type == "token" and refused.target_id == str(token.pk)
+    assert "revoked" in refused.after["reason"]
     event = AuditEvent.objects.filter(action="api_token.revoked").get()
     assert event.target_id == str(token.pk) and event.actor_name == "officer"
     created = AuditEvent.objects.filter(action="api_token.created").get()
