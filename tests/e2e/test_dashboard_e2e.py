@@ -182,12 +182,28 @@ def test_acceptance_story(live_server, browser, world, screenshots_dir):
     page.screenshot(path=str(screenshots_dir / "audit.png"), full_page=True)
 
     # 6. Narrow screens: no page scrolls sideways.
-    page.set_viewport_size({"width": 375, "height": 800})
-    for path in ("/", f"/vendors/{world['vendor'].pk}/", "/audit/", "/revocations/", "/systems/"):
-        page.goto(base + path)
-        assert _no_horizontal_overflow(page), path
-        if path == f"/vendors/{world['vendor'].pk}/":
-            page.screenshot(path=str(screenshots_dir / "vendor-detail-narrow.png"), full_page=True)
+    vendor_pk = world["vendor"].pk
+    pages = (
+        "/",
+        "/vendors/",
+        f"/vendors/{vendor_pk}/",
+        f"/vendors/{vendor_pk}/kill-switch/",
+        "/contracts/",
+        "/systems/",
+        f"/systems/{world['desk'].pk}/",
+        "/credentials/new/",
+        "/revocations/",
+        "/audit/",
+    )
+    for width in (1280, 375):
+        page.set_viewport_size({"width": width, "height": 800})
+        for path in pages:
+            page.goto(base + path)
+            assert _no_horizontal_overflow(page), (width, path)
+            if width == 375 and path == f"/vendors/{vendor_pk}/":
+                page.screenshot(
+                    path=str(screenshots_dir / "vendor-detail-narrow.png"), full_page=True
+                )
     page.set_viewport_size({"width": 1280, "height": 900})
     _sign_out(page)
 
