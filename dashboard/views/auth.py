@@ -1,7 +1,6 @@
 """Sign-in second factor: TOTP enrolment on first sign-in and verification each session."""
 
 import base64
-from urllib.parse import quote
 
 import qrcode
 import qrcode.image.svg
@@ -48,14 +47,12 @@ def otp_setup(request):
             return redirect(_next_url(request))
         form.add_error("token", "That code did not match. Check your device's clock and retry.")
     secret = base64.b32encode(device.bin_key).decode()
-    label = quote(f"Sundown:{request.user.get_username()}")
-    uri = f"otpauth://totp/{label}?secret={secret}&issuer=Sundown&digits={device.digits}"
     return render(
         request,
         "registration/otp_setup.html",
         {
             "form": form,
-            "qr_svg": _qr_svg(uri),
+            "qr_svg": _qr_svg(device.config_url),  # issuer: settings.OTP_TOTP_ISSUER
             "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
             "next": _next_url(request),
         },
