@@ -260,15 +260,22 @@ def vendor_revocation_history(vendor: Vendor, limit: int = 50) -> list:
     )
 
 
+def _ids_as_text(queryset: QuerySet) -> QuerySet:
+    # AuditEvent.target_id is text (targets of any type), so compare with text ids.
+    return queryset.annotate(t=Cast("pk", CharField())).values("t")
+
+
 def vendor_audit_trail(*, user, vendor: Vendor, limit: int = 50) -> QuerySet[AuditEvent]:
     """Events about the vendor, its contracts and its credentials (auditors' view)."""
-    as_text = lambda qs: qs.annotate(t=Cast("pk", CharField())).values("t")  # noqa: E731
     return (
         restrict(AuditEvent.objects.all(), user, VIEW_AUDIT)
         .filter(
             Q(target_type="vendors.vendor", target_id=str(vendor.pk))
-            | Q(target_type="vendors.contract", target_id__in=as_text(vendor.contracts.all()))
-            | Q(target_type="access.credential", target_id__in=as_text(vendor.credentials.all())),
+            | Q(target_type="vendors.contract", target_id__in=_ids_as_text(vendor.contracts.all()))
+            | Q(
+                target_type="access.credential",
+                target_id__in=_ids_as_text(vendor.credentials.all()),
+            ),
             agency_id=vendor.agency_id,
         )
         .order_by("-seq")[:limit]
