@@ -114,7 +114,7 @@ def load(n_credentials: int) -> dict:
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return {"officer": officer}
+    return {"officer": officer, "vendor_pk": vendors[1].pk}
 
 
 def measure(client, url: str, runs: int) -> tuple[list[float], int, int]:
@@ -166,7 +166,12 @@ def main() -> None:
         else:
             from django.contrib.auth import get_user_model
 
-            data = {"officer": get_user_model().objects.get(username="officer")}
+            from vendors.models import Vendor
+
+            data = {
+                "officer": get_user_model().objects.get(username="officer"),
+                "vendor_pk": Vendor.objects.filter(agency__slug="health").first().pk,
+            }
 
         from django.test import Client
         from django_otp import DEVICE_ID_SESSION_KEY
@@ -187,6 +192,8 @@ def main() -> None:
             ("vendor list", "/vendors/"),
             ("vendor list, search", "/vendors/?q=Vendor+04&status=active"),
             ("vendor list, page 10", "/vendors/?page=10"),
+            # Not part of the target; shown for context (100 credentials per vendor).
+            ("vendor detail", f"/vendors/{data['vendor_pk']}/"),
         ):
             times, n_queries, size = measure(client, url, args.runs)
             times.sort()
