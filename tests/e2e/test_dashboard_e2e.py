@@ -47,7 +47,7 @@ def world():
     CredentialFactory(vendor=acme, system=portal, external_id="acme_portal", contracts=[running])
     zeta = VendorFactory(agency=tax, name="Zeta Secret Contractors")
     CredentialFactory(vendor=zeta, external_id="zeta_admin")
-    return {"officer": officer, "vendor": acme, "desk": desk, "portal": portal}
+    return {"officer": officer, "vendor": acme, "desk": desk, "portal": portal, "agency": health}
 
 
 class Watch:
@@ -99,7 +99,8 @@ def test_acceptance_story(live_server, browser, world, screenshots_dir):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     watch = Watch(page, base)
-    today = timezone.localdate()
+    # "Today" in the agency's zone: end dates are days there, not in UTC.
+    today = timezone.now().astimezone(world["agency"].tz).date()
 
     # 1. Procurement signs in (no second factor for that role) and enters a contract.
     _sign_in(page, base, "clerk")
