@@ -92,16 +92,14 @@ def seed(n: int, names: list[str]):
     """Vendor, system, N/10 contracts ending together and N credentials, set up in bulk."""
     import datetime as dt
 
-    from django.db import connection, transaction
+    from django.db import transaction
     from django.utils import timezone
 
     from access.models import Credential, System
     from vendors.models import Agency, Contract, Vendor
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
-        db_now = cursor.fetchone()[0]
-    ends_at = db_now + dt.timedelta(seconds=LEAD_SECONDS)
+    # Far in the future for now; ``end_contracts`` sets the real end once workers run.
+    ends_at = timezone.now() + dt.timedelta(days=365)
     with transaction.atomic():
         agency = Agency.objects.create(name="Bench Agency", slug="bench", time_zone="UTC")
         vendor = Vendor.objects.create(agency=agency, name="Bench Vendor")
@@ -145,7 +143,19 @@ def seed(n: int, names: list[str]):
             ],
             batch_size=10000,
         )
-    return ends_at
+
+
+def end_contracts(lead: float):
+    """Every contract ends ``lead`` seconds from now (database clock), in one statement."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE vendors_contract SET access_ends_at = now() + make_interval(secs => %s) "
+            "RETURNING access_ends_at",
+            [lead],
+        )
+        return cursor.fetchone()[0]
 
 
 def start_workers(count: int, concurrency: int, queue: str, var_dir: str, batch: int):
@@ -219,13 +229,14 @@ def main():
         from access.models import Credential
 
         t = time.perf_counter()
-        ends_at = seed(n, names)
+        seed(n, names)
         print(
             f"seeded {n:,} credentials on {max(1, n // 10):,} contracts "
-            f"in {time.perf_counter() - t:.1f}s; contracts end at {ends_at:%H:%M:%S.%f}"
+            f"in {time.perf_counter() - t:.1f}s"
         )
-        connection.close()
         procs = start_workers(args.workers, args.concurrency, queue, var_dir, args.batch)
+        ends_at = end_contracts(LEAD_SECONDS)
+        print(f"workers starting; all contracts end at {ends_at:%H:%M:%S.%f} (in {LEAD_SECONDS}s)")
 
         def db_now():
             with connection.cursor() as cursor:

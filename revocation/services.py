@@ -104,6 +104,7 @@ def _request_revocation(
     trigger: str,
     skip_locked: bool = False,
     extra: dict | None = None,
+    statuses: tuple[str, ...] = REVOCABLE,
 ) -> list[int]:
     """Move the revocable credentials of ``queryset`` to pending; must run in a transaction.
 
@@ -114,7 +115,7 @@ def _request_revocation(
     """
     rows = list(
         queryset.select_for_update(skip_locked=skip_locked, of=("self",))
-        .filter(status__in=REVOCABLE)
+        .filter(status__in=statuses)
         .order_by("pk")
         .values_list("pk", "external_id", "kind", "status", "system_id", "system__agency_id")
     )
@@ -780,23 +781,21 @@ def _sweep_lock():
 
 
 def _sweep_requests(*, actor: Actor, chunk: int, result: SweepResult) -> None:
-    while True:
+    # One pass finds every due credential (a single hash join, however many ended at
+    # once); each chunk then re-checks its rows under lock, so a contract extended
+    # in between still keeps its credentials.
+    due = list(_due_credentials().order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(due), chunk):
         with transaction.atomic():
-            ids = list(_due_credentials().order_by("pk").values_list("pk", flat=True)[:chunk])
-            if not ids:
-                break
             moved = _request_revocation(
                 actor=actor,
-                queryset=Credential.objects.filter(pk__in=ids),
+                queryset=_due_credentials().filter(pk__in=due[start : start + chunk]),
                 reason="Every contract authorising this access has ended.",
                 trigger="contract_ended",
                 skip_locked=True,
+                statuses=(Credential.Status.ACTIVE,),
             )
         result.requested += len(moved)
-        if not moved:
-            break  # everything left is locked by a concurrent sweep
-        if len(ids) < chunk:
-            break
 
 
 def _contracts_end(*, actor: Actor) -> int:
@@ -804,12 +803,12 @@ def _contracts_end(*, actor: Actor) -> int:
         contracts = list(
             Contract.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=Contract.Status.ACTIVE, access_ends_at__lte=Now())
-            .select_related("vendor")
             .order_by("pk")
+            .values_list("pk", "reference", "access_ends_at", "vendor__agency_id")
         )
         if not contracts:
             return 0
-        Contract.objects.filter(pk__in=[c.pk for c in contracts]).update(
+        Contract.objects.filter(pk__in=[c[0] for c in contracts]).update(
             status=Contract.Status.ENDED, updated_at=Now()
         )
         audit_record_many(
@@ -817,12 +816,12 @@ def _contracts_end(*, actor: Actor) -> int:
             events=[
                 PendingEvent(
                     action="contract.ended",
-                    target=("vendors.contract", c.pk, str(c)),
-                    agency_id=c.vendor.agency_id,
+                    target=("vendors.contract", pk, reference),
+                    agency_id=agency_id,
                     before={"status": "active"},
-                    after={"status": "ended", "access_ends_at": c.access_ends_at},
+                    after={"status": "ended", "access_ends_at": access_ends_at},
                 )
-                for c in contracts
+                for pk, reference, access_ends_at, agency_id in contracts
             ],
         )
     return len(contracts)
