@@ -184,6 +184,17 @@ STORAGES = {
     },
 }
 
+# Cache: API throttling counts live here, so several web processes must share it.
+# CACHE_URL=redis://host:6379/1 in real deployments; per-process memory otherwise.
+CACHE_URL = env_str("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # Secrets at rest (system connection secrets). Comma-separated Fernet keys, the
 # first encrypts, all decrypt, so keys can be rotated with `rotate_secrets`.
 # The keys live outside the database by design.

@@ -1,7 +1,7 @@
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp import user_has_device
@@ -36,6 +36,21 @@ class RequireOTPMiddleware:
             return None
         if not otp_required(request):
             return None
+        if request.path.startswith("/api/"):
+            # An API client using the browser session gets the API's error shape, not a
+            # redirect it cannot follow; the session still does not count without TOTP.
+            return JsonResponse(
+                {
+                    "error": {
+                        "status": 403,
+                        "code": "otp_required",
+                        "message": "Verify your second factor in the dashboard first, "
+                        "or use an API token.",
+                        "fields": {},
+                    }
+                },
+                status=403,
+            )
         target = "otp_verify" if user_has_device(user, confirmed=True) else "otp_setup"
         url = f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}"
         if getattr(request, "htmx", False):

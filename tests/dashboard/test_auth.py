@@ -122,3 +122,12 @@ def test_session_expiry_settings(settings):
     assert 0 < settings.SESSION_COOKIE_AGE <= 12 * 3600
     assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
     assert settings.AXES_COOLOFF_TIME is not None
+
+
+def test_unverified_officer_session_gets_json_403_from_the_api(officer):
+    client = Client()
+    client.force_login(officer)  # password only, no second factor yet
+    response = client.get("/api/v1/vendors/")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "otp_required"
+    assert client.get(reverse("home")).status_code == 302  # the dashboard still redirects
