@@ -202,8 +202,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--credentials", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=2, help="pool size per worker")
-    parser.add_argument("--batch", type=int, default=500, help="credentials per batch task")
+    parser.add_argument("--concurrency", type=int, default=3, help="pool size per worker")
+    parser.add_argument("--batch", type=int, default=1000, help="credentials per batch task")
     parser.add_argument(
         "--plain", type=int, default=5000, help="roles for the plain loop (rate is per role)"
     )
