@@ -8,6 +8,7 @@ ones the user may write to (anything else "does not exist").
 from rest_framework import serializers
 
 from access.models import Credential, System
+from audit.hashing import COLUMNS
 from audit.models import AuditEvent
 from revocation.models import ManualTask, RevocationAttempt
 from vendors.models import Agency, Contract, Vendor
@@ -266,25 +267,8 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = [
-            "seq",
-            "occurred_at",
-            "actor_type",
-            "actor_id",
-            "actor_name",
-            "source_ip",
-            "action",
-            "target_type",
-            "target_id",
-            "target_repr",
-            "agency_id",
-            "before",
-            "after",
-            "request_id",
-            "hash_version",
-            "prev_hash",
-            "hash",
-        ]
+        # Every stored column, prev_hash and hash included, so a SIEM can verify the chain.
+        fields = list(COLUMNS)
         read_only_fields = fields
 
 

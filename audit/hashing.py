@@ -31,6 +31,10 @@ FIELDS = (
 )
 
 
+# Every stored column of an event, in table order: what the hash covers plus the chain.
+COLUMNS = (*FIELDS, "hash_version", "prev_hash", "hash")
+
+
 def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

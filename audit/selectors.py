@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from audit.hashing import FIELDS, GENESIS_HASH, compute_hash
+from audit.hashing import COLUMNS, GENESIS_HASH, compute_hash
 from audit.models import AuditEvent, ChainHead
 
 
@@ -23,7 +23,7 @@ def audit_chain_verify(*, chunk_size: int = 5000) -> ChainReport:
     expected_seq = 1
     prev_hash = GENESIS_HASH
     checked = 0
-    columns = (*FIELDS, "hash_version", "prev_hash", "hash")
+    columns = COLUMNS
     rows = AuditEvent.objects.order_by("seq").values_list(*columns).iterator(chunk_size=chunk_size)
     for values in rows:
         record = dict(zip(columns, values, strict=True))

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils.ipv6 import clean_ipv6_address
 
 from audit.actor import Actor
-from audit.hashing import GENESIS_HASH, HASH_VERSION, compute_hash
+from audit.hashing import COLUMNS, GENESIS_HASH, HASH_VERSION, compute_hash
 from audit.models import AuditEvent
 
 
@@ -134,25 +134,6 @@ def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[Audit
 
 
 _INSERT_CHUNK = 500
-_COLUMNS = (
-    "seq",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-    "source_ip",
-    "action",
-    "target_type",
-    "target_id",
-    "target_repr",
-    "agency_id",
-    "before",
-    "after",
-    "request_id",
-    "hash_version",
-    "prev_hash",
-    "hash",
-)
 
 
 def _insert(rows: list[AuditEvent], head: tuple[int, str]) -> None:
@@ -164,15 +145,15 @@ def _insert(rows: list[AuditEvent], head: tuple[int, str]) -> None:
     ops = connection.ops
     params = []
     for row in rows:
-        for name in _COLUMNS:
+        for name in COLUMNS:
             value = getattr(row, name)
             if name == "occurred_at":
                 value = ops.adapt_datetimefield_value(value)
             elif name in ("before", "after") and value is not None:
                 value = json.dumps(value)
             params.append(value)
-    placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    insert = f"INSERT INTO audit_auditevent ({', '.join(_COLUMNS)}) VALUES " + ", ".join(
+    placeholders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+    insert = f"INSERT INTO audit_auditevent ({', '.join(COLUMNS)}) VALUES " + ", ".join(
         [placeholders] * len(rows)
     )
     update = "UPDATE audit_chainhead SET seq = %s, hash = %s WHERE id = 1"

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
+from audit.hashing import COLUMNS
 from audit.models import VerificationRun
 from dashboard import selectors, services
 from dashboard.access_control import held_perms
@@ -23,22 +24,8 @@ from dashboard.views._common import (
 )
 from vendors.permissions import REVOKE, VIEW_AUDIT, agencies_for
 
-EXPORT_COLUMNS = (
-    "seq",
-    "occurred_at",
-    "actor_type",
-    "actor_name",
-    "source_ip",
-    "action",
-    "target_type",
-    "target_id",
-    "target_repr",
-    "agency_id",
-    "before",
-    "after",
-    "request_id",
-    "hash",
-)
+# All stored columns, so an exported slice can be checked against the chain.
+EXPORT_COLUMNS = COLUMNS
 
 
 def _filtered(request):

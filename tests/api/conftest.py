@@ -4,10 +4,7 @@ import datetime as dt
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
 from django.utils import timezone
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
@@ -20,6 +17,7 @@ from tests.factories import (
     UserFactory,
     VendorFactory,
 )
+from tests.sessions import signed_in
 from vendors.permissions import role_grant
 
 
@@ -47,16 +45,7 @@ def token_client(user, **kwargs) -> APIClient:
 
 
 def verified_session(user, client=None):
-    """Signed in and past TOTP (the dashboard asks officers and admins for it)."""
-    client = client or Client()
-    client.force_login(user)
-    device, _ = TOTPDevice.objects.get_or_create(
-        user=user, name="test", defaults={"confirmed": True}
-    )
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
+    return signed_in(user, client=client)
 
 
 @pytest.fixture

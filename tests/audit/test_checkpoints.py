@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from audit.actor import Actor
-from audit.hashing import compute_hash
+from audit.hashing import COLUMNS, compute_hash
 from audit.models import AuditEvent
 from audit.services import audit_record_standalone
 
@@ -22,9 +22,7 @@ def _append(n):
 
 def _rewrite_and_rehash(seq, **changes):
     """The attacker with superuser rights: edit an event and recompute every later hash."""
-    from audit.hashing import FIELDS
-
-    columns = (*FIELDS, "hash_version", "prev_hash", "hash")
+    columns = COLUMNS
     rows = [
         dict(zip(columns, r, strict=True))
         for r in AuditEvent.objects.order_by("seq").values_list(*columns)

@@ -3,13 +3,11 @@
 import datetime as dt
 
 import pytest
-from django.test import Client
 from django.utils import timezone
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.models import Credential, System
 from tests.factories import ContractFactory, CredentialFactory, SystemFactory, VendorFactory
+from tests.sessions import signed_in
 
 
 @pytest.fixture
@@ -64,20 +62,6 @@ def estate(agency, other_agency):
         "secret_system": secret_system,
         "secret_credential": secret_credential,
     }
-
-
-def signed_in(user, *, verified: bool = True) -> Client:
-    """A client signed in as ``user``; officers also pass TOTP unless ``verified=False``."""
-    client = Client()
-    client.force_login(user)
-    if verified:
-        device, _ = TOTPDevice.objects.get_or_create(
-            user=user, name="test", defaults={"confirmed": True}
-        )
-        session = client.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    return client
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from tests.dashboard.conftest import signed_in
 from tests.dashboard.test_pages import _pages
+from tests.sessions import signed_in
 
 pytestmark = pytest.mark.django_db
 

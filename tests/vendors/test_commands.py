@@ -38,8 +38,8 @@ def test_commands_report_bad_input():
 
 
 def test_admin_is_read_only_for_domain_models(admin_user):
-    from tests.dashboard.conftest import signed_in
     from tests.factories import ContractFactory
+    from tests.sessions import signed_in
 
     admin_client = signed_in(admin_user)  # superusers pass TOTP like officers
     contract = ContractFactory()
