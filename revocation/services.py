@@ -482,7 +482,7 @@ def _record_batch(
         now = db_now()
         events: list[PendingEvent] = []
         attempt_groups: dict[tuple[str, str, bool], list[int]] = defaultdict(list)
-        retry_groups: dict[int, list[int]] = defaultdict(list)
+        retry_groups: dict[tuple[int, str], list[int]] = defaultdict(list)
         failed_errors: dict[int, str] = {}
         by_pk = {row.pk: row for row in rows}
         for row in rows:
@@ -549,7 +549,7 @@ def _record_batch(
                 )
             else:
                 result.retrying.append(row.pk)
-                retry_groups[row.attempts].append(row.pk)
+                retry_groups[(row.attempts, message[:2000])].append(row.pk)
 
         # One attempt row per credential, written with its outcome.
         _insert_attempts(
@@ -593,10 +593,12 @@ def _record_batch(
             )
         # Jitter per batch, not per credential: the batch stays one batch on retry,
         # while batches of different systems spread out.
-        for attempt, pks in retry_groups.items():
+        delays: dict[int, float] = {}
+        for (attempt, message), pks in retry_groups.items():
+            delay = delays.setdefault(attempt, retry_delay(attempt))
             Credential.objects.filter(pk__in=pks).update(
-                next_attempt_at=Now() + timedelta(seconds=retry_delay(attempt)),
-                last_error=failed_message(results, pks),
+                next_attempt_at=Now() + timedelta(seconds=delay),
+                last_error=message,
                 **clear_lease,
             )
         if result.failed:
@@ -636,13 +638,9 @@ def _record_batch(
         if result.failed:
             failed_rows = [by_pk[pk] for pk in result.failed]
             transaction.on_commit(lambda: _alert_failed(system, failed_rows, failed_errors))
-
-
-def failed_message(results: dict[int, ConnectorError | None], pks: list[int]) -> str:
-    for pk in pks:
-        if results.get(pk) is not None:
-            return results[pk].message[:2000]
-    return "the target still accepts this credential after revocation"
+        if result.handed_off:
+            handed = [by_pk[pk] for pk in result.handed_off]
+            transaction.on_commit(lambda: _notify_owner(system, handed))
 
 
 def _group_by_value(mapping: dict[int, str]) -> dict[str, list[int]]:
@@ -718,6 +716,27 @@ def _alert_failed(system: System, rows: list[Credential], errors: dict[int, str]
         )
     except Exception:  # the manual task and audit rows exist; a mail outage is logged
         logger.exception("could not send the revocation failure alert for %s", system)
+
+
+def _notify_owner(system: System, rows: list[Credential]) -> None:
+    """Tell the owner of a manual system what to revoke by hand."""
+    recipients = sorted({e for e in (system.owner_email, _owner_email(system)) if e})
+    if not recipients:
+        logger.warning("manual tasks opened on %s, which has no owner to tell", system)
+        return
+    try:
+        send_mail(
+            subject=f"[Sundown] Revoke by hand on {system.name}: {len(rows)} credential(s)",
+            message=(
+                f"These credentials on {system.name} must be revoked by hand. Revoke each, "
+                "then confirm its manual task in Sundown with a note on what you did.\n\n"
+                + "\n".join(f"- {row} (credential {row.pk})" for row in rows)
+            ),
+            from_email=None,
+            recipient_list=recipients,
+        )
+    except Exception:  # the tasks and their audit rows exist; a mail outage is logged
+        logger.exception("could not tell the owner of %s about manual tasks", system)
 
 
 # Sweep, dispatch, notices ---------------------------------------------------

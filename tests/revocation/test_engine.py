@@ -177,6 +177,8 @@ def test_manual_system_hands_off_and_is_never_reclaimed(agency, vendor, make_cre
     assert credential.status == Credential.Status.PENDING and credential.next_attempt_at is None
     (task,) = ManualTask.objects.filter(credential=credential, status="open")
     assert task.reason == "manual_system"
+    (notice,) = mail.outbox  # the owner is told what to revoke by hand
+    assert notice.to == ["ops@x.example"] and "archive-share-acme" in notice.body
     assert services.revocation_batch_run(system_id=system.pk).claimed == 0
     assert count("credential.revoked") == 0
 
@@ -246,3 +248,32 @@ def test_a_worker_whose_lease_expired_records_nothing(settings, pg_system, pg_ro
         RevocationAttempt.objects.filter(credential=credential).values_list("attempt", "outcome")
     )
     assert outcomes == {1: "abandoned", 2: "success"}
+
+
+def test_concurrent_sweeps_request_each_credential_once(vendor, agency):
+    """Two beats firing together: one sweep works, the other steps aside."""
+    import datetime as dt
+
+    from tests.factories import ContractFactory, CredentialFactory
+
+    contract = ContractFactory(vendor=vendor, end_date=timezone.localdate() - dt.timedelta(days=1))
+    CredentialFactory.create_batch(30, vendor=vendor, contracts=[contract])
+    barrier = threading.Barrier(3)
+    results = []
+
+    def sweep():
+        try:
+            barrier.wait()
+            results.append(services.revocation_sweep(chunk=7))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.requested for r in results) == 30
+    assert count("credential.revocation_requested") == 30
+    assert count("contract.ended") == 1
+    assert set(Credential.objects.values_list("status", flat=True)) == {"pending"}
