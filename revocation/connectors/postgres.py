@@ -1,7 +1,8 @@
 """PostgreSQL roles: ALTER ROLE ... NOLOGIN (or DROP ROLE), end their sessions, verify.
 
 System config: ``host``, ``port``, ``user``, ``dbname``, optional
-``on_revoke`` ("nologin", the default, or "drop") and ``connect_timeout``;
+``on_revoke`` ("nologin", the default, or "drop"), ``connect_timeout`` (s),
+``lock_timeout_ms`` and ``statement_timeout_ms``;
 the password is the system's encrypted secret. The connecting user needs
 CREATEROLE (and to be a member of, or superuser over, roles it drops) and
 pg_signal_backend to end sessions.
@@ -47,6 +48,8 @@ class PostgresConnector(Connector):
     # Connection ------------------------------------------------------------
     def _connect(self):
         if self._conn is None:
+            lock_ms = int(self.config.get("lock_timeout_ms", 30000))
+            statement_ms = int(self.config.get("statement_timeout_ms", 60000))
             try:
                 self._conn = psycopg2.connect(
                     host=self.config.get("host", "127.0.0.1"),
@@ -56,6 +59,9 @@ class PostgresConnector(Connector):
                     password=self.system.get_secret() or None,
                     connect_timeout=int(self.config.get("connect_timeout", 5)),
                     application_name="sundown-revocation",
+                    # A role locked by someone else's open transaction must not hang
+                    # the batch past its lease: give up, and let the ladder retry.
+                    options=f"-c lock_timeout={lock_ms} -c statement_timeout={statement_ms}",
                 )
             except psycopg2.Error as exc:
                 # Down, unreachable or refusing us: all may be fixed (or come back),

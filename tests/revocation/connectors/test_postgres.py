@@ -109,3 +109,19 @@ def test_list_accounts_reports_login_state(pg_roles):
         accounts = {a.external_id: a.active for a in connector.list_accounts()}
     assert accounts[names[0]] is True and accounts[names[1]] is False
     assert not any(name.startswith("pg_") for name in accounts)
+
+
+def test_a_role_locked_by_someone_else_times_out_as_a_transient_error(pg_roles):
+    (name,) = pg_roles(1)
+    blocker = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    try:
+        with blocker.cursor() as cursor:
+            cursor.execute(f'ALTER ROLE "{name}" CONNECTION LIMIT 5')  # holds the row lock
+        with connector_for(system(lock_timeout_ms=300)) as connector:
+            result = connector.revoke_many(creds([name]))[1]
+        assert isinstance(result, ConnectorError) and not result.permanent
+        assert "lock timeout" in result.message
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert role_can_login(name) is True
