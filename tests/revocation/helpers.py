@@ -60,7 +60,7 @@ def wait_for(
     condition: Callable[[], object],
     timeout: float = 30.0,
     interval: float = 0.2,
-    message: str = "",
+    message: str | Callable[[], str] = "",
 ):
     """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -71,6 +71,8 @@ def wait_for(
         if last:
             return last
         time.sleep(interval)
+    if callable(message):
+        message = message()[-4000:]  # e.g. Worker.log: the end of the worker's output
     raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}: {last}")
 
 

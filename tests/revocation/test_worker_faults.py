@@ -88,14 +88,14 @@ def test_redis_flushed_and_restarted_with_work_pending(vendor, pg_system, pg_rol
         worker.send("revocation.revoke_system_batch", pg_system.pk)
         redis.client().flushall()
         worker.start()
-        wait_for(all_status(credentials[:1], "revoked"), timeout=30, message=worker.log)
+        wait_for(all_status(credentials[:1], "revoked"), timeout=60, message=worker.log)
 
         # Redis dies under a running worker; work requested meanwhile; it comes back empty.
         redis.stop()
         for credential in credentials[1:]:
             services.credential_revoke(actor=ACTOR, credential=credential, reason="restarted")
         redis.start()
-        wait_for(all_status(credentials, "revoked"), timeout=60, message=worker.log)
+        wait_for(all_status(credentials, "revoked"), timeout=120, message=worker.log)
     finally:
         worker.stop()
         redis.stop()
