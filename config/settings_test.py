@@ -23,6 +23,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 CELERY_TASK_ALWAYS_EAGER = False
+# Tasks published by code under test go nowhere (kombu's in-memory transport), never
+# into var/broker where a `make run` worker would pick them up. Tests that need a
+# real worker point Celery at Redis themselves (tests/revocation/helpers.py).
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
 # Tests render templates without a collectstatic manifest.
 STORAGES = {  # noqa: F405
     **STORAGES,  # noqa: F405
