@@ -319,30 +319,55 @@ def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential],
         # that died between claim and outcome: that attempt is recorded as lost.
         lost = [row for row in rows if row.lease_owner]
         if lost:
-            _insert_attempts(
-                [
-                    _attempt_row(
-                        row,
-                        system_id=system_id,
-                        connector=row.lease_owner and _system_kind(system_id),
-                        worker=row.lease_owner,
-                        attempt=row.attempts,
-                        outcome=RevocationAttempt.Outcome.ABANDONED,
-                        error="worker lost before recording an outcome (lease expired)",
-                        started_at=(row.lease_expires_at or now) - timedelta(seconds=lease_seconds),
-                        finished_at=now,
-                    )
-                    for row in lost
-                ]
-            )
+            _record_abandoned(system_id=system_id, rows=lost, now=now, lease_seconds=lease_seconds)
         for row in rows:
             row.attempts += 1
             row.lease_owner = lease
     return rows, now
 
 
-def _system_kind(system_id: int) -> str:
-    return System.objects.filter(pk=system_id).values_list("kind", flat=True).first() or ""
+def _record_abandoned(
+    *, system_id: int, rows: list[Credential], now: datetime, lease_seconds: int
+) -> None:
+    """Attempts whose worker died before recording an outcome: a row and an event each."""
+    system = System.objects.only("kind", "agency_id").get(pk=system_id)
+    error = "worker lost before recording an outcome (lease expired)"
+    _insert_attempts(
+        [
+            _attempt_row(
+                row,
+                system_id=system_id,
+                connector=system.kind,
+                worker=row.lease_owner,
+                attempt=row.attempts,
+                outcome=RevocationAttempt.Outcome.ABANDONED,
+                error=error,
+                # Approximate: the lease was taken this long before it expired.
+                started_at=(row.lease_expires_at or now) - timedelta(seconds=lease_seconds),
+                finished_at=now,
+            )
+            for row in rows
+        ]
+    )
+    audit_record_many(
+        actor=worker_actor(),
+        events=[
+            PendingEvent(
+                action="credential.revocation_attempt_failed",
+                target=_target(row),
+                agency_id=system.agency_id,
+                after={
+                    "connector": system.kind,
+                    "attempt": row.attempts,
+                    "outcome": RevocationAttempt.Outcome.ABANDONED,
+                    "error": error,
+                    "worker": row.lease_owner,
+                    "permanent": False,
+                },
+            )
+            for row in rows
+        ],
+    )
 
 
 _ATTEMPT_COLUMNS = (
@@ -447,6 +472,19 @@ def revocation_batch_run(*, system_id: int, worker: str | None = None) -> BatchR
         started_at=claimed_at,
         duration_ms=duration_ms,
         result=result,
+    )
+    logger.info(
+        "system %s (%s): claimed %d, revoked %d, to a person %d, retrying %d, failed %d, "
+        "lease lost %d, target %d ms",
+        system.pk,
+        system.kind,
+        result.claimed,
+        len(result.revoked),
+        len(result.handed_off),
+        len(result.retrying),
+        len(result.failed),
+        len(result.lost_lease),
+        duration_ms,
     )
     return result
 

@@ -248,6 +248,8 @@ def test_a_worker_whose_lease_expired_records_nothing(settings, pg_system, pg_ro
         RevocationAttempt.objects.filter(credential=credential).values_list("attempt", "outcome")
     )
     assert outcomes == {1: "abandoned", 2: "success"}
+    (lost,) = AuditEvent.objects.filter(action="credential.revocation_attempt_failed")
+    assert lost.after["outcome"] == "abandoned" and lost.after["worker"].startswith("A/")
 
 
 def test_concurrent_sweeps_request_each_credential_once(vendor, agency):

@@ -10,6 +10,7 @@ import pytest
 
 from access.models import Credential
 from audit.actor import Actor
+from audit.models import AuditEvent
 from revocation import services
 from revocation.models import RevocationAttempt
 from tests.factories import CredentialFactory
@@ -75,6 +76,12 @@ def test_worker_sigkilled_mid_revocation_loses_nothing_and_does_nothing_twice(
             .values_list("outcome", flat=True)
         )
         assert outcomes == ["abandoned", "success"]
+    assert (
+        AuditEvent.objects.filter(
+            action="credential.revocation_attempt_failed", after__outcome="abandoned"
+        ).count()
+        == 3
+    )
 
 
 def test_redis_flushed_and_restarted_with_work_pending(vendor, pg_system, pg_roles):
