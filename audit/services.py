@@ -25,10 +25,19 @@ class PendingEvent:
     after: dict | None = None
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
 def _plain_json(value):
     """JSON-safe copy (dates, decimals, UUIDs as strings) that survives jsonb unchanged."""
     if value is None:
         return None
+    # Fast path for the common flat dict of plain values (the revocation hot path);
+    # floats go the long way because jsonb may print them differently.
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, _SCALARS) for k, v in value.items()
+    ):
+        return dict(value)
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
@@ -90,8 +99,8 @@ def _lock_head():
     return seq, head_hash, now
 
 
-def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[AuditEvent]:
-    """Append several events under one lock of the chain head.
+def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[dict]:
+    """Append several events under one lock of the chain head; return their records.
 
     Must run inside the transaction that makes the change being recorded, so
     the change and its record commit or roll back together.
@@ -122,21 +131,20 @@ def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[Audit
             "request_id": actor.request_id,
         }
         digest = compute_hash(record, prev_hash)
-        rows.append(
-            AuditEvent(**record, hash_version=HASH_VERSION, prev_hash=prev_hash, hash=digest)
-        )
+        record.update(hash_version=HASH_VERSION, prev_hash=prev_hash, hash=digest)
+        rows.append(record)
         prev_hash = digest
     # Chunks keep each statement under SQLite's and PostgreSQL's parameter limits.
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
-        _insert(chunk, head=(chunk[-1].seq, chunk[-1].hash))
+        _insert(chunk, head=(chunk[-1]["seq"], chunk[-1]["hash"]))
     return rows
 
 
 _INSERT_CHUNK = 500
 
 
-def _insert(rows: list[AuditEvent], head: tuple[int, str]) -> None:
+def _insert(rows: list[dict], head: tuple[int, str]) -> None:
     """Insert the rows and move the head in as few round trips as the database allows.
 
     Appends sit on the hot path of every change, and the head lock serialises
@@ -146,7 +154,7 @@ def _insert(rows: list[AuditEvent], head: tuple[int, str]) -> None:
     params = []
     for row in rows:
         for name in COLUMNS:
-            value = getattr(row, name)
+            value = row[name]
             if name == "occurred_at":
                 value = ops.adapt_datetimefield_value(value)
             elif name in ("before", "after") and value is not None:
@@ -178,7 +186,7 @@ def audit_record(
     event = PendingEvent(
         action=action, target=target, agency_id=agency_id, before=before, after=after
     )
-    return audit_record_many(actor=actor, events=[event])[0]
+    return AuditEvent(**audit_record_many(actor=actor, events=[event])[0])
 
 
 def audit_record_standalone(**kwargs) -> AuditEvent:
