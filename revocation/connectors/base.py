@@ -48,6 +48,16 @@ class Connector:
         self.system = system
         self.config = system.config or {}
 
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        """``config[name]`` (default: the first choice); anything else is a permanent error."""
+        value = self.config.get(name, choices[0])
+        if value not in choices:
+            allowed = " or ".join(repr(c) for c in choices)
+            raise ConnectorError(
+                f"{self.kind} systems: {name} must be {allowed}, not {value!r}", permanent=True
+            )
+        return value
+
     # Lifecycle -------------------------------------------------------------
     def close(self) -> None:
         """Release connections; called once per batch."""

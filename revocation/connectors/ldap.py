@@ -71,14 +71,8 @@ class LDAPConnector(Connector):
     def __init__(self, system):
         super().__init__(system)
         cfg = self.config
-        self.on_revoke = cfg.get("on_revoke", DISABLE)
-        self.disable_method = cfg.get("disable_method", PASSWORD)
-        if self.on_revoke not in (DISABLE, DELETE, REMOVE_GROUPS):
-            raise ConnectorError(f"Unknown LDAP on_revoke {self.on_revoke!r}", permanent=True)
-        if self.disable_method not in (PASSWORD, PPOLICY):
-            raise ConnectorError(
-                f"Unknown LDAP disable_method {self.disable_method!r}", permanent=True
-            )
+        self.on_revoke = self.choice("on_revoke", (DISABLE, DELETE, REMOVE_GROUPS))
+        self.disable_method = self.choice("disable_method", (PASSWORD, PPOLICY))
         self.base_dn = cfg.get("base_dn", "")
         if not self.base_dn:
             raise ConnectorError("LDAP systems need a base_dn", permanent=True)

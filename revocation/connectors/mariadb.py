@@ -47,12 +47,7 @@ class MariaDBConnector(Connector):
 
     def __init__(self, system):
         super().__init__(system)
-        self.on_revoke = self.config.get("on_revoke", LOCK)
-        if self.on_revoke not in (LOCK, DROP):
-            raise ConnectorError(
-                f"MariaDB on_revoke must be {LOCK!r} or {DROP!r}, not {self.on_revoke!r}",
-                permanent=True,
-            )
+        self.on_revoke = self.choice("on_revoke", (LOCK, DROP))
         self._conn: pymysql.connections.Connection | None = None
 
     # Connection ------------------------------------------------------------

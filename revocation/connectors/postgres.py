@@ -38,11 +38,7 @@ class PostgresConnector(Connector):
 
     def __init__(self, system):
         super().__init__(system)
-        self.mode = self.config.get("on_revoke", "nologin")
-        if self.mode not in ("nologin", "drop"):
-            raise ConnectorError(
-                f"on_revoke must be 'nologin' or 'drop', not {self.mode!r}", permanent=True
-            )
+        self.mode = self.choice("on_revoke", ("nologin", "drop"))
         self._conn = None
 
     # Connection ------------------------------------------------------------

@@ -38,12 +38,7 @@ class RedisConnector(Connector):
 
     def __init__(self, system):
         super().__init__(system)
-        self.on_revoke = self.config.get("on_revoke", DISABLE)
-        if self.on_revoke not in (DISABLE, DELETE):
-            raise ConnectorError(
-                f"Redis on_revoke must be {DISABLE!r} or {DELETE!r}, not {self.on_revoke!r}",
-                permanent=True,
-            )
+        self.on_revoke = self.choice("on_revoke", (DISABLE, DELETE))
         self.admin_user = self.config.get("user") or "default"
         self._client: redis.Redis | None = None
 

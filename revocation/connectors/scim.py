@@ -59,12 +59,7 @@ class SCIMConnector(Connector):
 
     def __init__(self, system):
         super().__init__(system)
-        self.on_revoke = self.config.get("on_revoke", DEACTIVATE)
-        if self.on_revoke not in (DEACTIVATE, DELETE):
-            raise ConnectorError(
-                f"SCIM on_revoke must be {DEACTIVATE!r} or {DELETE!r}, not {self.on_revoke!r}",
-                permanent=True,
-            )
+        self.on_revoke = self.choice("on_revoke", (DEACTIVATE, DELETE))
         if not self.config.get("url"):
             raise ConnectorError("SCIM systems need a url", permanent=True)
         self._http: httpx2.Client | None = None
