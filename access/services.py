@@ -157,12 +157,14 @@ def credential_update(
         if contracts is not None:
             contracts = list(contracts)
             _check_credential_scope(credential.vendor, credential.system, contracts)
+        after = snapshot(credential, (*CREDENTIAL_FIELDS, "last_used_at"))
+        if contracts is not None:
+            after["contracts"] = sorted(c.pk for c in contracts)
+        if before == after:
+            return credential  # nothing to change, nothing to record
         save_validated(credential)
         if contracts is not None:
             credential.contracts.set(contracts)
-        after = snapshot(credential, (*CREDENTIAL_FIELDS, "last_used_at"))
-        if before == after:
-            return credential
         old, new = changed(before, after)
         audit_record(
             actor=actor,

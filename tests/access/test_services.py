@@ -145,3 +145,18 @@ def test_credential_update_and_status(actor, agency, last_event):
     assert credential.revoked_by == actor.name and credential.revoked_at
     with pytest.raises(ValidationError, match="never restored"):
         services.credential_set_status(actor=actor, credential=credential, status="active")
+
+
+def test_credential_update_contracts_and_no_op(actor, agency, last_event):
+    credential = CredentialFactory(vendor__agency=agency)
+    first = credential.contracts.get()
+    second = ContractFactory(vendor=credential.vendor)
+    services.credential_update(actor=actor, credential=credential, contracts=[first, second])
+    event = last_event()
+    assert event.action == "credential.updated"
+    assert event.before == {"contracts": [first.pk]}
+    assert event.after == {"contracts": sorted([first.pk, second.pk])}
+    count = AuditEvent.objects.count()
+    services.credential_update(actor=actor, credential=credential, contracts=[second, first])
+    services.credential_update(actor=actor, credential=credential, privileges="")
+    assert AuditEvent.objects.count() == count
