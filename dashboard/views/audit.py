@@ -26,6 +26,17 @@ from vendors.permissions import REVOKE, VIEW_AUDIT, agencies_for
 
 # All stored columns, so an exported slice can be checked against the chain.
 EXPORT_COLUMNS = COLUMNS
+_JSON_COLUMNS = frozenset(COLUMNS.index(name) for name in ("before", "after"))
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP's list).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(index: int, value):
+    if index in _JSON_COLUMNS:
+        return "" if value is None else json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return f"'{value}"
+    return value
 
 
 def _filtered(request):
@@ -69,13 +80,7 @@ def audit_export(request):
     def rows():
         yield writer.writerow(EXPORT_COLUMNS)
         for event in events.values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000):
-            values = list(event)
-            values[10] = json.dumps(values[10], sort_keys=True) if values[10] is not None else ""
-            values[11] = json.dumps(values[11], sort_keys=True) if values[11] is not None else ""
-            # A cell starting with = + - @ would be a formula in a spreadsheet.
-            yield writer.writerow(
-                [f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in values]
-            )
+            yield writer.writerow([_csv_cell(i, value) for i, value in enumerate(event)])
 
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
