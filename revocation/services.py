@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -927,15 +927,24 @@ def expiry_notices_send(*, actor: Actor | None = None) -> int:
         .select_related("vendor__sponsor", "vendor__agency")
         .order_by("access_ends_at")
     )
+    contracts = list(contracts)
+    already = set(
+        ExpiryNotice.objects.filter(contract__in=contracts).values_list(
+            "contract_id", "days_before", "access_ends_at"
+        )
+    )
     sent = 0
     for contract in contracts:
         remaining = contract.access_ends_at - now
         days = min(d for d in NOTICE_DAYS if remaining <= timedelta(days=d))
-        if ExpiryNotice.objects.filter(
-            contract=contract, days_before=days, access_ends_at=contract.access_ends_at
-        ).exists():
+        if (contract.pk, days, contract.access_ends_at) in already:
             continue
-        sent += _send_notice(actor=actor, contract=contract, days=days, now=now)
+        try:
+            sent += _send_notice(actor=actor, contract=contract, days=days, now=now)
+        except Exception:
+            # The notice row rolled back with the mail, so the next run tries again;
+            # one refused address must not hold back every contract ending later.
+            logger.exception("could not send the expiry notice for contract %s", contract.pk)
     return sent
 
 
@@ -952,8 +961,6 @@ def _send_notice(*, actor: Actor, contract: Contract, days: int, now: datetime) 
         }
     )
     ends_local = contract.access_ends_at.astimezone(vendor.agency.tz)
-    from django.db import IntegrityError
-
     try:
         with transaction.atomic():
             ExpiryNotice.objects.create(

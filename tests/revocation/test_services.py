@@ -285,6 +285,37 @@ def test_expiry_notices_go_once_to_sponsor_and_procurement(vendor, actor):
     assert services.expiry_notices_send() == 0
 
 
+def test_a_refused_expiry_notice_holds_back_no_other_and_goes_out_later(vendor, monkeypatch):
+    today = timezone.now().astimezone(vendor.agency.tz).date()
+    bad = ContractFactory(
+        vendor=vendor,
+        end_date=today + dt.timedelta(days=3),
+        procurement_contact_email="typo@agency.example",
+    )
+    good = ContractFactory(
+        vendor=vendor,
+        end_date=today + dt.timedelta(days=20),
+        procurement_contact_email="buyer@agency.example",
+    )
+    real_send_mail = services.send_mail
+
+    def refusing(*, recipient_list, **kwargs):
+        if "typo@agency.example" in recipient_list:
+            raise OSError("550 no such mailbox")
+        return real_send_mail(recipient_list=recipient_list, **kwargs)
+
+    monkeypatch.setattr(services, "send_mail", refusing)
+    # The contract that ends first fails; the one after it still gets its notice.
+    assert services.expiry_notices_send() == 1
+    assert [m.to for m in mail.outbox] == [["buyer@agency.example"]]
+    assert list(ExpiryNotice.objects.values_list("contract_id", flat=True)) == [good.pk]
+    assert {e.target_id for e in events("contract.expiry_notice_sent")} == {str(good.pk)}
+
+    monkeypatch.setattr(services, "send_mail", real_send_mail)
+    assert services.expiry_notices_send() == 1  # the refused one, once the mail goes
+    assert bad.reference in mail.outbox[-1].subject
+
+
 # Management commands ------------------------------------------------------------
 
 
