@@ -620,14 +620,10 @@ def _record_batch(
                 **clear_lease,
             )
             # A failed credential that was requested again and has now gone through
-            # automatically: its earlier manual task is settled.
-            ManualTask.objects.filter(
-                credential_id__in=result.revoked, status=ManualTask.Status.OPEN
-            ).update(
-                status=ManualTask.Status.DONE,
-                completed_at=now,
-                completed_by=actor.name,
-                note="Revoked and verified automatically.",
+            # automatically: its earlier manual task is settled, and audited like a
+            # person's confirmation so the trail shows who closed it.
+            _settle_manual_tasks(
+                credential_ids=result.revoked, system=system, now=now, events=events
             )
         # Jitter per batch, not per credential: the batch stays one batch on retry,
         # while batches of different systems spread out.
@@ -712,6 +708,36 @@ def _open_manual_tasks(
                 },
             )
         )
+
+
+def _settle_manual_tasks(
+    *, credential_ids: list[int], system: System, now: datetime, events: list
+) -> None:
+    note = "Revoked and verified automatically."
+    settled = list(
+        ManualTask.objects.select_for_update()
+        .filter(credential_id__in=credential_ids, status=ManualTask.Status.OPEN)
+        .order_by("pk")
+        .values_list("pk", "credential_id")
+    )
+    if not settled:
+        return
+    ManualTask.objects.filter(pk__in=[pk for pk, _ in settled]).update(
+        status=ManualTask.Status.DONE,
+        completed_at=now,
+        completed_by=worker_actor().name,
+        note=note,
+    )
+    events += [
+        PendingEvent(
+            action="manual_task.completed",
+            target=("revocation.manualtask", pk, f"manual task {pk}"),
+            agency_id=system.agency_id,
+            before={"status": "open"},
+            after={"status": "done", "credential": credential_id, "note": note},
+        )
+        for pk, credential_id in settled
+    ]
 
 
 def _owner_email(system: System) -> str:

@@ -149,6 +149,33 @@ def test_target_down_then_back(pg_system, pg_roles, make_credentials):
     assert outcomes == ["error", "success"]
 
 
+def test_failed_then_revoked_automatically_settles_its_manual_task_on_the_record(
+    settings, pg_system, pg_roles, make_credentials
+):
+    settings.SUNDOWN_REVOCATION_MAX_ATTEMPTS = 1
+    (name,) = pg_roles(1)
+    good_port = pg_system.config["port"]
+    pg_system.config = {**pg_system.config, "port": free_port(), "connect_timeout": 1}
+    pg_system.save()
+    (credential,) = make_credentials(pg_system, [name])
+    request([credential])
+    assert services.revocation_batch_run(system_id=pg_system.pk).failed == [credential.pk]
+    (task,) = ManualTask.objects.filter(credential=credential, status="open")
+
+    pg_system.config = {**pg_system.config, "port": good_port}
+    pg_system.save()
+    credential.refresh_from_db()
+    request([credential], reason="try again")  # failed -> pending
+    assert services.revocation_batch_run(system_id=pg_system.pk).revoked == [credential.pk]
+
+    task.refresh_from_db()
+    assert task.status == "done" and task.completed_by == "system:revocation-worker"
+    (event,) = AuditEvent.objects.filter(action="manual_task.completed")
+    assert event.target_id == str(task.pk) and event.actor_type == "system"
+    assert event.before == {"status": "open"}
+    assert event.after["status"] == "done" and event.after["credential"] == credential.pk
+
+
 def test_permanent_error_fails_at_once(pg_system, make_credentials):
     (credential,) = make_credentials(pg_system, ["pg_monitor"])  # reserved: never touched
     request([credential])
