@@ -186,6 +186,14 @@ def _check_dates(contract: Contract) -> None:
         raise ValidationError({"end_date": "Start and end dates are required."})
     if contract.end_date < contract.start_date:
         raise ValidationError({"end_date": "The end date must not be before the start date."})
+    # Access ends on the day after end_date plus grace: that day must exist in the
+    # calendar, or computing it fails with OverflowError (a 500, not a form error).
+    try:
+        contract.end_date + dt.timedelta(days=1 + contract.grace_days)
+    except OverflowError:
+        raise ValidationError(
+            {"end_date": "The end date plus grace days is beyond the last supported date."}
+        ) from None
 
 
 def _lock_contract(contract: Contract) -> Contract:

@@ -34,6 +34,7 @@ CSV_COLUMNS = (
     "grace_days",
     "procurement_contact_email",
 )
+REQUIRED_COLUMNS = ("vendor", "reference", "start_date", "end_date")
 MAX_IMPORT_ROWS = 5000
 
 
@@ -202,7 +203,8 @@ def import_contracts(*, actor: Actor, agency, rows: list[dict]) -> tuple[int, li
                     if vendor is None:
                         raise ValidationError({"vendor": f"No vendor {key!r} in {agency.name}."})
                     grace = (row.get("grace_days") or "0").strip() or "0"
-                    if not grace.isdigit():
+                    # isdigit() also passes "²", which int() refuses.
+                    if not grace.isdecimal():
                         raise ValidationError({"grace_days": f"{grace!r} is not a whole number."})
                     with transaction.atomic():
                         contract_create(
@@ -227,6 +229,29 @@ def import_contracts(*, actor: Actor, agency, rows: list[dict]) -> tuple[int, li
     return created, errors
 
 
+def _read_rows(file) -> tuple[list[dict], str]:
+    """The file's rows, or why it cannot be imported at all."""
+    try:
+        text = file.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], "The file is not UTF-8 text."
+    if "\x00" in text:  # PostgreSQL refuses NUL in text
+        return [], "The file is not text: it contains NUL characters."
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            return [], f"Missing column(s): {', '.join(missing)}."
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        return [], f"The file is not valid CSV: {exc}."
+    if not rows:
+        return [], "The file has no rows."
+    if len(rows) > MAX_IMPORT_ROWS:
+        return [], f"At most {MAX_IMPORT_ROWS} rows per import."
+    return rows, ""
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def contract_import_view(request):
@@ -236,28 +261,16 @@ def contract_import_view(request):
     row_errors: list[tuple] = []
     if request.method == "POST" and form.is_valid():
         agency = next(a for a in agencies if a.slug == form.cleaned_data["agency"])
-        try:
-            text = form.cleaned_data["file"].read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            form.add_error("file", "The file is not UTF-8 text.")
+        rows, problem = _read_rows(form.cleaned_data["file"])
+        if problem:
+            form.add_error("file", problem)
         else:
-            reader = csv.DictReader(io.StringIO(text))
-            missing = [c for c in ("vendor", "reference", "start_date", "end_date")]
-            missing = [c for c in missing if c not in (reader.fieldnames or [])]
-            rows = list(reader) if not missing else []
-            if missing:
-                form.add_error("file", f"Missing column(s): {', '.join(missing)}.")
-            elif not rows:
-                form.add_error("file", "The file has no rows.")
-            elif len(rows) > MAX_IMPORT_ROWS:
-                form.add_error("file", f"At most {MAX_IMPORT_ROWS} rows per import.")
-            else:
-                created, row_errors = import_contracts(
-                    actor=Actor.from_request(request), agency=agency, rows=rows
-                )
-                if not row_errors:
-                    messages.success(request, f"Imported {created} contract(s).")
-                    return redirect("contract_list")
+            created, row_errors = import_contracts(
+                actor=Actor.from_request(request), agency=agency, rows=rows
+            )
+            if not row_errors:
+                messages.success(request, f"Imported {created} contract(s).")
+                return redirect("contract_list")
     return render(
         request,
         "dashboard/contracts/import.html",

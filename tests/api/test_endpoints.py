@@ -93,6 +93,20 @@ def test_service_validation_errors_become_400_with_fields(integration_api, world
     assert not Contract.objects.filter(reference="C-BAD").exists()
 
 
+def test_end_date_at_the_end_of_the_calendar_is_a_400(integration_api, world):
+    body = {"vendor": world["vendor"].pk, "reference": "C-FAR", "start_date": str(TODAY)}
+    response = integration_api.post(
+        "/api/v1/contracts/", {**body, "end_date": "9999-12-31"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "end_date" in response.json()["error"]["fields"]
+    response = integration_api.patch(
+        f"/api/v1/contracts/{world['contract'].pk}/", {"end_date": "9999-12-31"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "end_date" in response.json()["error"]["fields"]
+
+
 def test_nothing_half_written(integration_api, world):
     contract = world["contract"]
     events = AuditEvent.objects.count()

@@ -132,6 +132,35 @@ def test_csv_import_reports_every_bad_row_and_imports_nothing(procurement_client
     assert AuditEvent.objects.filter(action="contract.created").count() >= 2
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("HRB-1,IMP-1,Two,2026-01-01,2027-01-01,\u00b2,", "is not a whole number"),
+        ("HRB-1,IMP-1,Far,2026-01-01,9999-12-31,0,", "beyond the last supported date"),
+        ("HRB-1,IMP-1,Long,2026-01-01,2027-01-01,99999999999,", "beyond the last supported"),
+        ("HRB-1,IMP\x00,Nul,2026-01-01,2027-01-01,0,", "contains NUL characters"),
+        ("HRB-1,IMP-1," + "x" * 200_000 + ",2026-01-01,2027-01-01,0,", "not valid CSV"),
+    ],
+)
+def test_csv_import_bad_values_are_form_errors(
+    procurement_client, estate, agency, content, message
+):
+    response = procurement_client.post(
+        reverse("contract_import"), {"file": _csv([content]), "agency": agency.slug}
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Contract.objects.filter(reference__startswith="IMP").exists()
+
+
+def test_end_date_at_the_end_of_the_calendar_is_a_form_error(procurement_client, estate):
+    response = procurement_client.post(
+        reverse("contract_end_date", args=[estate["running"].pk]), {"end_date": "9999-12-31"}
+    )
+    assert response.status_code == 400
+    assert "beyond the last supported date" in response.content.decode()
+
+
 def test_register_and_revoke_a_credential(officer_client, estate):
     response = officer_client.post(
         reverse("credential_register"),
