@@ -123,47 +123,45 @@ def contract_detail(request, pk: int):
     return _render_detail(request, _contract_for(request, pk))
 
 
-@login_required
-@require_POST
-def contract_end_date_view(request, pk: int):
+def _amend(request, pk: int, form_class, form_name: str, apply, done: str):
+    """POST one amendment form; on error show the detail page with that form's errors."""
     contract = _contract_for(request, pk, MANAGE_CONTRACTS)
-    form = ContractEndDateForm(request.POST)
+    form = form_class(request.POST)
     if form.is_valid():
         try:
-            contract_change_end_date(
-                actor=Actor.from_request(request),
-                contract=contract,
-                end_date=form.cleaned_data["end_date"],
-                grace_days=form.cleaned_data["grace_days"],
-                reason=form.cleaned_data["reason"],
-            )
+            apply(actor=Actor.from_request(request), contract=contract, **form.cleaned_data)
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
-            messages.success(request, f"End date of {contract.reference} changed.")
+            messages.success(request, done.format(reference=contract.reference))
             return redirect("contract_detail", pk=contract.pk)
-    return _render_detail(request, contract, end_form=form, status=400)
+    return _render_detail(request, contract, **{form_name: form}, status=400)
+
+
+@login_required
+@require_POST
+def contract_end_date_view(request, pk: int):
+    return _amend(
+        request,
+        pk,
+        ContractEndDateForm,
+        "end_form",
+        contract_change_end_date,
+        "End date of {reference} changed.",
+    )
 
 
 @login_required
 @require_POST
 def contract_terminate_view(request, pk: int):
-    contract = _contract_for(request, pk, MANAGE_CONTRACTS)
-    form = ContractTerminateForm(request.POST)
-    if form.is_valid():
-        try:
-            contract_terminate(
-                actor=Actor.from_request(request),
-                contract=contract,
-                effective_date=form.cleaned_data["effective_date"],
-                reason=form.cleaned_data["reason"],
-            )
-        except ValidationError as exc:
-            apply_validation_error(form, exc)
-        else:
-            messages.success(request, f"Contract {contract.reference} terminated.")
-            return redirect("contract_detail", pk=contract.pk)
-    return _render_detail(request, contract, terminate_form=form, status=400)
+    return _amend(
+        request,
+        pk,
+        ContractTerminateForm,
+        "terminate_form",
+        contract_terminate,
+        "Contract {reference} terminated.",
+    )
 
 
 class ImportRejected(Exception):
