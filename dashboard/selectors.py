@@ -12,13 +12,9 @@ from django.utils import timezone
 
 from access.models import Credential, System
 from audit.models import AuditEvent
+from revocation.models import ManualTask, RevocationAttempt
 from vendors.models import Agency, Contract, Vendor
 from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, restrict
-
-try:  # The revocation engine owns these; the dashboard shows them when they exist.
-    from revocation.models import ManualTask, RevocationAttempt
-except ImportError:  # pragma: no cover - only before the engine lands
-    ManualTask = RevocationAttempt = None
 
 CHART_DAYS = 90
 CHART_BUCKET_DAYS = 7
@@ -108,14 +104,13 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
 
     _add_overdue(by_id, system_agency, now, overdue_limit)
 
-    if ManualTask is not None:
-        for row in (
-            ManualTask.objects.filter(system__agency_id__in=ids, status=ManualTask.Status.OPEN)
-            .values("system__agency_id")
-            .annotate(n=Count("id"))
-            .order_by()
-        ):
-            by_id[row["system__agency_id"]].open_tasks = row["n"]
+    for row in (
+        ManualTask.objects.filter(system__agency_id__in=ids, status=ManualTask.Status.OPEN)
+        .values("system__agency_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        by_id[row["system__agency_id"]].open_tasks = row["n"]
 
     # Failed connectors: systems with credentials whose revocation failed.
     for row in (
@@ -215,7 +210,7 @@ def vendor_search(
 
 
 def vendor_page_stats(vendors: list[Vendor]) -> None:
-    """Credential counts and next contract end for one page of vendors (two queries)."""
+    """Credential counts and latest active contract end for one page of vendors (two queries)."""
     ids = [v.pk for v in vendors]
     counts: dict[int, dict] = {pk: {} for pk in ids}
     for row in (
@@ -225,7 +220,7 @@ def vendor_page_stats(vendors: list[Vendor]) -> None:
         .order_by()
     ):
         counts[row["vendor_id"]][row["status"]] = row["n"]
-    next_end = {
+    last_end = {
         row["vendor_id"]: row["end"]
         for row in Contract.objects.filter(vendor_id__in=ids, status=Contract.Status.ACTIVE)
         .values("vendor_id")
@@ -234,7 +229,7 @@ def vendor_page_stats(vendors: list[Vendor]) -> None:
     }
     for vendor in vendors:
         vendor.credential_counts = counts[vendor.pk]
-        vendor.last_contract_end = next_end.get(vendor.pk)
+        vendor.last_contract_end = last_end.get(vendor.pk)
 
 
 def credentials_by_system(vendor: Vendor, limit: int = 500) -> tuple[list[dict], int]:
@@ -251,8 +246,6 @@ def credentials_by_system(vendor: Vendor, limit: int = 500) -> tuple[list[dict],
 
 
 def vendor_revocation_history(vendor: Vendor, limit: int = 50) -> list:
-    if RevocationAttempt is None:
-        return []
     return list(
         RevocationAttempt.objects.filter(credential__vendor=vendor)
         .select_related("credential", "system")
