@@ -416,12 +416,23 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
 # Revocation attempts and manual tasks -----------------------------------------
 
 
+class SystemScopedViewSet(AgencyScopedViewSet):
+    """Rows that reach their agency through ``system``; ``restrict`` knows systems only."""
+
+    agency_path = "system.agency_id"
+
+    def get_queryset(self):
+        perm = VIEW if self.detail else self.read_perm
+        systems = restrict(System.objects.all(), self.request.user, perm)
+        return self.base_queryset().filter(system__in=systems)
+
+
 @extend_schema_view(
     list=extend_schema(summary="Revocation attempts (one per connector call)"),
     retrieve=extend_schema(summary="One revocation attempt"),
 )
 class RevocationAttemptViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, SystemScopedViewSet
 ):
     serializer_class = serializers.RevocationAttemptSerializer
     filterset_class = filters.RevocationAttemptFilter
@@ -429,37 +440,25 @@ class RevocationAttemptViewSet(
     ordering_fields = ["started_at", "finished_at", "duration_ms"]
     ordering = ["-started_at", "-id"]
     read_perm = VIEW_AUDIT
-    agency_path = "system.agency_id"
 
     def base_queryset(self):
         return RevocationAttempt.objects.select_related("system")
-
-    def get_queryset(self):
-        perm = VIEW if self.detail else self.read_perm
-        systems = restrict(System.objects.all(), self.request.user, perm)
-        return self.base_queryset().filter(system__in=systems)
 
 
 @extend_schema_view(
     list=extend_schema(summary="Manual revocation tasks"),
     retrieve=extend_schema(summary="One manual task"),
 )
-class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
+class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SystemScopedViewSet):
     serializer_class = serializers.ManualTaskSerializer
     filterset_class = filters.ManualTaskFilter
     search_fields = ["detail", "note"]
     ordering_fields = ["opened_at", "completed_at", "status"]
     ordering = ["-opened_at", "-id"]
     action_perms = {"complete": REVOKE}
-    agency_path = "system.agency_id"
 
     def base_queryset(self):
         return ManualTask.objects.select_related("system")
-
-    def get_queryset(self):
-        perm = VIEW if self.detail else self.read_perm
-        systems = restrict(System.objects.all(), self.request.user, perm)
-        return self.base_queryset().filter(system__in=systems)
 
     @extend_schema(
         summary="Confirm a manual revocation",
