@@ -112,9 +112,12 @@ class SCIMConnector(Connector):
         return int(bulk.max_operations or 0) if bulk and bulk.supported else 0
 
     @property
-    def _filters(self) -> bool:
+    def _filter_chunk(self) -> int:
+        """Ids per filtered read; 0 when the service offers no filtering."""
         config = self.scim.provider.config
-        return bool(config and config.filter and config.filter.supported)
+        if not (config and config.filter and config.filter.supported):
+            return 0
+        return min(_FILTER_CHUNK, int(config.filter.max_results or _FILTER_CHUNK))
 
     @staticmethod
     def _deactivation() -> PatchOp[User]:
@@ -188,19 +191,27 @@ class SCIMConnector(Connector):
 
     def still_active(self, credentials: Iterable[Credential]) -> set[int]:
         credentials = list(credentials)
-        if len(credentials) < 2 or not self._filters:
+        size = self._filter_chunk if len(credentials) > 1 else 0
+        if not size:
             return super().still_active(credentials)
-        usable_ids = set()
-        for i in range(0, len(credentials), _FILTER_CHUNK):
-            chunk = credentials[i : i + _FILTER_CHUNK]
+        active: set[int] = set()
+        for i in range(0, len(credentials), size):
+            chunk = credentials[i : i + size]
             flt = " or ".join(f"id eq {_quoted(c.external_id)}" for c in chunk)
             found = self._call(
                 self.scim.query,
                 User,
                 query_parameters=SearchRequest(filter=flt, count=len(chunk)),
             )
-            usable_ids |= {u.id for u in (found.resources or []) if self._usable(u)}
-        return {c.pk for c in credentials if c.external_id in usable_ids}
+            users = found.resources or []
+            if int(found.total_results or 0) > len(users):
+                # A server that answers fewer users than matched (its own page
+                # limit) would leave the rest looking gone: read those one by one.
+                active |= super().still_active(chunk)
+                continue
+            usable_ids = {u.id for u in users if self._usable(u)}
+            active |= {c.pk for c in chunk if c.external_id in usable_ids}
+        return active
 
     def list_accounts(self) -> list[Account]:
         accounts: list[Account] = []

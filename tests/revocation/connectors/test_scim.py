@@ -68,6 +68,25 @@ def test_batch_of_fifty_is_one_bulk_request_and_one_filtered_read(
         assert user is None if on_revoke == "delete" else user["active"] is False
 
 
+def test_a_truncated_filtered_read_never_passes_for_revoked(scim_server, scim_system):
+    ids = scim_server.add_users(12)
+    system = scim_system()
+    creds = credentials(system, ids)
+    with connector_for(system) as connector:
+        query = connector.scim.query
+
+        def first_page_only(*args, **kwargs):
+            # A service whose page limit is below the chunk: totalResults says 12,
+            # Resources holds 5.
+            found = query(*args, **kwargs)
+            if kwargs.get("query_parameters") and kwargs["query_parameters"].filter:
+                found.resources = (found.resources or [])[:5]
+            return found
+
+        connector.scim.query = first_page_only
+        assert connector.still_active(creds) == {c.pk for c in creds}
+
+
 def test_target_down_is_transient(scim_system):
     system = scim_system(url=f"http://127.0.0.1:{free_port()}/v2", timeout=1)
     (credential,) = credentials(system, ["anyone"])
