@@ -9,13 +9,22 @@ from audit.actor import Actor
 
 
 class ApiTokenCreateForm(forms.ModelForm):
+    # save_model cannot put the service's ValidationError on the form (it would be a
+    # 500), so the choices offered here are only ones the service accepts.
     expires_in_days = forms.IntegerField(
-        required=False, min_value=1, help_text="Empty: the token does not expire."
+        required=False,
+        min_value=1,
+        max_value=36500,
+        help_text="Empty: the token does not expire.",
     )
 
     class Meta:
         model = ApiToken
         fields = ["user", "name", "kind"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = self.fields["user"].queryset.filter(is_active=True)
 
 
 @admin.register(ApiToken)

@@ -42,15 +42,18 @@ def api_token_create(
         errors["name"] = "Say what the token is for."
     if kind not in ApiToken.Kind.values:
         errors["kind"] = f"Choose one of {', '.join(ApiToken.Kind.values)}."
+    expires_at = None
     if expires_in_days is not None and expires_in_days < 1:
         errors["expires_in_days"] = "A token must be valid for at least one day."
+    elif expires_in_days is not None:
+        try:
+            expires_at = timezone.now() + dt.timedelta(days=expires_in_days)
+        except OverflowError:
+            errors["expires_in_days"] = "That is beyond the last date the calendar knows."
     if not user.is_active:
         errors["user"] = "This user is inactive."
     if errors:
         raise ValidationError(errors)
-    expires_at = None
-    if expires_in_days is not None:
-        expires_at = timezone.now() + dt.timedelta(days=expires_in_days)
     with transaction.atomic():
         for _ in range(5):
             prefix, key = _new_key()

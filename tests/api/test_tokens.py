@@ -198,6 +198,40 @@ def test_admin_creates_token_shows_key_once_and_revokes(verified_admin_client, o
     assert AuditEvent.objects.filter(action="api_token.revoked").count() == 1
 
 
+def test_token_expiry_beyond_the_calendar_is_refused(officer, world):
+    from django.core.exceptions import ValidationError
+    from django.core.management.base import CommandError
+
+    with pytest.raises(ValidationError) as raised:
+        api_token_create(
+            actor=Actor.system("tests"), user=officer, name="ci", expires_in_days=10**8
+        )
+    assert "expires_in_days" in raised.value.message_dict
+    with pytest.raises(CommandError):
+        call_command(
+            "create_api_token",
+            "officer",
+            "--expires",
+            str(10**8),
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+        )
+    assert not ApiToken.objects.exists()
+
+
+def test_admin_refuses_bad_token_input_with_form_errors(verified_admin_client, admin_user, officer):
+    officer.is_active = False
+    officer.save()
+    for data in (
+        {"user": officer.pk, "name": "inactive", "kind": "personal"},
+        {"user": admin_user.pk, "name": "far", "kind": "personal", "expires_in_days": "99999999"},
+    ):
+        response = verified_admin_client.post("/admin/api/apitoken/add/", data)
+        assert response.status_code == 200  # the form again, with its errors
+        assert response.context["adminform"].form.errors
+    assert not ApiToken.objects.exists()
+
+
 def test_throttled_per_token(officer, world, settings):
     rest = {**settings.REST_FRAMEWORK}
     rest["DEFAULT_THROTTLE_RATES"] = {"token": "3/min", "anon": "3/min"}
