@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp import user_has_device
 
+from api.exceptions import error_body
 from dashboard.access_control import otp_required
 
 # Pages a signed-in but not yet verified officer may still reach.
@@ -39,18 +40,8 @@ class RequireOTPMiddleware:
         if request.path.startswith("/api/"):
             # An API client using the browser session gets the API's error shape, not a
             # redirect it cannot follow; the session still does not count without TOTP.
-            return JsonResponse(
-                {
-                    "error": {
-                        "status": 403,
-                        "code": "otp_required",
-                        "message": "Verify your second factor in the dashboard first, "
-                        "or use an API token.",
-                        "fields": {},
-                    }
-                },
-                status=403,
-            )
+            message = "Verify your second factor in the dashboard first, or use an API token."
+            return JsonResponse(error_body(403, "otp_required", message), status=403)
         target = "otp_verify" if user_has_device(user, confirmed=True) else "otp_setup"
         url = f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}"
         if getattr(request, "htmx", False):
