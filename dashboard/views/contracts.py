@@ -1,13 +1,11 @@
 """Contracts for procurement: create, amend (extend / terminate early), CSV import."""
 
 import csv
-import datetime as dt
 import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,9 +19,14 @@ from dashboard.forms import (
     apply_validation_error,
 )
 from dashboard.views._common import paginate, query_without_page, require_any_perm
-from vendors.models import Contract, Vendor
+from vendors.models import Contract
 from vendors.permissions import MANAGE_CONTRACTS, VIEW, agencies_for, has_agency_perm, restrict
-from vendors.services import contract_change_end_date, contract_create, contract_terminate
+from vendors.services import (
+    contract_change_end_date,
+    contract_create,
+    contract_import,
+    contract_terminate,
+)
 
 CSV_COLUMNS = (
     "vendor",
@@ -164,69 +167,6 @@ def contract_terminate_view(request, pk: int):
     )
 
 
-class ImportRejected(Exception):
-    """Raised inside the import transaction to roll every row back."""
-
-
-def _parse_date(value: str, column: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationError({column: f"{value!r} is not a date (use YYYY-MM-DD)."}) from None
-
-
-def _messages_of(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [f"{field}: {msg}" for field, errs in exc.message_dict.items() for msg in errs]
-    return list(exc.messages)
-
-
-def import_contracts(*, actor: Actor, agency, rows: list[dict]) -> tuple[int, list[tuple]]:
-    """Create every row in one transaction; any bad row rolls all of them back.
-
-    Each row runs the real service in a savepoint so that every bad row is found
-    (duplicates inside the file included), not just the first.
-    """
-    vendors = Vendor.objects.filter(agency=agency)
-    by_regno = {v.registration_number: v for v in vendors if v.registration_number}
-    by_name = {v.name.casefold(): v for v in vendors}
-    errors: list[tuple] = []
-    created = 0
-    try:
-        with transaction.atomic():
-            for line, row in enumerate(rows, start=2):
-                try:
-                    key = (row.get("vendor") or "").strip()
-                    vendor = by_regno.get(key) or by_name.get(key.casefold())
-                    if vendor is None:
-                        raise ValidationError({"vendor": f"No vendor {key!r} in {agency.name}."})
-                    grace = (row.get("grace_days") or "0").strip() or "0"
-                    # isdigit() also passes "²", which int() refuses.
-                    if not grace.isdecimal():
-                        raise ValidationError({"grace_days": f"{grace!r} is not a whole number."})
-                    with transaction.atomic():
-                        contract_create(
-                            actor=actor,
-                            vendor=vendor,
-                            reference=(row.get("reference") or "").strip(),
-                            title=(row.get("title") or "").strip(),
-                            start_date=_parse_date(row.get("start_date") or "", "start_date"),
-                            end_date=_parse_date(row.get("end_date") or "", "end_date"),
-                            grace_days=int(grace),
-                            procurement_contact_email=(
-                                row.get("procurement_contact_email") or ""
-                            ).strip(),
-                        )
-                    created += 1
-                except ValidationError as exc:
-                    errors.append((line, row.get("reference", ""), _messages_of(exc)))
-            if errors:
-                raise ImportRejected
-    except ImportRejected:
-        return 0, errors
-    return created, errors
-
-
 def _read_rows(file) -> tuple[list[dict], str]:
     """The file's rows, or why it cannot be imported at all."""
     try:
@@ -263,7 +203,7 @@ def contract_import_view(request):
         if problem:
             form.add_error("file", problem)
         else:
-            created, row_errors = import_contracts(
+            created, row_errors = contract_import(
                 actor=Actor.from_request(request), agency=agency, rows=rows
             )
             if not row_errors:
