@@ -275,6 +275,17 @@ def vendor_audit_trail(*, user, vendor: Vendor, limit: int = 50) -> QuerySet[Aud
     )
 
 
+def contract_search(*, user, q: str = "", status: str = "") -> QuerySet[Contract]:
+    qs = restrict(Contract.objects.all(), user, VIEW).select_related("vendor", "vendor__agency")
+    if q:
+        qs = qs.filter(
+            Q(reference__icontains=q) | Q(title__icontains=q) | Q(vendor__name__icontains=q)
+        )
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("end_date", "reference")
+
+
 def system_search(
     *, user, q: str = "", lifecycle: str = "", data_classification: str = "", kind: str = ""
 ) -> QuerySet[System]:

@@ -6,11 +6,11 @@ import io
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.actor import Actor
+from dashboard import selectors
 from dashboard.forms import (
     ContractEndDateForm,
     ContractForm,
@@ -43,19 +43,11 @@ MAX_IMPORT_ROWS = 5000
 
 @login_required
 def contract_list(request):
-    contracts = (
-        restrict(Contract.objects.all(), request.user, VIEW)
-        .select_related("vendor", "vendor__agency")
-        .order_by("end_date", "reference")
-    )
     q = request.GET.get("q", "").strip()
-    if q:
-        contracts = contracts.filter(
-            Q(reference__icontains=q) | Q(title__icontains=q) | Q(vendor__name__icontains=q)
-        )
     status = request.GET.get("status", "")
-    if status in Contract.Status.values:
-        contracts = contracts.filter(status=status)
+    contracts = selectors.contract_search(
+        user=request.user, q=q, status=status if status in Contract.Status.values else ""
+    )
     return render(
         request,
         "dashboard/contracts/list.html",
