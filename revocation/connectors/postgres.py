@@ -30,6 +30,7 @@ PERMANENT = {
     errorcodes.FEATURE_NOT_SUPPORTED,
 }
 RESERVED = ("pg_",)
+TERMINATE_WAIT_MS = 5000
 
 
 @register
@@ -188,10 +189,17 @@ class PostgresConnector(Connector):
             self._abort(conn)
             raise _error(exc) from exc
         # After the commit, so an ended session cannot log straight back in.
+        # pg_terminate_backend only signals; without the wait (PostgreSQL 14+) the
+        # session is often still listed when the verify read comes a moment later,
+        # and a revoked role is retried as if it still had access.
+        if conn.server_version >= 140000:
+            terminate, params = "pg_terminate_backend(pid, %s)", [TERMINATE_WAIT_MS, names]
+        else:
+            terminate, params = "pg_terminate_backend(pid)", [names]
         self._query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"SELECT {terminate} FROM pg_stat_activity "
             "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()",
-            [names],
+            params,
         )
 
     def _revoke_each(self, names: list[str]) -> dict[str, ConnectorError]:
