@@ -95,6 +95,22 @@ class Connector:
         return {c.pk for c in credentials if self.is_active(c)}
 
 
+class BatchConnector(Connector):
+    """For targets whose natural unit is the batch: one credential is a batch of one.
+
+    Subclasses implement ``revoke_many`` and ``still_active``; the single-item
+    methods go through them, so both paths share one implementation.
+    """
+
+    def revoke(self, credential: Credential) -> None:
+        error = self.revoke_many([credential])[credential.pk]
+        if error is not None:
+            raise error
+
+    def is_active(self, credential: Credential) -> bool:
+        return credential.pk in self.still_active([credential])
+
+
 _REGISTRY: dict[str, type[Connector]] = {}
 
 

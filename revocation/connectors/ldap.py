@@ -38,7 +38,7 @@ from ldap3.utils.dn import parse_dn
 
 from access.models import Credential
 
-from .base import Account, Connector, ConnectorError, register
+from .base import Account, BatchConnector, ConnectorError, register
 
 DISABLE, DELETE, REMOVE_GROUPS = "disable", "delete", "remove_groups"
 PASSWORD, PPOLICY = "password", "ppolicy"
@@ -63,7 +63,7 @@ def _norm(dn: str) -> str:
 
 
 @register
-class LDAPConnector(Connector):
+class LDAPConnector(BatchConnector):
     """Disables, deletes or ungroups directory entries over one bound connection."""
 
     kind = "ldap"
@@ -169,11 +169,6 @@ class LDAPConnector(Connector):
         return dns, refused
 
     # Writes ----------------------------------------------------------------
-    def revoke(self, credential: Credential) -> None:
-        error = self.revoke_many([credential])[credential.pk]
-        if error is not None:
-            raise error
-
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
         dns, refused = self._dns(list(credentials))
         results: dict[int, ConnectorError | None] = dict(refused)
@@ -237,9 +232,6 @@ class LDAPConnector(Connector):
             self._call(conn.modify, group_dn, change, ok=(_NO_SUCH_OBJECT, _NO_SUCH_ATTRIBUTE))
 
     # Reads -----------------------------------------------------------------
-    def is_active(self, credential: Credential) -> bool:
-        return credential.pk in self.still_active([credential])
-
     def still_active(self, credentials: Iterable[Credential]) -> set[int]:
         dns, refused = self._dns(list(credentials))
         if refused:

@@ -24,7 +24,7 @@ from pymysql.constants import ER
 
 from access.models import Credential
 
-from .base import Account, Connector, ConnectorError, register
+from .base import Account, BatchConnector, ConnectorError, register
 
 LOCK = "lock"
 DROP = "drop"
@@ -40,7 +40,7 @@ def _split(external_id: str) -> tuple[str, str | None]:
 
 
 @register
-class MariaDBConnector(Connector):
+class MariaDBConnector(BatchConnector):
     """Locks (or drops) MariaDB accounts, a whole batch in one statement."""
 
     kind = "mariadb"
@@ -107,14 +107,6 @@ class MariaDBConnector(Connector):
         return [a for a in accounts if a[0] == user and (host is None or a[1] == host)]
 
     # Connector interface ---------------------------------------------------
-    def revoke(self, credential: Credential) -> None:
-        error = self.revoke_many([credential])[credential.pk]
-        if error is not None:
-            raise error
-
-    def is_active(self, credential: Credential) -> bool:
-        return credential.pk in self.still_active([credential])
-
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
         credentials = list(credentials)
         users = {_split(c.external_id)[0] for c in credentials}

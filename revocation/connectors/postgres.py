@@ -20,7 +20,7 @@ import psycopg2
 from psycopg2 import errorcodes, sql
 
 from access.models import Credential
-from revocation.connectors.base import Account, Connector, ConnectorError, register
+from revocation.connectors.base import Account, BatchConnector, ConnectorError, register
 
 # SQLSTATEs that no retry can fix: the target refuses on principle.
 PERMANENT = {
@@ -34,7 +34,7 @@ TERMINATE_WAIT_MS = 5000
 
 
 @register
-class PostgresConnector(Connector):
+class PostgresConnector(BatchConnector):
     kind = "postgres"
 
     def __init__(self, system):
@@ -92,14 +92,6 @@ class PostgresConnector(Connector):
             self.close()
 
     # Interface -------------------------------------------------------------
-    def revoke(self, credential: Credential) -> None:
-        error = self.revoke_many([credential])[credential.pk]
-        if error is not None:
-            raise error
-
-    def is_active(self, credential: Credential) -> bool:
-        return credential.pk in self.still_active([credential])
-
     def list_accounts(self) -> list[Account]:
         rows = self._query(
             "SELECT rolname, rolcanlogin, rolsuper FROM pg_roles "

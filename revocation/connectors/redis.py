@@ -24,14 +24,14 @@ from redis.retry import Retry
 
 from access.models import Credential
 
-from .base import Account, Connector, ConnectorError, register
+from .base import Account, BatchConnector, ConnectorError, register
 
 DISABLE = "disable"
 DELETE = "delete"
 
 
 @register
-class RedisConnector(Connector):
+class RedisConnector(BatchConnector):
     """Revokes Redis ACL users in two pipelined round trips per batch."""
 
     kind = "redis"
@@ -120,14 +120,6 @@ class RedisConnector(Connector):
         return set(users), enabled, {client.get("user") for client in clients}
 
     # Connector interface ---------------------------------------------------
-    def revoke(self, credential: Credential) -> None:
-        error = self.revoke_many([credential])[credential.pk]
-        if error is not None:
-            raise error
-
-    def is_active(self, credential: Credential) -> bool:
-        return credential.pk in self.still_active([credential])
-
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
         results: dict[int, ConnectorError | None] = {}
         names = []
