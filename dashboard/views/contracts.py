@@ -39,6 +39,7 @@ CSV_COLUMNS = (
 )
 REQUIRED_COLUMNS = ("vendor", "reference", "start_date", "end_date")
 MAX_IMPORT_ROWS = 5000
+MAX_IMPORT_BYTES = 10_000_000  # 5,000 rows of generous width
 
 
 @login_required
@@ -161,6 +162,9 @@ def contract_terminate_view(request, pk: int):
 
 def _read_rows(file) -> tuple[list[dict], str]:
     """The file's rows, or why it cannot be imported at all."""
+    # Checked before reading: an upload is spooled to disk, but read() holds it in memory.
+    if file.size > MAX_IMPORT_BYTES:
+        return [], f"The file is larger than {MAX_IMPORT_BYTES // 1_000_000} MB."
     try:
         text = file.read().decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -153,6 +153,18 @@ def test_csv_import_bad_values_are_form_errors(
     assert not Contract.objects.filter(reference__startswith="IMP").exists()
 
 
+def test_csv_import_refuses_a_file_too_large_before_reading_it(
+    procurement_client, estate, agency, monkeypatch
+):
+    monkeypatch.setattr("dashboard.views.contracts.MAX_IMPORT_BYTES", 1_000_000)
+    upload = _csv(["HRB-1,IMP-1," + "x" * 1_000_000 + ",2026-01-01,2027-01-01,0,"])
+    response = procurement_client.post(
+        reverse("contract_import"), {"file": upload, "agency": agency.slug}
+    )
+    assert response.status_code == 400
+    assert "The file is larger than 1 MB." in response.content.decode()
+
+
 def test_end_date_at_the_end_of_the_calendar_is_a_form_error(procurement_client, estate):
     response = procurement_client.post(
         reverse("contract_end_date", args=[estate["running"].pk]), {"end_date": "9999-12-31"}
