@@ -322,3 +322,13 @@ def test_audit_export_cells_are_json_or_defused(auditor_client, estate, officer)
     assert row["agency_id"] == str(event.agency_id)
     assert row["target_repr"] == "'=HYPERLINK(evil)"
     assert event.request_id == "" and row["request_id"] == ""  # empty stays empty
+
+
+def test_queue_poll_does_not_read_manual_tasks(officer_client, estate):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        officer_client.get(reverse("revocation_queue"), HTTP_HX_REQUEST="true")
+    assert queries.captured_queries
+    assert not any("manualtask" in q["sql"] for q in queries.captured_queries)
