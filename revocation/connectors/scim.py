@@ -16,6 +16,7 @@ end them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote
 
 import httpx2
 from scim2_client import SCIMClientException
@@ -41,6 +42,7 @@ DEACTIVATE, DELETE = "deactivate", "delete"
 _FILTER_CHUNK = 50
 _PAGE = 200
 _NOT_FOUND = 404
+_SEGMENT_SAFE = "!$&'()*+,;=:@"  # RFC 3986 pchar minus unreserved (never encoded)
 
 
 def _transient_status(status: int) -> bool:
@@ -148,7 +150,9 @@ class SCIMConnector(Connector):
     def _bulk(self, credentials: list[Credential]) -> dict[int, ConnectorError | None]:
         operations = []
         for credential in credentials:
-            path = f"/Users/{credential.external_id}"
+            # Encoded as one path segment, as scim2-client does for single calls: an
+            # id holding "/" or ".." must not address some other resource.
+            path = f"/Users/{quote(credential.external_id, safe=_SEGMENT_SAFE)}"
             if self.on_revoke == DELETE:
                 operations.append(BulkOperation[User](method="DELETE", path=path))
             else:

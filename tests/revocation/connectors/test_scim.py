@@ -1,5 +1,7 @@
 """SCIM connector against scim2-server's test server, run as a real HTTP service."""
 
+import json
+
 import httpx2
 import pytest
 
@@ -85,6 +87,25 @@ def test_a_truncated_filtered_read_never_passes_for_revoked(scim_server, scim_sy
 
         connector.scim.query = first_page_only
         assert connector.still_active(creds) == {c.pk for c in creds}
+
+
+def test_bulk_paths_hold_each_id_as_one_segment(scim_server, scim_system, monkeypatch):
+    user_id = scim_server.add_user()
+    system = scim_system()
+    creds = credentials(system, [user_id, f"x/../{user_id}?attributes=id"])
+    sent = []
+    send = httpx2.Client.send
+
+    def recording(self, request, *args, **kwargs):
+        sent.append(request)
+        return send(self, request, *args, **kwargs)
+
+    with connector_for(system) as connector:
+        monkeypatch.setattr(httpx2.Client, "send", recording)
+        connector.revoke_many(creds)
+    (bulk,) = [r for r in sent if r.url.path.endswith("/Bulk")]
+    paths = [op["path"] for op in json.loads(bulk.content)["Operations"]]
+    assert paths == [f"/Users/{user_id}", f"/Users/x%2F..%2F{user_id}%3Fattributes=id"]
 
 
 def test_target_down_is_transient(scim_system):
