@@ -210,10 +210,14 @@ def manual_task_complete(*, actor: Actor, task: ManualTask, note: str) -> Manual
         raise ValidationError({"note": "Say what you did to revoke the access."})
     note = note.strip()
     with transaction.atomic():
+        # Credential before task, the order the batch locks them in: the other
+        # order deadlocks with a worker settling the same task.
+        credential = Credential.objects.select_for_update().get(
+            pk=ManualTask.objects.values_list("credential_id", flat=True).get(pk=task.pk)
+        )
         task = ManualTask.objects.select_for_update().select_related("system").get(pk=task.pk)
         if task.status == ManualTask.Status.DONE:
             return task
-        credential = Credential.objects.select_for_update().get(pk=task.credential_id)
         events = []
         if credential.status != Credential.Status.REVOKED:
             before = credential.status

@@ -3,11 +3,12 @@ verify, retry ladder, failure hand-off, leases. (The same code through a real wo
 process: test_worker.py.)"""
 
 import threading
+import time
 
 import psycopg2
 import pytest
 from django.core import mail
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from access.models import Credential, System
@@ -306,3 +307,52 @@ def test_concurrent_sweeps_request_each_credential_once(vendor, agency):
     assert count("credential.revocation_requested") == 30
     assert count("contract.ended") == 1
     assert set(Credential.objects.values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_person_confirming_while_the_worker_settles_the_task_does_not_deadlock(
+    agency, vendor, officer, make_credentials
+):
+    from audit.actor import Actor
+
+    system = SystemFactory(agency=agency, kind=System.Kind.POSTGRES)
+    (credential,) = make_credentials(system, ["both_at_once"])
+    Credential.objects.filter(pk=credential.pk).update(status=Credential.Status.FAILED)
+    task = ManualTask.objects.create(
+        credential=credential, system=system, reason="failed", opened_at=timezone.now()
+    )
+    worker_locked, errors = threading.Event(), []
+
+    def worker():
+        # _record_batch's order: the credential first, then its open manual task.
+        try:
+            with transaction.atomic():
+                Credential.objects.select_for_update().get(pk=credential.pk)
+                worker_locked.set()
+                time.sleep(0.5)  # the person's call is waiting on a lock by now
+                services._settle_manual_tasks(
+                    credential_ids=[credential.pk], system=system, now=timezone.now(), events=[]
+                )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def person():
+        worker_locked.wait()
+        try:
+            services.manual_task_complete(
+                actor=Actor.for_user(officer), task=task, note="Removed by hand"
+            )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker), threading.Thread(target=person)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    task.refresh_from_db()
+    assert task.status == "done"
