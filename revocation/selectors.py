@@ -1,4 +1,8 @@
-"""Reads for the revocation engine, always through the agency permission helper."""
+"""Reads for the revocation engine, through the agency permission helper.
+
+``kill_switch_preview`` is the exception: it takes a vendor its caller has
+already fetched through that helper (or an operator at the shell).
+"""
 
 from django.db.models import QuerySet
 

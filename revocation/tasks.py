@@ -38,6 +38,7 @@ def revoke_system_batch_task(system_id: int) -> int:
 
 @shared_task(name="revocation.sweep", ignore_result=True)
 def revocation_sweep_task() -> int:
+    """Beat, every few seconds: due credentials to pending, then dispatch pending work."""
     result = services.revocation_sweep()
     if result.requested or result.contracts_ended:
         logger.info(
@@ -51,4 +52,5 @@ def revocation_sweep_task() -> int:
 
 @shared_task(name="revocation.expiry_notices", ignore_result=True)
 def expiry_notices_task() -> int:
+    """Beat: the 30/7/1-day notices that are due; each goes out once."""
     return services.expiry_notices_send()
