@@ -691,11 +691,20 @@ def _group_by_value(mapping: dict[int, str]) -> dict[str, list[int]]:
 def _open_manual_tasks(
     tasks: list[ManualTask], *, by_pk: dict[int, Credential], system: System, events: list
 ) -> None:
-    already_open = set(
+    already_open = dict(
         ManualTask.objects.filter(
             credential_id__in=[t.credential_id for t in tasks], status=ManualTask.Status.OPEN
-        ).values_list("credential_id", flat=True)
+        ).values_list("credential_id", "pk")
     )
+    # Failed again after a new request: the open task keeps the latest error, as
+    # its detail promises, rather than the one from the first failure.
+    latest = {
+        already_open[t.credential_id]: t.detail
+        for t in tasks
+        if t.credential_id in already_open and t.detail
+    }
+    for detail, pks in _group_by_value(latest).items():
+        ManualTask.objects.filter(pk__in=pks).update(detail=detail)
     new = [t for t in tasks if t.credential_id not in already_open]
     ManualTask.objects.bulk_create(new)
     for task in new:

@@ -177,6 +177,28 @@ def test_failed_then_revoked_automatically_settles_its_manual_task_on_the_record
     assert event.after["status"] == "done" and event.after["credential"] == credential.pk
 
 
+def test_failing_again_keeps_one_open_task_with_the_latest_error(
+    settings, pg_system, make_credentials
+):
+    settings.SUNDOWN_REVOCATION_MAX_ATTEMPTS = 1
+    pg_system.config = {**pg_system.config, "port": free_port(), "connect_timeout": 1}
+    pg_system.save()
+    (credential,) = make_credentials(pg_system, ["nobody_home"])
+    request([credential])
+    assert services.revocation_batch_run(system_id=pg_system.pk).failed == [credential.pk]
+    (task,) = ManualTask.objects.filter(credential=credential, status="open")
+    assert "cannot connect" in task.detail
+
+    pg_system.config = {**pg_system.config, "on_revoke": "lock"}  # now misconfigured
+    pg_system.save()
+    credential.refresh_from_db()
+    request([credential], reason="try again")
+    assert services.revocation_batch_run(system_id=pg_system.pk).failed == [credential.pk]
+    (again,) = ManualTask.objects.filter(credential=credential, status="open")
+    assert again.pk == task.pk and "on_revoke" in again.detail
+    assert count("manual_task.opened") == 1
+
+
 def test_permanent_error_fails_at_once(pg_system, make_credentials):
     (credential,) = make_credentials(pg_system, ["pg_monitor"])  # reserved: never touched
     request([credential])
