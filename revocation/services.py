@@ -426,30 +426,35 @@ def _call_connector(
         connector = connector_for(system)
     except ConnectorError as exc:
         return {row.pk: exc for row in rows}, set(), True
-    verifies = getattr(connector, "verifies", True)
+    verifies = connector.verifies
+    still_active: set[int] = set()
     try:
-        with connector:
+        try:
+            results = connector.revoke_many(rows)
+        except ConnectorError as exc:
+            results = {row.pk: exc for row in rows}
+        for row in rows:
+            results.setdefault(
+                row.pk, ConnectorError("connector returned no result for this credential")
+            )
+        done = [row for row in rows if results[row.pk] is None]
+        if verifies and done:
             try:
-                results = connector.revoke_many(rows)
+                still_active = set(connector.still_active(done))
             except ConnectorError as exc:
-                results = {row.pk: exc for row in rows}
-            done = [row for row in rows if results.get(row.pk) is None]
-            missing = [row.pk for row in rows if row.pk not in results]
-            for pk in missing:
-                results[pk] = ConnectorError("connector returned no result for this credential")
-            still_active: set[int] = set()
-            if verifies and done:
-                try:
-                    still_active = set(connector.still_active(done))
-                except ConnectorError as exc:
-                    for row in done:
-                        results[row.pk] = ConnectorError(
-                            f"verify read failed: {exc.message}", permanent=False
-                        )
+                for row in done:
+                    results[row.pk] = ConnectorError(
+                        f"verify read failed: {exc.message}", permanent=False
+                    )
     except Exception as exc:  # a connector bug must not strand the batch
         logger.exception("connector %s crashed on system %s", system.kind, system.pk)
         results = {row.pk: ConnectorError(f"{type(exc).__name__}: {exc}") for row in rows}
         still_active = set()
+    finally:
+        try:
+            connector.close()
+        except Exception:  # the outcome is known by now: a failed close must not undo it
+            logger.warning("could not close the connector of system %s", system.pk, exc_info=True)
     return results, still_active, verifies
 
 

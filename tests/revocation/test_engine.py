@@ -199,6 +199,25 @@ def test_failing_again_keeps_one_open_task_with_the_latest_error(
     assert count("manual_task.opened") == 1
 
 
+def test_a_connector_that_fails_to_close_keeps_the_verified_outcome(
+    monkeypatch, pg_system, pg_roles, make_credentials
+):
+    from revocation.connectors.postgres import PostgresConnector
+
+    (name,) = pg_roles(1)
+    (credential,) = make_credentials(pg_system, [name])
+    request([credential])
+    close = PostgresConnector.close
+
+    def close_then_fail(self):
+        close(self)
+        raise OSError("socket already gone")
+
+    monkeypatch.setattr(PostgresConnector, "close", close_then_fail)
+    assert services.revocation_batch_run(system_id=pg_system.pk).revoked == [credential.pk]
+    assert role_can_login(name) is False
+
+
 def test_permanent_error_fails_at_once(pg_system, make_credentials):
     (credential,) = make_credentials(pg_system, ["pg_monitor"])  # reserved: never touched
     request([credential])
