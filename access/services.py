@@ -177,42 +177,42 @@ def credential_update(
     return credential
 
 
-def credential_set_status(
-    *, actor: Actor, credential: Credential, status: str, reason: str = ""
-) -> Credential:
-    """Record a status change decided by a person (e.g. confirming a manual revocation).
+def credential_confirm_revoked(*, actor: Actor, credential: Credential, reason: str) -> Credential:
+    """A person records that an active credential is already gone from its target
+    (found during a review, or the account was removed by hand).
 
-    Automatic revocation goes through the revocation engine, which writes the
-    same event shape.
+    Every other status change belongs to the revocation engine (revocation.services):
+    requesting a revocation, retrying, failing, and completing a manual task. Nothing
+    here can move a credential back to active.
     """
-    if status not in Credential.Status.values:
-        raise ValidationError({"status": f"Unknown status {status!r}."})
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": "Say how you know the access is gone."})
     with transaction.atomic():
         credential = (
             Credential.objects.select_for_update().select_related("system").get(pk=credential.pk)
         )
-        if credential.status == status:
-            return credential
         if credential.status == Credential.Status.REVOKED:
+            return credential
+        if credential.status != Credential.Status.ACTIVE:
             raise ValidationError(
-                {"status": "A revoked credential is never restored; register a new one."}
+                {
+                    "status": "This credential is in the revocation queue; complete its "
+                    "manual task or let the engine finish."
+                }
             )
-        before = credential.status
-        credential.status = status
-        if status == Credential.Status.REVOKED:
-            credential.revoked_at = timezone.now()
-            credential.revoked_by = actor.name
-        if status == Credential.Status.PENDING and credential.revocation_requested_at is None:
-            credential.revocation_requested_at = timezone.now()
-            credential.revocation_reason = reason
-            credential.revocation_requested_by = actor.name
-        credential.save()
+        credential.status = Credential.Status.REVOKED
+        credential.revoked_at = timezone.now()
+        credential.revoked_by = actor.name[:200]
+        credential.revocation_reason = reason.strip()
+        credential.save(
+            update_fields=["status", "revoked_at", "revoked_by", "revocation_reason", "updated_at"]
+        )
         audit_record(
             actor=actor,
-            action=f"credential.{status}" if status != "active" else "credential.status_changed",
+            action="credential.revoked",
             target=credential,
             agency_id=credential.system.agency_id,
-            before={"status": before},
-            after={"status": status, "reason": reason},
+            before={"status": Credential.Status.ACTIVE},
+            after={"status": Credential.Status.REVOKED, "reason": reason.strip(), "by": "person"},
         )
     return credential
