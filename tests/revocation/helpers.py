@@ -82,6 +82,7 @@ class RedisServer:
     def __init__(self):
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.restarts = 0
 
     @property
     def url(self) -> str:
@@ -239,6 +240,13 @@ class Worker:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def supervise(self) -> None:
+        """Start the worker again if it exited, as the deployment's supervisor does
+        (compose: ``restart: unless-stopped``). Counted in ``restarts``."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self.restarts += 1
+            self.start()
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown, no acks, no cleanup."""
