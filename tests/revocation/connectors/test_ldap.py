@@ -5,7 +5,12 @@ import pytest
 
 from access.crypto import encrypt
 from revocation.connectors.base import ConnectorError, connector_for
-from tests.revocation.connectors.servers import CallCounter, credentials, free_port
+from tests.revocation.connectors.servers import (
+    CallCounter,
+    assert_idempotent_revoke,
+    credentials,
+    free_port,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -57,12 +62,7 @@ def test_remove_groups_takes_the_entry_out_of_every_group(slapd, ldap_system):
 def test_revoking_twice_or_a_missing_entry_is_success(slapd, ldap_system, on_revoke):
     dn = slapd.add_user()
     system = ldap_system(on_revoke=on_revoke)
-    present, missing = credentials(system, [dn, f"uid=never-there,{slapd.people}"])
-    with connector_for(system) as connector:
-        assert connector.revoke_many([present, missing]) == {present.pk: None, missing.pk: None}
-        connector.revoke(present)
-        connector.revoke(missing)
-        assert connector.still_active([present, missing]) == set()
+    assert_idempotent_revoke(system, dn, f"uid=never-there,{slapd.people}")
 
 
 def test_list_accounts_reports_disabled_entries(slapd, ldap_system):

@@ -6,7 +6,12 @@ import httpx2
 import pytest
 
 from revocation.connectors.base import ConnectorError, connector_for
-from tests.revocation.connectors.servers import CallCounter, credentials, free_port
+from tests.revocation.connectors.servers import (
+    CallCounter,
+    assert_idempotent_revoke,
+    credentials,
+    free_port,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +37,7 @@ def test_revoke_deactivates_or_deletes_the_user(scim_server, scim_system, on_rev
 def test_revoking_twice_or_a_missing_user_is_success(scim_server, scim_system, on_revoke):
     user_id = scim_server.add_user()
     system = scim_system(on_revoke=on_revoke)
-    present, missing = credentials(system, [user_id, "no-such-user"])
-    with connector_for(system) as connector:
-        assert connector.revoke_many([present, missing]) == {present.pk: None, missing.pk: None}
-        connector.revoke(present)
-        connector.revoke(missing)
-        assert connector.still_active([present, missing]) == set()
+    assert_idempotent_revoke(system, user_id, "no-such-user")
 
 
 def test_list_accounts_reports_inactive_users(scim_server, scim_system):
