@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # Dashboard front-end packages (USWDS, htmx) from npm; reinstalled when the lock file changes.
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: run test lint format services clean bench
+.PHONY: run test lint format services clean bench screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP) $(NODE_STAMP) services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
+
+# Refresh the README's screenshots in docs/screenshots (a plain test run writes var/screenshots).
+screenshots: $(STAMP) $(NODE_STAMP) services
+	SUNDOWN_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest tests/e2e
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
