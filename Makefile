@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # Dashboard front-end packages (USWDS, htmx) from npm; reinstalled when the lock file changes.
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: run test lint format services clean bench screenshots
+.PHONY: run test lint typecheck format services clean bench screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ services:
 test: $(STAMP) $(NODE_STAMP) services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 # Refresh the README's screenshots in docs/screenshots (a plain test run writes var/screenshots).
@@ -36,6 +37,9 @@ screenshots: $(STAMP) $(NODE_STAMP) services
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -97,7 +97,7 @@ def system_update(*, actor: Actor, system: System, secret=_UNSET, **changes) -> 
 
 
 def _check_credential_scope(vendor: Vendor, system: System, contracts: list[Contract]) -> None:
-    errors = {}
+    errors: dict[str, str] = {}
     if not isinstance(vendor, Vendor):
         errors["vendor"] = "Choose an existing vendor."
     if not isinstance(system, System):

@@ -24,7 +24,9 @@ class ApiTokenCreateForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = self.fields["user"].queryset.filter(is_active=True)
+        user_field = self.fields["user"]
+        assert isinstance(user_field, forms.ModelChoiceField) and user_field.queryset is not None
+        user_field.queryset = user_field.queryset.filter(is_active=True)
 
 
 @admin.register(ApiToken)
@@ -56,10 +58,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "last_used_ip",
     )
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = ApiTokenCreateForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields

@@ -59,10 +59,13 @@ def exception_handler(exc, context):
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: let Django log it and answer 500
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    # Only some APIException subclasses carry these (NotAuthenticated, Throttled).
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(int(wait))
     if isinstance(exc, exceptions.ValidationError):
         fields = _fields(exc.detail)
         body = error_body(

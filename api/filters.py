@@ -22,12 +22,13 @@ from vendors.models import Agency, Contract, Vendor
 class IdFilter(filters.NumberFilter):
     """An object id (a whole number)."""
 
-    field_class = forms.IntegerField
+    # Narrower than NumberFilter's DecimalField on purpose: ids are whole numbers.
+    field_class = forms.IntegerField  # type: ignore[assignment]
 
-    def __init__(self, *args, field_name=None, **kwargs):
+    def __init__(self, *, field_name: str | None = None, **kwargs):
         related = (field_name or "").removesuffix("_id").split("__")[-1].rstrip("s")
         kwargs.setdefault("help_text", f"Only those of the {related} with this id.")
-        super().__init__(*args, field_name=field_name, **kwargs)
+        super().__init__(field_name=field_name, **kwargs)
         # An integer in the schema (NumberFilter says "number"), with its own description.
         set_override(self, "field", {"type": "integer", "description": kwargs["help_text"]})
 
@@ -59,7 +60,8 @@ class UtcIsoDateTimeRangeField(RangeField):
 class DateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
     """``<name>_after`` / ``<name>_before``, ISO 8601 date-times."""
 
-    field_class = UtcIsoDateTimeRangeField
+    # A range of UTC-normalised fields in place of the stock one (see above).
+    field_class = UtcIsoDateTimeRangeField  # type: ignore[assignment]
 
 
 class AgencyFilter(filters.FilterSet):

@@ -30,7 +30,9 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         user = getattr(request, "user", None)
-        return restrict(super().get_queryset(), user, self.perm)
+        queryset = super().get_queryset()
+        assert queryset is not None  # every field here is declared with a queryset
+        return restrict(queryset, user, self.perm)
 
 
 class ServiceModelSerializer(serializers.ModelSerializer):
@@ -72,7 +74,7 @@ class VendorSerializer(ServiceModelSerializer):
         ]
         read_only_fields = ["status", "created_at", "updated_at"]
         immutable = ("agency", "status")
-        validators = []  # uniqueness is the service's (and the database's) job
+        validators: list = []  # uniqueness is the service's (and the database's) job
 
 
 class ContractSerializer(ServiceModelSerializer):
@@ -113,7 +115,7 @@ class ContractSerializer(ServiceModelSerializer):
             "updated_at",
         ]
         immutable = ("vendor",)
-        validators = []
+        validators: list = []
 
 
 def _check_config(value, path="config"):
@@ -169,7 +171,7 @@ class SystemSerializer(ServiceModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
         immutable = ("agency",)
-        validators = []
+        validators: list = []
 
     def validate_config(self, value):
         if not isinstance(value, dict):
@@ -220,7 +222,7 @@ class CredentialSerializer(ServiceModelSerializer):
             "updated_at",
         ]
         immutable = ("vendor", "system", "kind", "external_id")
-        validators = []
+        validators: list = []
 
 
 class RevocationAttemptSerializer(serializers.ModelSerializer):
@@ -304,7 +306,9 @@ class ErrorDetailSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(
+    # A body field named "fields", which shadows Serializer.fields only for type checkers:
+    # DRF collects declared fields before the class attribute is read.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Messages per field; 'non_field_errors' for the request as a whole.",

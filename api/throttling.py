@@ -4,9 +4,10 @@ from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
-def _rates() -> dict:
+def _rates() -> dict[str, str | None]:
     # Read at request time (not import time) so the limits follow settings.
-    return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {})
+    rates: dict[str, str | None] = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {})  # type: ignore[assignment]
+    return rates
 
 
 class TokenRateThrottle(SimpleRateThrottle):

@@ -1,5 +1,7 @@
 """API views: thin. Reads through ``restrict``, writes and verbs through the services."""
 
+from typing import Any
+
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, JsonResponse
@@ -36,7 +38,7 @@ from vendors.permissions import (
     restrict,
 )
 
-FILTER_BACKENDS = [DjangoFilterBackend, SearchFilter, OrderingFilter]
+FILTER_BACKENDS: list[type[Any]] = [DjangoFilterBackend, SearchFilter, OrderingFilter]
 
 
 class AgencyScopedViewSet(viewsets.GenericViewSet):
@@ -68,7 +70,7 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
         if not getattr(self, "_throttles_checked", False):
             super().check_throttles(request)
 
-    def required_perm(self) -> str:
+    def required_perm(self) -> str | None:
         if self.action in ("list", "retrieve", None):
             return self.read_perm
         if self.action in ("create", "partial_update"):
@@ -109,7 +111,7 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
         except (TypeError, ValueError):
             return
         if obj is not None:
-            self._audit_denial(obj=obj, reason="other_agency", perm=self.required_perm())
+            self._audit_denial(obj=obj, reason="other_agency", perm=self.required_perm() or "")
 
     def permission_denied(self, request, message=None, code=None):
         if request.user and request.user.is_authenticated:
@@ -499,7 +501,7 @@ class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, System
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
     serializer_class = serializers.AuditEventSerializer
     filterset_class = filters.AuditEventFilter
-    filter_backends = [DjangoFilterBackend]
+    filter_backends: list[type[Any]] = [DjangoFilterBackend]
     pagination_class = AfterSeqPagination
     read_perm = VIEW_AUDIT
     lookup_field = "seq"

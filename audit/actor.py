@@ -36,7 +36,7 @@ class Actor:
         ip = client_ip(request)
         request_id = getattr(request, "request_id", "")
         token = getattr(request, "auth_token", None)
-        if token is not None:
+        if token is not None and user is not None:  # a token always authenticates a user
             return cls(
                 type=ActorType.TOKEN,
                 id=str(token.pk),

@@ -166,7 +166,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "static")))
-STATICFILES_DIRS = [BASE_DIR / "assets"] if (BASE_DIR / "assets").is_dir() else []
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = (
+    [BASE_DIR / "assets"] if (BASE_DIR / "assets").is_dir() else []
+)
 # Front-end packages installed from npm at set-up time (Makefile), served from here.
 STATICFILES_DIRS += [
     (prefix, BASE_DIR / "node_modules" / package)

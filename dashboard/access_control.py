@@ -27,6 +27,7 @@ def held_perms(request) -> frozenset[str]:
     if cached is not None:
         return cached
     user = request.user
+    held: frozenset[str]
     if not user.is_authenticated or not user.is_active:
         held = frozenset()
     elif user.is_superuser:

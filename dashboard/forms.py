@@ -1,5 +1,7 @@
 """Dashboard forms. They only parse input; the services decide what is valid."""
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -17,8 +19,19 @@ _WIDGET_CLASSES = {
 }
 
 
-class USWDSMixin:
+# The mixin is only ever combined with forms.Form; type checkers need to know that.
+if TYPE_CHECKING:
+    _FormBase = forms.BaseForm
+else:
+    _FormBase = object
+
+
+class USWDSMixin(_FormBase):
     """Give every widget its USWDS class and mark invalid fields for assistive tech."""
+
+    # The forms set choices and querysets on their fields per request; the stubs type
+    # ``fields`` as plain ``Field`` objects, which have neither.
+    fields: dict[str, Any]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -84,7 +84,7 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
         access_ends_at__gt=now,
     )
     horizon = {d: now + dt.timedelta(days=d) for d in (7, 30, 90)}
-    for row in (
+    for ending in (
         running.filter(access_ends_at__lte=horizon[90])
         .values("vendor__agency_id")
         .annotate(
@@ -94,7 +94,11 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
         )
         .order_by()
     ):
-        by_id[row["vendor__agency_id"]].ending = {7: row["d7"], 30: row["d30"], 90: row["d90"]}
+        by_id[ending["vendor__agency_id"]].ending = {
+            7: ending["d7"],
+            30: ending["d30"],
+            90: ending["d90"],
+        }
     for contract in (
         running.filter(access_ends_at__lte=horizon[30])
         .select_related("vendor")
@@ -104,27 +108,27 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
 
     _add_overdue(by_id, system_agency, now, overdue_limit)
 
-    for row in (
+    for tasks in (
         ManualTask.objects.filter(system__agency_id__in=ids, status=ManualTask.Status.OPEN)
         .values("system__agency_id")
         .annotate(n=Count("id"))
         .order_by()
     ):
-        by_id[row["system__agency_id"]].open_tasks = row["n"]
+        by_id[tasks["system__agency_id"]].open_tasks = tasks["n"]
 
     # Failed connectors: systems with credentials whose revocation failed.
-    for row in (
+    for failed in (
         Credential.objects.filter(system__agency_id__in=ids, status=Credential.Status.FAILED)
         .values("system_id", "system__name", "system__kind", "system__agency_id")
         .annotate(n=Count("id"), last=Max("updated_at"))
         .order_by("-n")[:100]
     ):
-        by_id[row["system__agency_id"]].failed_systems.append(row)
+        by_id[failed["system__agency_id"]].failed_systems.append(failed)
 
     # Charts: contract ends over the next 90 days, verified revocations over the past 90.
     today = timezone.localdate()
     ends: dict[int, dict] = {pk: {} for pk in ids}
-    for row in (
+    for end in (
         Contract.objects.filter(
             vendor__agency_id__in=ids,
             status__in=[Contract.Status.ACTIVE, Contract.Status.TERMINATED],
@@ -135,10 +139,10 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
         .annotate(n=Count("id"))
         .order_by()
     ):
-        ends[row["vendor__agency_id"]][row["end_date"]] = row["n"]
+        ends[end["vendor__agency_id"]][end["end_date"]] = end["n"]
     revoked: dict[int, dict] = {pk: {} for pk in ids}
     since = today - dt.timedelta(days=CHART_DAYS - 1)
-    for row in (
+    for rev in (
         Credential.objects.filter(
             system__agency_id__in=ids,
             status=Credential.Status.REVOKED,
@@ -149,7 +153,7 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
         .annotate(n=Count("id"))
         .order_by()
     ):
-        revoked[row["system__agency_id"]][row["day"]] = row["n"]
+        revoked[rev["system__agency_id"]][rev["day"]] = rev["n"]
     for pk, item in by_id.items():
         item.ends_chart = _buckets(today, ends[pk])
         item.revoked_chart = _buckets(since, revoked[pk])
@@ -228,8 +232,9 @@ def vendor_page_stats(vendors: list[Vendor]) -> None:
         .order_by()
     }
     for vendor in vendors:
-        vendor.credential_counts = counts[vendor.pk]
-        vendor.last_contract_end = last_end.get(vendor.pk)
+        # Display-only attributes for the list template, set on the page's instances.
+        vendor.credential_counts = counts[vendor.pk]  # type: ignore[attr-defined]
+        vendor.last_contract_end = last_end.get(vendor.pk)  # type: ignore[attr-defined]
 
 
 def credentials_by_system(vendor: Vendor, limit: int = 500) -> tuple[list[dict], int]:
@@ -312,7 +317,7 @@ def system_page_stats(systems: list[System]) -> None:
     ):
         counts[row["system_id"]][row["status"]] = row["n"]
     for system in systems:
-        system.credential_counts = counts[system.pk]
+        system.credential_counts = counts[system.pk]  # type: ignore[attr-defined]
 
 
 def audit_search(

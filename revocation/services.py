@@ -772,7 +772,8 @@ def security_alert_recipients(system: System) -> list[str]:
     officers = get_users_with_perms(
         system.agency, only_with_perms_in=[REVOKE.split(".", 1)[1]], with_group_users=False
     )
-    recipients += [u.email for u in officers if u.email and u.is_active]
+    # get_users_with_perms returns users here (with_group_users=False, no attach_perms).
+    recipients += [u.email for u in officers if u.email and u.is_active]  # type: ignore[union-attr]
     for owner in (system.owner_email, _owner_email(system)):
         if owner:
             recipients.append(owner)
@@ -971,14 +972,14 @@ def expiry_notices_send(*, actor: Actor | None = None) -> int:
         .select_related("vendor__sponsor", "vendor__agency")
         .order_by("access_ends_at")
     )
-    contracts = list(contracts)
+    due = list(contracts)
     already = set(
-        ExpiryNotice.objects.filter(contract__in=contracts).values_list(
+        ExpiryNotice.objects.filter(contract__in=due).values_list(
             "contract_id", "days_before", "access_ends_at"
         )
     )
     sent = 0
-    for contract in contracts:
+    for contract in due:
         remaining = contract.access_ends_at - now
         days = min(d for d in NOTICE_DAYS if remaining <= timedelta(days=d))
         if (contract.pk, days, contract.access_ends_at) in already:

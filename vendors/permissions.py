@@ -6,6 +6,8 @@ assigns the bundle on that agency object and puts the user in the role's group.
 Every query for agency-owned data goes through ``restrict``.
 """
 
+from typing import cast
+
 from django.contrib.auth.models import Group
 from django.db.models import Model, QuerySet
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
@@ -56,11 +58,11 @@ def restrict(queryset: QuerySet, user, perm: str = VIEW) -> QuerySet:
 
 def agency_of(obj: Model) -> Agency:
     path = AGENCY_PATHS[obj._meta.label_lower]
-    if path == "pk":
-        return obj
-    for part in path.split("__"):
-        obj = getattr(obj, part)
-    return obj
+    value: object = obj
+    if path != "pk":
+        for part in path.split("__"):
+            value = getattr(value, part)
+    return cast(Agency, value)
 
 
 def has_agency_perm(user, perm: str, obj: Model) -> bool:

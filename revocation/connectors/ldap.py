@@ -42,6 +42,8 @@ from .base import Account, BatchConnector, ConnectorError, register
 
 DISABLE, DELETE, REMOVE_GROUPS = "disable", "delete", "remove_groups"
 PASSWORD, PPOLICY = "password", "ppolicy"
+# ldap3's modify() changes: attribute -> [(operation, values)].
+Changes = dict[str, list[tuple[str, list[str]]]]
 LOCKED_FOREVER = "000001010000Z"  # ppolicy: locked until an administrator clears it
 
 # Result codes that mean "try again later"; every other refusal is permanent.
@@ -183,7 +185,9 @@ class LDAPConnector(BatchConnector):
                 if self.on_revoke == DELETE:
                     self._call(conn.delete, dn, ok=(_NO_SUCH_OBJECT,))
                 elif self.disable_method == PPOLICY:
-                    change = {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, [LOCKED_FOREVER])]}
+                    change: Changes = {
+                        "pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, [LOCKED_FOREVER])]
+                    }
                     self._call(conn.modify, dn, change, ok=(_NO_SUCH_OBJECT,))
                 else:
                     change = {"userPassword": [(ldap3.MODIFY_DELETE, [])]}
@@ -223,7 +227,7 @@ class LDAPConnector(BatchConnector):
                 continue
             if len(gone) == len(members):
                 # groupOfNames must keep a member: leave the placeholder only.
-                change = {
+                change: Changes = {
                     self.member_attribute: [(ldap3.MODIFY_REPLACE, [self.placeholder_member])]
                 }
             else:

@@ -123,7 +123,14 @@ class SCIMConnector(Connector):
 
     @staticmethod
     def _deactivation() -> PatchOp[User]:
-        return PatchOp[User](operations=[PatchOperation(op="replace", path="active", value=False)])
+        # scim2-models (pydantic) parses the path string and accepts field names as well as
+        # the wire aliases ("Operations"); its generated signatures show only the latter.
+        operation: PatchOperation[User] = PatchOperation(
+            op=PatchOperation.Op.replace_,
+            path="active",  # type: ignore[arg-type]
+            value=False,
+        )
+        return PatchOp[User](operations=[operation])  # type: ignore[call-arg]
 
     # Writes ----------------------------------------------------------------
     def revoke(self, credential: Credential) -> None:
@@ -154,12 +161,17 @@ class SCIMConnector(Connector):
             # id holding "/" or ".." must not address some other resource.
             path = f"/Users/{quote(credential.external_id, safe=_SEGMENT_SAFE)}"
             if self.on_revoke == DELETE:
-                operations.append(BulkOperation[User](method="DELETE", path=path))
+                operations.append(
+                    BulkOperation[User](method=BulkOperation.Method.delete, path=path)
+                )
             else:
                 operations.append(
-                    BulkOperation[User](method="PATCH", path=path, data=self._deactivation())
+                    BulkOperation[User](
+                        method=BulkOperation.Method.patch, path=path, data=self._deactivation()
+                    )
                 )
-        response = self._call(self.scim.bulk, BulkRequest[User](operations=operations))
+        request = BulkRequest[User](operations=operations)  # type: ignore[call-arg]
+        response = self._call(self.scim.bulk, request)
         answers = response.operations or []
         if len(answers) != len(credentials):
             # RFC 7644 §3.7.3: one answer per operation unless failOnErrors stopped it.
@@ -205,7 +217,8 @@ class SCIMConnector(Connector):
             found = self._call(
                 self.scim.query,
                 User,
-                query_parameters=SearchRequest(filter=flt, count=len(chunk)),
+                # Parsed by pydantic into a ScimFilter.
+                query_parameters=SearchRequest(filter=flt, count=len(chunk)),  # type: ignore[arg-type]
             )
             users = found.resources or []
             if int(found.total_results or 0) > len(users):

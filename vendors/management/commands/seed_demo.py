@@ -34,7 +34,7 @@ SYSTEMS = [
     ("Session cache", System.Kind.REDIS, "active", "internal", 0),
     ("Archive file server", System.Kind.MANUAL, "legacy", "restricted", 9_000_000),
 ]
-CREDENTIAL_KINDS = {
+CREDENTIAL_KINDS: dict[str, str] = {
     System.Kind.POSTGRES: Credential.Kind.DATABASE_ROLE,
     System.Kind.LDAP: Credential.Kind.DIRECTORY_ACCOUNT,
     System.Kind.SCIM: Credential.Kind.SAAS_ACCOUNT,
