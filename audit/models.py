@@ -74,3 +74,30 @@ class VerificationRun(models.Model):
 
     def __str__(self):
         return f"{'ok' if self.ok else 'BROKEN'} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class SinkCursor(models.Model):
+    """How far the audit trail has been shipped to one configured sink (SIEM export).
+
+    ``after_seq`` moves only after the sink took a batch, so a crash or restart
+    resumes where delivery stopped: nothing is skipped, and at most the batch in
+    flight is sent again (its events carry their hash as uid for de-duplication).
+    A shipper holds the cursor with a lease so two never ship the same sink at once.
+    """
+
+    sink = models.CharField(max_length=64, primary_key=True)
+    after_seq = models.BigIntegerField(default=0)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0, help_text="Failed tries in a row.")
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(after_seq__gte=0), name="sinkcursor_seq_ok")
+        ]
+
+    def __str__(self):
+        return f"{self.sink} after #{self.after_seq}"

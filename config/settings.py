@@ -214,6 +214,34 @@ SUNDOWN_ENCRYPTION_KEYS = _keys
 # Key that signs audit checkpoints; kept outside the database.
 SUNDOWN_AUDIT_SIGNING_KEY = env_str("SUNDOWN_AUDIT_SIGNING_KEY", SECRET_KEY)
 
+# SIEM export (audit.sinks, audit.shipping): every audit event goes to each configured
+# sink as an OCSF JSON line, in seq order, from that sink's own persistent cursor.
+# Secrets (the webhook key) come from the environment or a *_FILE mount only.
+SUNDOWN_SIEM_SINKS: dict[str, dict] = {}
+if _syslog_host := env_str("SUNDOWN_SIEM_SYSLOG_HOST", ""):
+    SUNDOWN_SIEM_SINKS["syslog"] = {
+        "kind": "syslog",
+        "host": _syslog_host,
+        "port": env_int("SUNDOWN_SIEM_SYSLOG_PORT", 6514),
+        # CA bundle that signed the server's certificate (default: the system's).
+        "cafile": env_str("SUNDOWN_SIEM_SYSLOG_CAFILE", "") or None,
+        # Client certificate and key, when the server asks for mutual TLS.
+        "certfile": env_str("SUNDOWN_SIEM_SYSLOG_CERTFILE", "") or None,
+        "keyfile": env_str("SUNDOWN_SIEM_SYSLOG_KEYFILE", "") or None,
+    }
+if _webhook_url := env_str("SUNDOWN_SIEM_WEBHOOK_URL", ""):
+    SUNDOWN_SIEM_SINKS["webhook"] = {
+        "kind": "webhook",
+        "url": _webhook_url,
+        "secret": env_str("SUNDOWN_SIEM_WEBHOOK_SECRET"),
+        "retries": env_int("SUNDOWN_SIEM_WEBHOOK_RETRIES", 4),
+        "backoff": float(env_int("SUNDOWN_SIEM_WEBHOOK_BACKOFF_SECONDS", 1)),
+    }
+if _siem_file := env_str("SUNDOWN_SIEM_FILE", ""):
+    SUNDOWN_SIEM_SINKS["file"] = {"kind": "file", "path": _siem_file}
+SUNDOWN_SIEM_BATCH = env_int("SUNDOWN_SIEM_BATCH", 500)
+SUNDOWN_SIEM_LEASE_SECONDS = env_int("SUNDOWN_SIEM_LEASE_SECONDS", 300)
+
 # Celery: the database is the source of truth, the broker only delivers.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
@@ -239,6 +267,11 @@ CELERY_BEAT_SCHEDULE = {
     "revocation-sweep": {
         "task": "revocation.sweep",
         "schedule": float(env_int("SUNDOWN_SWEEP_SECONDS", 5)),
+        "options": {"expires": 60},
+    },
+    "audit-ship": {
+        "task": "audit.ship",
+        "schedule": float(env_int("SUNDOWN_SIEM_SHIP_SECONDS", 10)),
         "options": {"expires": 60},
     },
     "revocation-expiry-notices": {
