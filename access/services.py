@@ -1,8 +1,11 @@
-"""Writes for systems and credentials. Each writes its audit event in its transaction."""
+"""Writes for systems and credentials. Each writes its audit event in its transaction.
+
+A credential's status is the revocation engine's (revocation.services), including a
+person's confirmation that access is already gone (``credential_confirm_revoked``).
+"""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from access.crypto import encrypt
 from access.models import Credential, System
@@ -173,46 +176,5 @@ def credential_update(
             agency_id=credential.system.agency_id,
             before=old,
             after=new,
-        )
-    return credential
-
-
-def credential_confirm_revoked(*, actor: Actor, credential: Credential, reason: str) -> Credential:
-    """A person records that an active credential is already gone from its target
-    (found during a review, or the account was removed by hand).
-
-    Every other status change belongs to the revocation engine (revocation.services):
-    requesting a revocation, retrying, failing, and completing a manual task. Nothing
-    here can move a credential back to active.
-    """
-    if not reason or not reason.strip():
-        raise ValidationError({"reason": "Say how you know the access is gone."})
-    with transaction.atomic():
-        credential = (
-            Credential.objects.select_for_update().select_related("system").get(pk=credential.pk)
-        )
-        if credential.status == Credential.Status.REVOKED:
-            return credential
-        if credential.status != Credential.Status.ACTIVE:
-            raise ValidationError(
-                {
-                    "status": "This credential is in the revocation queue; complete its "
-                    "manual task or let the engine finish."
-                }
-            )
-        credential.status = Credential.Status.REVOKED
-        credential.revoked_at = timezone.now()
-        credential.revoked_by = actor.name[:200]
-        credential.revocation_reason = reason.strip()
-        credential.save(
-            update_fields=["status", "revoked_at", "revoked_by", "revocation_reason", "updated_at"]
-        )
-        audit_record(
-            actor=actor,
-            action="credential.revoked",
-            target=credential,
-            agency_id=credential.system.agency_id,
-            before={"status": Credential.Status.ACTIVE},
-            after={"status": Credential.Status.REVOKED, "reason": reason.strip(), "by": "person"},
         )
     return credential

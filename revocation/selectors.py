@@ -7,8 +7,8 @@ already fetched through that helper (or an operator at the shell).
 from django.db.models import QuerySet
 
 from access.models import Credential
+from revocation.constants import REVOCABLE
 from revocation.models import ManualTask, RevocationAttempt
-from revocation.services import REVOCABLE
 from vendors.models import Vendor
 from vendors.permissions import VIEW, restrict
 

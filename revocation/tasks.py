@@ -1,7 +1,9 @@
 """Celery tasks: thin, take ids, and leave every decision to revocation.services.
 
 Delivery is at least once (acks_late, reject on worker lost); the leases in the
-services make a repeated or replayed message harmless.
+services make a repeated or replayed message harmless. The services import this
+module at the top to enqueue; each task imports the services in its body, so the
+two modules never import each other at load time.
 """
 
 import logging
@@ -11,7 +13,6 @@ from celery import shared_task
 from django.conf import settings
 
 from access.models import System
-from revocation import services
 
 logger = logging.getLogger(__name__)
 
@@ -19,14 +20,15 @@ logger = logging.getLogger(__name__)
 @shared_task(name="revocation.revoke_system_batch", ignore_result=True)
 def revoke_system_batch_task(system_id: int) -> int:
     """Revoke due pending credentials of one system, batch after batch, for a while."""
+    from revocation.services import revocation_batch_run, worker_identity
+
     if not System.objects.filter(pk=system_id).exists():
         return 0  # the row is gone: nothing to do
-    budget = getattr(settings, "SUNDOWN_REVOCATION_TASK_SECONDS", 20)
-    deadline = time.monotonic() + budget
-    worker = services.worker_identity()
+    deadline = time.monotonic() + settings.SUNDOWN_REVOCATION_TASK_SECONDS
+    worker = worker_identity()
     done = 0
     while True:
-        result = services.revocation_batch_run(system_id=system_id, worker=worker)
+        result = revocation_batch_run(system_id=system_id, worker=worker)
         done += result.claimed
         if not result.claimed:
             return done
@@ -39,7 +41,9 @@ def revoke_system_batch_task(system_id: int) -> int:
 @shared_task(name="revocation.sweep", ignore_result=True)
 def revocation_sweep_task() -> int:
     """Beat, every few seconds: due credentials to pending, then dispatch pending work."""
-    result = services.revocation_sweep()
+    from revocation.services import revocation_sweep
+
+    result = revocation_sweep()
     if result.requested or result.contracts_ended:
         logger.info(
             "sweep: %s credential(s) to pending, %s contract(s) ended, dispatched %s",
@@ -53,4 +57,6 @@ def revocation_sweep_task() -> int:
 @shared_task(name="revocation.expiry_notices", ignore_result=True)
 def expiry_notices_task() -> int:
     """Beat: the 30/7/1-day notices that are due; each goes out once."""
-    return services.expiry_notices_send()
+    from revocation.services import expiry_notices_send
+
+    return expiry_notices_send()

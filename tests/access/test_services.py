@@ -129,34 +129,11 @@ def test_credential_refused_on_decommissioned_system(actor, agency):
     assert "decommissioned" in str(exc.value)
 
 
-def test_credential_update_and_status(actor, agency, last_event):
+def test_credential_update(actor, agency, last_event):
     credential = CredentialFactory(vendor__agency=agency)
     services.credential_update(actor=actor, credential=credential, privileges="read")
     assert last_event().action == "credential.updated"
     assert last_event().after == {"privileges": "read"}
-    services.credential_confirm_revoked(
-        actor=actor, credential=credential, reason="confirmed by owner"
-    )
-    event = last_event()
-    assert event.action == "credential.revoked"
-    assert event.before == {"status": "active"}
-    assert event.after == {"status": "revoked", "reason": "confirmed by owner", "by": "person"}
-    credential.refresh_from_db()
-    assert credential.revoked_by == actor.name and credential.revoked_at
-    count = AuditEvent.objects.count()
-    services.credential_confirm_revoked(actor=actor, credential=credential, reason="again")
-    assert AuditEvent.objects.count() == count  # already revoked: nothing to do
-
-
-def test_confirm_revoked_refuses_queued_credentials_and_empty_reason(actor, agency):
-    credential = CredentialFactory(vendor__agency=agency, status="pending")
-    with pytest.raises(ValidationError, match="revocation queue"):
-        services.credential_confirm_revoked(actor=actor, credential=credential, reason="x")
-    with pytest.raises(ValidationError) as exc:
-        services.credential_confirm_revoked(actor=actor, credential=credential, reason=" ")
-    assert "reason" in exc.value.message_dict
-    credential.refresh_from_db()
-    assert credential.status == "pending"
 
 
 def test_credential_update_contracts_and_no_op(actor, agency, last_event):

@@ -15,6 +15,7 @@ from access.models import Credential, System
 from audit.models import AuditEvent
 from revocation import services
 from revocation.models import ManualTask, RevocationAttempt
+from revocation.services import batch, manual
 from tests.factories import SystemFactory
 from tests.revocation.conftest import connect_as, role_can_login
 from tests.revocation.helpers import free_port
@@ -297,7 +298,7 @@ def test_a_worker_whose_lease_expired_records_nothing(settings, pg_system, pg_ro
     request([credential])
     settings.SUNDOWN_REVOCATION_LEASE_SECONDS = 0  # A's lease is expired at once
 
-    real_call = services._call_connector
+    real_call = batch._call_connector
     second = {}
 
     def stalled_call(system, rows):
@@ -307,7 +308,7 @@ def test_a_worker_whose_lease_expired_records_nothing(settings, pg_system, pg_ro
             second["result"] = services.revocation_batch_run(system_id=system.pk, worker="B")
         return real_call(system, rows)
 
-    monkeypatch.setattr(services, "_call_connector", stalled_call)
+    monkeypatch.setattr(batch, "_call_connector", stalled_call)
     first = services.revocation_batch_run(system_id=pg_system.pk, worker="A")
 
     assert second["result"].revoked == [credential.pk]
@@ -370,7 +371,7 @@ def test_a_person_confirming_while_the_worker_settles_the_task_does_not_deadlock
                 Credential.objects.select_for_update().get(pk=credential.pk)
                 worker_locked.set()
                 time.sleep(0.5)  # the person's call is waiting on a lock by now
-                services._settle_manual_tasks(
+                manual.settle_manual_tasks(
                     credential_ids=[credential.pk], system=system, now=timezone.now(), events=[]
                 )
         except Exception as exc:

@@ -12,6 +12,7 @@ from access.models import Credential
 from audit.models import AuditEvent
 from revocation import selectors, services
 from revocation.models import ExpiryNotice, ManualTask
+from revocation.services import notices
 from tests.factories import ContractFactory, CredentialFactory, SystemFactory, UserFactory
 from vendors.models import Contract, Vendor
 from vendors.services import contract_change_end_date, contract_terminate
@@ -137,6 +138,42 @@ def test_manual_task_complete_revokes_with_the_person_as_revoker(vendor, actor):
     services.manual_task_complete(actor=actor, task=task, note="again")
     assert len(events("credential.revoked")) == 1
     assert len(events("manual_task.completed")) == 1
+
+
+def test_confirm_revoked_records_a_persons_word(agency, actor, last_event):
+    """Moved from access: a person records that active access is already gone."""
+    credential = CredentialFactory(vendor__agency=agency)
+    services.credential_confirm_revoked(
+        actor=actor, credential=credential, reason="confirmed by owner"
+    )
+    event = last_event()
+    assert event.action == "credential.revoked"
+    assert event.before == {"status": "active"}
+    # The keys it always had, plus the shape every credential.revoked event shares.
+    assert event.after == {
+        "status": "revoked",
+        "reason": "confirmed by owner",
+        "by": "person",
+        "verified": False,
+        "how": "confirmation",
+        "confirmed_by": actor.name,
+    }
+    credential.refresh_from_db()
+    assert credential.revoked_by == actor.name and credential.revoked_at
+    count = AuditEvent.objects.count()
+    services.credential_confirm_revoked(actor=actor, credential=credential, reason="again")
+    assert AuditEvent.objects.count() == count  # already revoked: nothing to do
+
+
+def test_confirm_revoked_refuses_queued_credentials_and_empty_reason(actor, agency):
+    credential = CredentialFactory(vendor__agency=agency, status="pending")
+    with pytest.raises(ValidationError, match="revocation queue"):
+        services.credential_confirm_revoked(actor=actor, credential=credential, reason="x")
+    with pytest.raises(ValidationError) as exc:
+        services.credential_confirm_revoked(actor=actor, credential=credential, reason=" ")
+    assert "reason" in exc.value.message_dict
+    credential.refresh_from_db()
+    assert credential.status == "pending"
 
 
 def test_selectors_restrict_to_the_users_agency(vendor, officer, outsider):
@@ -297,21 +334,21 @@ def test_a_refused_expiry_notice_holds_back_no_other_and_goes_out_later(vendor, 
         end_date=today + dt.timedelta(days=20),
         procurement_contact_email="buyer@agency.example",
     )
-    real_send_mail = services.send_mail
+    real_send_mail = notices.send_mail
 
     def refusing(*, recipient_list, **kwargs):
         if "typo@agency.example" in recipient_list:
             raise OSError("550 no such mailbox")
         return real_send_mail(recipient_list=recipient_list, **kwargs)
 
-    monkeypatch.setattr(services, "send_mail", refusing)
+    monkeypatch.setattr(notices, "send_mail", refusing)
     # The contract that ends first fails; the one after it still gets its notice.
     assert services.expiry_notices_send() == 1
     assert [m.to for m in mail.outbox] == [["buyer@agency.example"]]
     assert list(ExpiryNotice.objects.values_list("contract_id", flat=True)) == [good.pk]
     assert {e.target_id for e in events("contract.expiry_notice_sent")} == {str(good.pk)}
 
-    monkeypatch.setattr(services, "send_mail", real_send_mail)
+    monkeypatch.setattr(notices, "send_mail", real_send_mail)
     assert services.expiry_notices_send() == 1  # the refused one, once the mail goes
     assert bad.reference in mail.outbox[-1].subject
 

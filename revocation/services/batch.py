@@ -1,0 +1,347 @@
+"""The batch: claim with a lease, call the connector, record the outcome.
+
+One task claims up to N due pending credentials of one system, revokes them in as
+few round trips as the target allows, reads them back, and writes every state,
+attempt row, manual task and audit event in one transaction. Which row ends how
+is decided by the pure ``outcomes.classify``; this module does the I/O around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.functions import Now
+
+from access.models import Credential, System
+from audit.services import PendingEvent, audit_record_many
+from revocation.connectors.base import ConnectorError, connector_for
+from revocation.models import ManualTask, RevocationAttempt
+from revocation.services.alerts import alert_failed, notify_owner
+from revocation.services.attempts import attempt_row, insert_attempts
+from revocation.services.common import (
+    db_now,
+    group_by_value,
+    worker_actor,
+    worker_identity,
+)
+from revocation.services.events import batch_outcome_events
+from revocation.services.leases import claim
+from revocation.services.manual import open_manual_tasks, settle_manual_tasks
+from revocation.services.outcomes import Classified, ConnectorReport, Failure, classify
+
+logger = logging.getLogger(__name__)
+Outcome = RevocationAttempt.Outcome
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before try ``attempt + 1``: the configured ladder with jitter."""
+    ladder = settings.SUNDOWN_REVOCATION_RETRY_DELAYS
+    base = float(ladder[min(attempt, len(ladder)) - 1]) if attempt >= 1 else 0.0
+    jitter = settings.SUNDOWN_REVOCATION_RETRY_JITTER
+    return base * (1 + random.uniform(-jitter, jitter))
+
+
+def max_attempts() -> int:
+    return settings.SUNDOWN_REVOCATION_MAX_ATTEMPTS
+
+
+@dataclass
+class BatchResult:
+    """What one claimed batch came to (for logs, tests and the bench)."""
+
+    claimed: int = 0
+    revoked: list[int] = field(default_factory=list)
+    handed_off: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    lost_lease: list[int] = field(default_factory=list)
+
+
+def revocation_batch_run(*, system_id: int, worker: str | None = None) -> BatchResult:
+    """Claim one batch of a system's pending credentials and take it through the machine."""
+    worker = worker or worker_identity()
+    lease = f"{worker}/{uuid.uuid4().hex[:12]}"
+    limit = settings.SUNDOWN_REVOCATION_BATCH_SIZE
+    rows, claimed_at = claim(system_id=system_id, lease=lease, limit=limit)
+    if not rows:
+        return BatchResult()
+    system = System.objects.get(pk=system_id)
+    started = time.monotonic()
+    report = _call_connector(system, rows)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    decided = _record_batch(
+        system=system,
+        rows=rows,
+        lease=lease,
+        report=report,
+        started_at=claimed_at,
+        duration_ms=duration_ms,
+    )
+    result = BatchResult(
+        claimed=len(rows),
+        revoked=decided.revoked,
+        handed_off=decided.handed_off,
+        retrying=decided.retrying,
+        failed=decided.failed,
+        lost_lease=decided.lost_lease,
+    )
+    logger.info(
+        "system %s (%s): claimed %d, revoked %d, to a person %d, retrying %d, failed %d, "
+        "lease lost %d, target %d ms",
+        system.pk,
+        system.kind,
+        result.claimed,
+        len(result.revoked),
+        len(result.handed_off),
+        len(result.retrying),
+        len(result.failed),
+        len(result.lost_lease),
+        duration_ms,
+    )
+    return result
+
+
+# Call the connector -----------------------------------------------------------
+
+
+def _call_connector(system: System, rows: list[Credential]) -> ConnectorReport:
+    """Revoke then read back; every row gets an entry, whatever the connector does.
+
+    Manual systems report ``verifies=False``: they hand the work to a person.
+    """
+    try:
+        connector = connector_for(system)
+    except ConnectorError as exc:
+        return ConnectorReport(errors={row.pk: exc for row in rows})
+    verifies = connector.verifies
+    still_active: set[int] = set()
+    try:
+        try:
+            results = connector.revoke_many(rows)
+        except ConnectorError as exc:
+            results = {row.pk: exc for row in rows}
+        for row in rows:
+            results.setdefault(
+                row.pk, ConnectorError("connector returned no result for this credential")
+            )
+        done = [row for row in rows if results[row.pk] is None]
+        if verifies and done:
+            try:
+                still_active = set(connector.still_active(done))
+            except ConnectorError as exc:
+                for row in done:
+                    results[row.pk] = ConnectorError(
+                        f"verify read failed: {exc.message}", permanent=False
+                    )
+    except Exception as exc:  # a connector bug must not strand the batch
+        logger.exception("connector %s crashed on system %s", system.kind, system.pk)
+        results = {row.pk: ConnectorError(f"{type(exc).__name__}: {exc}") for row in rows}
+        still_active = set()
+    finally:
+        try:
+            connector.close()
+        except Exception:  # the outcome is known by now: a failed close must not undo it
+            logger.warning("could not close the connector of system %s", system.pk, exc_info=True)
+    return ConnectorReport(errors=results, still_active=frozenset(still_active), verifies=verifies)
+
+
+# Record -----------------------------------------------------------------------
+
+
+def _record_batch(
+    *,
+    system: System,
+    rows: list[Credential],
+    lease: str,
+    report: ConnectorReport,
+    started_at: datetime,
+    duration_ms: int,
+) -> Classified:
+    """Write the batch's outcome in one transaction: states, attempts, tasks, audit."""
+    by_pk = {row.pk: row for row in rows}
+    with transaction.atomic():
+        mine = _lock_still_mine(rows, lease)
+        now = db_now()
+        decided = classify(rows, mine=mine, report=report, max_attempts=max_attempts())
+        failed = [f for f in decided.failures if f.final]
+        events = batch_outcome_events(rows, decided, system=system)
+        insert_attempts(
+            _attempt_rows(
+                rows,
+                decided,
+                system=system,
+                lease=lease,
+                started_at=started_at,
+                finished_at=now,
+                duration_ms=duration_ms,
+            )
+        )
+        if decided.revoked:
+            _mark_revoked(decided.revoked, system=system, now=now, events=events)
+        _schedule_retries([f for f in decided.failures if not f.final])
+        _mark_failed(failed)
+        _open_tasks(decided, failed, by_pk=by_pk, system=system, now=now, events=events)
+        if decided.handed_off:
+            # Waiting for a person: pending, but never claimed again by a worker.
+            Credential.objects.filter(pk__in=decided.handed_off).update(
+                next_attempt_at=None, **_clear_lease()
+            )
+        audit_record_many(actor=worker_actor(), events=events)
+        _mail_on_commit(decided, failed, by_pk=by_pk, system=system)
+    return decided
+
+
+def _lock_still_mine(rows: list[Credential], lease: str) -> set[int]:
+    """The rows still under our lease: if it expired and someone else took them,
+    they record the outcome, never both of us."""
+    return set(
+        Credential.objects.select_for_update()
+        .filter(
+            pk__in=[row.pk for row in rows],
+            lease_owner=lease,
+            status=Credential.Status.PENDING,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _attempt_rows(
+    rows: list[Credential],
+    decided: Classified,
+    *,
+    system: System,
+    lease: str,
+    started_at: datetime,
+    finished_at: datetime,
+    duration_ms: int,
+) -> list[tuple]:
+    """One attempt row per credential still ours, each with its outcome."""
+    outcome_of: dict[int, tuple[str, str, bool]] = {}
+    for pk in decided.handed_off:
+        outcome_of[pk] = (Outcome.HANDED_OFF, "", False)
+    for pk in decided.revoked:
+        outcome_of[pk] = (Outcome.SUCCESS, "", False)
+    for f in decided.failures:
+        outcome_of[f.pk] = (f.outcome, f.message[:2000], f.permanent)
+    # Grouped by outcome, first seen first: the order the rows were always written in.
+    groups: dict[tuple[str, str, bool], list[Credential]] = defaultdict(list)
+    for row in rows:
+        if row.pk in outcome_of:
+            groups[outcome_of[row.pk]].append(row)
+    return [
+        attempt_row(
+            row,
+            system_id=system.pk,
+            connector=system.kind,
+            worker=lease,
+            attempt=row.attempts,
+            outcome=outcome,
+            permanent=permanent,
+            error=message,
+            started_at=started_at,
+            finished_at=finished_at,
+            duration_ms=duration_ms,
+        )
+        for (outcome, message, permanent), group in groups.items()
+        for row in group
+    ]
+
+
+def _clear_lease() -> dict:
+    return {"lease_owner": "", "lease_expires_at": None, "updated_at": Now()}
+
+
+def _mark_revoked(
+    pks: list[int], *, system: System, now: datetime, events: list[PendingEvent]
+) -> None:
+    Credential.objects.filter(pk__in=pks).update(
+        status=Credential.Status.REVOKED,
+        revoked_at=Now(),
+        revoked_by=worker_actor().name,
+        next_attempt_at=None,
+        last_error="",
+        **_clear_lease(),
+    )
+    # A failed credential that was requested again and has now gone through
+    # automatically: its earlier manual task is settled, and audited like a
+    # person's confirmation so the trail shows who closed it.
+    settle_manual_tasks(credential_ids=pks, system=system, now=now, events=events)
+
+
+def _schedule_retries(retrying: list[Failure]) -> None:
+    groups: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for f in retrying:
+        groups[(f.attempt, f.message[:2000])].append(f.pk)
+    # Jitter per batch, not per credential: the batch stays one batch on retry,
+    # while batches of different systems spread out.
+    delays: dict[int, float] = {}
+    for (attempt, message), pks in groups.items():
+        delay = delays.setdefault(attempt, retry_delay(attempt))
+        Credential.objects.filter(pk__in=pks).update(
+            next_attempt_at=Now() + timedelta(seconds=delay),
+            last_error=message,
+            **_clear_lease(),
+        )
+
+
+def _mark_failed(failed: list[Failure]) -> None:
+    for message, pks in group_by_value({f.pk: f.message for f in failed}).items():
+        Credential.objects.filter(pk__in=pks).update(
+            status=Credential.Status.FAILED,
+            next_attempt_at=None,
+            last_error=message[:2000],
+            **_clear_lease(),
+        )
+
+
+def _open_tasks(
+    decided: Classified,
+    failed: list[Failure],
+    *,
+    by_pk: dict[int, Credential],
+    system: System,
+    now: datetime,
+    events: list[PendingEvent],
+) -> None:
+    """A manual task per failed credential and per credential handed to a person."""
+    tasks = [
+        ManualTask(
+            credential_id=f.pk,
+            system_id=system.pk,
+            reason=ManualTask.Reason.FAILED,
+            detail=f.message[:2000],
+            opened_at=now,
+        )
+        for f in failed
+    ] + [
+        ManualTask(
+            credential_id=pk,
+            system_id=system.pk,
+            reason=ManualTask.Reason.MANUAL_SYSTEM,
+            opened_at=now,
+        )
+        for pk in decided.handed_off
+    ]
+    if tasks:
+        open_manual_tasks(tasks, by_pk=by_pk, system=system, events=events)
+
+
+def _mail_on_commit(
+    decided: Classified, failed: list[Failure], *, by_pk: dict[int, Credential], system: System
+) -> None:
+    if failed:
+        failed_rows = [by_pk[f.pk] for f in failed]
+        errors = {f.pk: f.message for f in failed}
+        transaction.on_commit(lambda: alert_failed(system, failed_rows, errors))
+    if decided.handed_off:
+        handed = [by_pk[pk] for pk in decided.handed_off]
+        transaction.on_commit(lambda: notify_owner(system, handed))

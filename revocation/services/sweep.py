@@ -1,0 +1,121 @@
+"""The periodic sweep: due credentials to pending, ended contracts to ended, then dispatch."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.functions import Now
+
+from access.models import Credential
+from audit.actor import Actor
+from audit.services import PendingEvent, audit_record_many
+from revocation.services.dispatch import revocation_dispatch_due
+from revocation.services.requests import request_revocation
+from vendors.models import Contract
+
+SWEEP_LOCK_KEY = 0x53554E44  # "SUND": a PostgreSQL advisory lock held while sweeping
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did."""
+
+    requested: int = 0
+    contracts_ended: int = 0
+    dispatched: dict[int, int] = field(default_factory=dict)
+    skipped: bool = False
+
+
+def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) -> SweepResult:
+    """Move due credentials to pending, end contracts past their end, dispatch due work.
+
+    Each chunk commits with its audit events, so revocation of the first chunk
+    starts while later ones are still being requested. SKIP LOCKED lets a second
+    concurrent sweep pass over rows the first holds instead of doubling them.
+    """
+    actor = actor or Actor.system("revocation-sweep")
+    chunk = chunk or settings.SUNDOWN_SWEEP_CHUNK
+    result = SweepResult()
+    with _sweep_lock() as mine:
+        if not mine:
+            # Another sweep (a second beat, a slow previous run) is at it; one is enough.
+            result.skipped = True
+            return result
+        _sweep_requests(actor=actor, chunk=chunk, result=result)
+        result.contracts_ended = _contracts_end(actor=actor)
+        result.dispatched = revocation_dispatch_due()
+    return result
+
+
+def _due_credentials() -> QuerySet[Credential]:
+    """Active credentials all of whose authorising contracts have ended."""
+    ended = Contract.objects.filter(credentials=OuterRef("pk"), access_ends_at__lte=Now())
+    live = Contract.objects.filter(credentials=OuterRef("pk"), access_ends_at__gt=Now())
+    return Credential.objects.filter(Exists(ended), ~Exists(live), status=Credential.Status.ACTIVE)
+
+
+@contextlib.contextmanager
+def _sweep_lock():
+    if connection.vendor != "postgresql":
+        yield True  # SQLite serialises writers anyway; SKIP LOCKED is a no-op there
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
+
+
+def _sweep_requests(*, actor: Actor, chunk: int, result: SweepResult) -> None:
+    # One pass finds every due credential (a single hash join, however many ended at
+    # once); each chunk then re-checks its rows under lock, so a contract extended
+    # in between still keeps its credentials.
+    due = list(_due_credentials().order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(due), chunk):
+        with transaction.atomic():
+            moved = request_revocation(
+                actor=actor,
+                queryset=_due_credentials().filter(pk__in=due[start : start + chunk]),
+                reason="Every contract authorising this access has ended.",
+                trigger="contract_ended",
+                skip_locked=True,
+                statuses=(Credential.Status.ACTIVE,),
+            )
+        result.requested += len(moved)
+
+
+def _contracts_end(*, actor: Actor) -> int:
+    with transaction.atomic():
+        contracts = list(
+            Contract.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=Contract.Status.ACTIVE, access_ends_at__lte=Now())
+            .order_by("pk")
+            .values_list("pk", "reference", "access_ends_at", "vendor__agency_id")
+        )
+        if not contracts:
+            return 0
+        Contract.objects.filter(pk__in=[c[0] for c in contracts]).update(
+            status=Contract.Status.ENDED, updated_at=Now()
+        )
+        audit_record_many(
+            actor=actor,
+            events=[
+                PendingEvent(
+                    action="contract.ended",
+                    target=("vendors.contract", pk, reference),
+                    agency_id=agency_id,
+                    before={"status": "active"},
+                    after={"status": "ended", "access_ends_at": access_ends_at},
+                )
+                for pk, reference, access_ends_at, agency_id in contracts
+            ],
+        )
+    return len(contracts)

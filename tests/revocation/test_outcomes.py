@@ -1,0 +1,79 @@
+"""The batch's pure classify step: which claimed row ends how, without a database."""
+
+from dataclasses import dataclass
+
+from revocation.connectors.base import ConnectorError
+from revocation.services.outcomes import STILL_ACCEPTED, ConnectorReport, classify
+
+
+@dataclass
+class Row:
+    pk: int
+    attempts: int = 1
+
+
+def test_verified_gone_is_revoked_and_still_active_retries():
+    rows = [Row(1), Row(2)]
+    report = ConnectorReport(errors={1: None, 2: None}, still_active=frozenset({2}))
+    decided = classify(rows, mine={1, 2}, report=report, max_attempts=3)
+    assert decided.revoked == [1]
+    assert decided.retrying == [2] and decided.failed == []
+    (failure,) = decided.failures
+    assert failure.outcome == "verify_failed" and failure.message == STILL_ACCEPTED
+    assert failure.permanent is False and failure.attempt == 1
+
+
+def test_a_connector_that_cannot_verify_hands_off_instead_of_revoking():
+    report = ConnectorReport(errors={1: None, 2: ConnectorError("down")}, verifies=False)
+    decided = classify([Row(1), Row(2)], mine={1, 2}, report=report, max_attempts=3)
+    assert decided.handed_off == [1] and decided.revoked == []
+    assert decided.retrying == [2]
+
+
+def test_permanent_errors_and_the_last_try_fail_others_retry():
+    rows = [Row(1, attempts=1), Row(2, attempts=3), Row(3, attempts=2)]
+    report = ConnectorReport(
+        errors={
+            1: ConnectorError("bad password", permanent=True),
+            2: ConnectorError("timeout"),
+            3: ConnectorError("timeout"),
+        }
+    )
+    decided = classify(rows, mine={1, 2, 3}, report=report, max_attempts=3)
+    assert decided.failed == [1, 2] and decided.retrying == [3]
+    by_pk = {f.pk: f for f in decided.failures}
+    assert by_pk[1].permanent and by_pk[1].message == "bad password"
+    assert not by_pk[2].permanent and by_pk[2].final and by_pk[2].outcome == "error"
+
+
+def test_rows_lost_to_another_worker_are_left_to_it():
+    report = ConnectorReport(errors={1: None, 2: None})
+    decided = classify([Row(1), Row(2)], mine={2}, report=report, max_attempts=3)
+    assert decided.lost_lease == [1] and decided.revoked == [2]
+
+
+def test_a_row_without_a_result_is_an_error_never_a_success():
+    decided = classify([Row(1)], mine={1}, report=ConnectorReport(errors={}), max_attempts=3)
+    assert decided.revoked == [] and decided.retrying == [1]
+    assert "no result" in decided.failures[0].message
+
+
+def test_every_row_lands_under_exactly_one_heading_in_claim_order():
+    rows = [Row(pk, attempts=pk % 3 + 1) for pk in range(1, 13)]
+    errors = {
+        pk: (None if pk % 2 else ConnectorError(f"e{pk}", permanent=pk % 4 == 0))
+        for pk in range(1, 12)
+    }
+    report = ConnectorReport(errors=errors, still_active=frozenset({3, 9}))
+    decided = classify(rows, mine=set(range(2, 13)), report=report, max_attempts=3)
+    headings = [
+        decided.revoked,
+        decided.handed_off,
+        decided.lost_lease,
+        decided.retrying,
+        decided.failed,
+    ]
+    seen = sorted(pk for heading in headings for pk in heading)
+    assert seen == list(range(1, 13))
+    for heading in headings:
+        assert heading == sorted(heading)
