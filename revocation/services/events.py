@@ -71,7 +71,8 @@ def batch_outcome_events(
                     agency_id=system.agency_id,
                     before_status="pending",
                     how="connector",
-                    **base,
+                    connector=system.kind,
+                    attempt=row.attempts,
                 )
             )
         elif row.pk in failures:
