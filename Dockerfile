@@ -17,4 +17,4 @@ RUN pip install --no-cache-dir . \
     && chown -R sundown /app
 USER sundown
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "config.wsgi"]

@@ -9,6 +9,8 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
+from ops.logs import secret_register
+
 
 @lru_cache(maxsize=4)
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:
@@ -20,17 +22,20 @@ def _current() -> MultiFernet:
 
 
 def encrypt(plaintext: str) -> str:
+    secret_register(plaintext)  # this process now knows it: keep it out of its logs
     return _current().encrypt(plaintext.encode()).decode()
 
 
 def decrypt(token: str) -> str:
     try:
-        return _current().decrypt(token.encode()).decode()
+        plaintext = _current().decrypt(token.encode()).decode()
     except InvalidToken:
         raise ValueError(
             "A stored secret cannot be decrypted with SUNDOWN_ENCRYPTION_KEYS "
             "(was a key removed before `rotate_secrets` ran?)"
         ) from None
+    secret_register(plaintext)
+    return plaintext
 
 
 def rotate(token: str) -> str:

@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
+from ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SUNDOWN_VAR_DIR", str(BASE_DIR / "var")))
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "audit.middleware.RequestIdMiddleware",
+    # Request id and actor into every log line of the request; HTTP latency metrics.
+    "ops.middleware.RequestObservabilityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -261,12 +265,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "sundown")
 CELERY_TIMEZONE = "UTC"
+SUNDOWN_SWEEP_SECONDS = env_int("SUNDOWN_SWEEP_SECONDS", 5)
 CELERY_BEAT_SCHEDULE = {
     # The sweep moves due credentials to pending and (re)dispatches pending work:
     # a lost or flushed broker message is simply sent again on the next run.
     "revocation-sweep": {
         "task": "revocation.sweep",
-        "schedule": float(env_int("SUNDOWN_SWEEP_SECONDS", 5)),
+        "schedule": float(SUNDOWN_SWEEP_SECONDS),
         "options": {"expires": 60},
     },
     "audit-ship": {
@@ -281,6 +286,21 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Creates the schedule file's folder (a fresh checkout has no var/); see ops.beat.
+CELERY_BEAT_SCHEDULER = "ops.beat:Scheduler"
+
+# Health (ops/): a sweep older than this fails /readyz and opens an incident that mails
+# security staff once; workers look every SUNDOWN_WATCHDOG_SECONDS (0: no watchdog thread).
+SUNDOWN_SWEEP_STALE_SECONDS = env_int(
+    "SUNDOWN_SWEEP_STALE_SECONDS", max(60, 6 * SUNDOWN_SWEEP_SECONDS)
+)
+SUNDOWN_WATCHDOG_SECONDS = env_int("SUNDOWN_WATCHDOG_SECONDS", 15)
+# Metrics: /metrics on the web and the worker's own endpoint need this bearer token.
+SUNDOWN_METRICS_TOKEN = env_str("SUNDOWN_METRICS_TOKEN", "")
+SUNDOWN_WORKER_METRICS_PORT = env_int("SUNDOWN_WORKER_METRICS_PORT", 0)
+SUNDOWN_WORKER_METRICS_ADDR = env_str("SUNDOWN_WORKER_METRICS_ADDR", "127.0.0.1")
+# Read by prometheus-client itself; set it under gunicorn and prefork (see ops.metrics).
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -311,7 +331,8 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks speak plain HTTP inside
+# Container health checks and Prometheus speak plain HTTP inside the deployment's network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -368,10 +389,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# LOG_FORMAT=json: one JSON object per line for the log shipper; text for people.
+# Either way with request id, actor, agency, system and credential, and secrets redacted.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+# Celery replaces the root logger's handlers unless told not to; JSON must stay JSON.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

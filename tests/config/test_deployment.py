@@ -23,9 +23,13 @@ REQUIRED = {
 }
 
 
+# Read by the process itself, not a setting an operator chooses.
+NOT_OPERATOR_SETTINGS = {"DJANGO_SETTINGS_MODULE"}
+
+
 def settings_variables() -> set[str]:
     names = set()
-    for path in (ROOT / "config").glob("*.py"):
+    for path in [*(ROOT / "config").glob("*.py"), *(ROOT / "deploy").glob("*.py")]:
         if path.name == "settings_test.py":
             continue
         text = path.read_text()
@@ -43,11 +47,17 @@ def app_services(compose):
     return {name: svc for name, svc in compose["services"].items() if "build" in svc}
 
 
+def worker_queues(service) -> set[str]:
+    command = service["command"]
+    return set(command[command.index("-Q") + 1].split(","))
+
+
 def test_compose_has_the_reference_services(compose):
     assert set(compose["services"]) >= {"postgres", "redis", "migrate", "web", "worker", "beat"}
-    assert set(app_services(compose)) == {"migrate", "web", "worker", "beat"}
+    assert set(app_services(compose)) == {"migrate", "web", "worker", "worker-directory", "beat"}
     assert "gunicorn" in compose["services"]["web"]["command"]
-    assert compose["services"]["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    for name in ("worker", "worker-directory"):
+        assert compose["services"][name]["command"][:4] == ["celery", "-A", "config", "worker"]
     assert compose["services"]["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
     assert "migrate" in " ".join(compose["services"]["migrate"]["command"])
 
@@ -71,14 +81,33 @@ def test_compose_sets_only_variables_the_settings_read(compose):
         assert env >= REQUIRED, f"{name} lacks {REQUIRED - env}"
 
 
-def test_env_example_lists_only_variables_the_settings_read():
-    keys = {
+def env_example_keys() -> set[str]:
+    return {
         line.split("=", 1)[0]
         for line in (ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     }
+
+
+def test_env_example_lists_only_variables_the_settings_read():
+    keys = env_example_keys()
     assert keys <= settings_variables(), keys - settings_variables()
     assert keys >= REQUIRED
+
+
+def test_every_setting_is_in_env_example():
+    missing = settings_variables() - NOT_OPERATOR_SETTINGS - env_example_keys()
+    assert not missing, f"add these to .env.example with a comment: {sorted(missing)}"
+
+
+def test_two_workers_on_different_queues_cover_every_connector_kind(compose):
+    from access.models import System
+
+    worker, directory = (compose["services"][n] for n in ("worker", "worker-directory"))
+    assert not worker_queues(worker) & worker_queues(directory)
+    served = worker_queues(worker) | worker_queues(directory)
+    assert "sundown" in worker_queues(worker)  # the sweep's queue, with nothing slow in it
+    assert served >= {f"sundown.{kind}" for kind in System.Kind.values}
 
 
 def _substitute(value: str) -> str:
@@ -128,3 +157,28 @@ def test_minimal_production_environment_passes_check_deploy(tmp_path):
         },
         tmp_path,
     )
+
+
+def test_grafana_dashboard_charts_only_metrics_sundown_exports():
+    import json
+
+    from ops import metrics
+
+    exported = {
+        "sundown_credentials",
+        "sundown_sweep_age_seconds",
+        "sundown_sweep_stale_threshold_seconds",
+        "sundown_incidents_open",
+    }
+    for value in vars(metrics).values():
+        name = getattr(value, "_name", "")
+        if isinstance(name, str) and name.startswith("sundown_"):
+            exported.add(name)
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    used = set()
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            used |= set(re.findall(r"\bsundown_[a-z_]+", target["expr"]))
+    base = {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in used}
+    exported_base = {re.sub(r"_total$", "", name) for name in exported}
+    assert used and base <= exported_base, base - exported_base

@@ -1,0 +1,100 @@
+"""What every Sundown worker process runs besides its tasks, hooked in by config.celery.
+
+- A beat supervisor: when the beat embedded with ``-B`` dies, the worker exits non-zero
+  so its supervisor restarts both, instead of serving tasks without a clock.
+- A watchdog thread on the worker's own timer (not a beat task: it must notice a dead
+  beat) that opens the sweep-stale incident and alerts once (ops.services).
+- The Prometheus endpoint of the worker (SUNDOWN_WORKER_METRICS_PORT).
+- Log context: log lines written inside a task carry the task's id as request id.
+"""
+
+import logging
+import threading
+import time
+
+from celery import signals
+from celery.platforms import EX_FAILURE
+from celery.worker import state as worker_state
+from django.conf import settings
+
+logger = logging.getLogger("sundown.ops.worker")
+
+
+@signals.celeryd_init.connect
+def _on_worker_init(**kwargs):
+    # Before the pool forks: counters of this worker's previous life must not add up.
+    from ops.metrics import multiprocess_dir_reset
+
+    multiprocess_dir_reset()
+
+
+_started = False
+
+
+@signals.worker_ready.connect
+def _on_worker_ready(sender, **kwargs):
+    global _started
+    if _started:  # sent again after the consumer reconnects to the broker
+        return
+    _started = True
+    controller = getattr(sender, "controller", None)
+    hostname = getattr(sender, "hostname", None) or "worker"
+    beat = getattr(controller, "beat", None)
+    if beat is not None:
+        _start_thread("beat-supervisor", _supervise_beat, beat)
+    if settings.SUNDOWN_WATCHDOG_SECONDS > 0:
+        _start_thread("sundown-watchdog", _watchdog_loop, f"worker {hostname}")
+    if settings.SUNDOWN_WORKER_METRICS_PORT:
+        from ops.metrics import worker_metrics_serve
+
+        worker_metrics_serve(
+            addr=settings.SUNDOWN_WORKER_METRICS_ADDR, port=settings.SUNDOWN_WORKER_METRICS_PORT
+        )
+
+
+def _start_thread(name, target, *args) -> None:
+    threading.Thread(target=target, args=args, name=name, daemon=True).start()
+
+
+def _supervise_beat(beat) -> None:
+    # The embedded beat is a child process (or a thread under some pools); either way
+    # is_alive() turns False when it crashed, e.g. on a schedule file it cannot open.
+    while True:
+        time.sleep(1.0)
+        if worker_state.should_stop or worker_state.should_terminate:
+            return
+        if not beat.is_alive():
+            code = getattr(beat, "exitcode", None)
+            logger.critical(
+                "the embedded beat exited (code %s): stopping this worker with a failure so "
+                "its supervisor restarts it with a clock",
+                code,
+            )
+            worker_state.should_stop = EX_FAILURE
+            return
+
+
+def _watchdog_loop(watcher: str) -> None:
+    from django.db import close_old_connections, connection
+
+    from ops import selectors, services
+
+    watching_since = None
+    while not (worker_state.should_stop or worker_state.should_terminate):
+        try:
+            if watching_since is None:
+                watching_since = selectors.db_now()
+            services.watchdog_check(watcher=watcher, watching_since=watching_since)
+        except Exception:  # noqa: BLE001 - a database outage must not kill the watchdog
+            logger.warning("watchdog check failed; retrying", exc_info=True)
+            close_old_connections()
+        finally:
+            connection.close()
+        time.sleep(settings.SUNDOWN_WATCHDOG_SECONDS)
+
+
+@signals.task_prerun.connect
+def _task_log_context(task_id=None, task=None, **kwargs):
+    from ops.logs import log_context_reset
+
+    log_context_reset(request_id=task_id or "", actor=f"task:{getattr(task, 'name', '')}")
