@@ -16,5 +16,7 @@ class Scheduler(PersistentScheduler):
     """PersistentScheduler whose schedule file's folder always exists."""
 
     def setup_schedule(self):
-        Path(self.schedule_filename).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # celery-types does not declare the attribute PersistentScheduler sets in __init__.
+        filename: str = getattr(self, "schedule_filename")  # noqa: B009
+        Path(filename).expanduser().parent.mkdir(parents=True, exist_ok=True)
         super().setup_schedule()

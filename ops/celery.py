@@ -70,7 +70,7 @@ def _supervise_beat(beat) -> None:
                 "its supervisor restarts it with a clock",
                 code,
             )
-            worker_state.should_stop = EX_FAILURE
+            worker_state.should_stop = EX_FAILURE  # type: ignore[assignment]  # typed None
             return
 
 

@@ -184,7 +184,7 @@ def exposition(*, database: bool) -> bytes:
     collectors = [_event_collectors()]
     if database:
         collectors.append(DatabaseCollector())
-    return generate_latest(_Collectors(*collectors))  # type: ignore[arg-type]
+    return generate_latest(_Collectors(*collectors))
 
 
 def token_ok(header: str, token: str) -> bool:
