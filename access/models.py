@@ -5,21 +5,15 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from revocation.connectors.registry import kind_choices, kind_enum
 from vendors.models import Agency, Contract, Vendor
 
 
 class System(models.Model):
     """A target system that holds data and accepts vendor credentials."""
 
-    class Kind(models.TextChoices):
-        POSTGRES = "postgres", "PostgreSQL"
-        MARIADB = "mariadb", "MariaDB / MySQL"
-        REDIS = "redis", "Redis"
-        LDAP = "ldap", "LDAP directory"
-        SCIM = "scim", "SCIM 2.0 service"
-        SSH = "ssh", "SSH"
-        WEBHOOK = "webhook", "Webhook"
-        MANUAL = "manual", "Manual (a person revokes)"
+    # The kinds are the connector registry's: one member per kind with a working connector.
+    Kind = kind_enum()
 
     class Lifecycle(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -34,7 +28,17 @@ class System(models.Model):
 
     agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="systems")
     name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # A callable, so adding a kind to the registry needs no migration. A row whose kind
+    # has left the registry fails validation with this message, and its revocations
+    # fail permanently (connector_for), instead of crashing anything.
+    kind = models.CharField(
+        max_length=16,
+        choices=kind_choices,
+        error_messages={
+            "invalid_choice": "Sundown has no connector for systems of kind %(value)r: "
+            'choose one of the kinds offered ("manual" hands revocations to a person).'
+        },
+    )
     config = models.JSONField(
         default=dict, blank=True, help_text="Non-secret connection settings (host, port, ...)."
     )

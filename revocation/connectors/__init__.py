@@ -1,6 +1,5 @@
-"""One module per target kind; importing this package registers them all.
+"""Connectors: one module per target kind, listed in ``registry.CONNECTORS``.
 
-Add a module's import below when you add a connector.
+Importing this package imports no connector: ``access.models`` reads the
+registry while Django loads the models, and every connector imports those models.
 """
-
-from revocation.connectors import ldap, manual, mariadb, postgres, redis, scim  # noqa: F401

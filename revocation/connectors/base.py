@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from access.models import Credential, System
+from revocation.connectors.registry import connector_class
 
 
 class ConnectorError(Exception):
@@ -33,19 +34,20 @@ class Account:
 
 
 class Connector:
-    """Base class. Subclasses set ``kind`` and implement the three single-item methods.
+    """Base class. Subclasses implement the three single-item methods.
 
     The batch methods default to a loop; connectors whose target allows fewer
     round trips (one transaction, a pipeline, one search) override them.
     """
 
-    kind: str = ""
     # False for targets nobody can read back (manual): the engine then hands the
     # credential to a person instead of marking it revoked.
     verifies: bool = True
 
     def __init__(self, system: System):
         self.system = system
+        # The registry maps kinds to classes; one class may serve several kinds.
+        self.kind = system.kind
         self.config = system.config or {}
 
     def choice(self, name: str, choices: tuple[str, ...]) -> str:
@@ -111,22 +113,14 @@ class BatchConnector(Connector):
         return credential.pk in self.still_active([credential])
 
 
-_REGISTRY: dict[str, type[Connector]] = {}
-
-
-def register(cls: type[Connector]) -> type[Connector]:
-    """Class decorator: make ``cls`` the connector for ``cls.kind``."""
-    _REGISTRY[cls.kind] = cls
-    return cls
-
-
 def connector_for(system: System) -> Connector:
-    from revocation import connectors  # noqa: F401  (imports every connector module)
-
+    """The connector for ``system``'s kind (see ``registry.CONNECTORS``), not yet connected."""
     try:
-        cls = _REGISTRY[system.kind]
+        cls = connector_class(system.kind)
     except KeyError:
+        # A kind that left the registry (or never was in it): a person must change
+        # the system's kind, so no retry can help.
         raise ConnectorError(
-            f"No connector for systems of kind {system.kind!r}", permanent=True
+            f"Sundown has no connector for systems of kind {system.kind!r}", permanent=True
         ) from None
     return cls(system)

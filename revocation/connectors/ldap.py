@@ -38,7 +38,7 @@ from ldap3.utils.dn import parse_dn
 
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError, register
+from .base import Account, BatchConnector, ConnectorError
 
 DISABLE, DELETE, REMOVE_GROUPS = "disable", "delete", "remove_groups"
 PASSWORD, PPOLICY = "password", "ppolicy"
@@ -64,11 +64,8 @@ def _norm(dn: str) -> str:
         raise ConnectorError(f"Not a valid DN: {dn!r}", permanent=True) from exc
 
 
-@register
 class LDAPConnector(BatchConnector):
     """Disables, deletes or ungroups directory entries over one bound connection."""
-
-    kind = "ldap"
 
     def __init__(self, system):
         super().__init__(system)

@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from access.models import Credential
-from revocation.connectors.base import Account, Connector, ConnectorError, register
+from revocation.connectors.base import Account, Connector, ConnectorError
 
 
-@register
 class ManualConnector(Connector):
-    kind = "manual"
     verifies = False
 
     def revoke(self, credential: Credential) -> None:

@@ -24,7 +24,7 @@ from pymysql.constants import ER
 
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError, register
+from .base import Account, BatchConnector, ConnectorError
 
 LOCK = "lock"
 DROP = "drop"
@@ -39,11 +39,8 @@ def _split(external_id: str) -> tuple[str, str | None]:
     return (user, host) if sep else (external_id, None)
 
 
-@register
 class MariaDBConnector(BatchConnector):
     """Locks (or drops) MariaDB accounts, a whole batch in one statement."""
-
-    kind = "mariadb"
 
     def __init__(self, system):
         super().__init__(system)

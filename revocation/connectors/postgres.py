@@ -20,7 +20,7 @@ import psycopg2
 from psycopg2 import errorcodes, sql
 
 from access.models import Credential
-from revocation.connectors.base import Account, BatchConnector, ConnectorError, register
+from revocation.connectors.base import Account, BatchConnector, ConnectorError
 
 # SQLSTATEs that no retry can fix: the target refuses on principle.
 PERMANENT = {
@@ -33,10 +33,7 @@ RESERVED = ("pg_",)
 TERMINATE_WAIT_MS = 5000
 
 
-@register
 class PostgresConnector(BatchConnector):
-    kind = "postgres"
-
     def __init__(self, system):
         super().__init__(system)
         self.mode = self.choice("on_revoke", ("nologin", "drop"))

@@ -24,17 +24,14 @@ from redis.retry import Retry
 
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError, register
+from .base import Account, BatchConnector, ConnectorError
 
 DISABLE = "disable"
 DELETE = "delete"
 
 
-@register
 class RedisConnector(BatchConnector):
     """Revokes Redis ACL users in two pipelined round trips per batch."""
-
-    kind = "redis"
 
     def __init__(self, system):
         super().__init__(system)

@@ -35,7 +35,7 @@ from scim2_models import (
 
 from access.models import Credential
 
-from .base import Account, Connector, ConnectorError, register
+from .base import Account, Connector, ConnectorError
 
 DEACTIVATE, DELETE = "deactivate", "delete"
 # Keeps each filtered query's URL short; RFC 7644 sets no limit, servers do.
@@ -53,11 +53,8 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@register
 class SCIMConnector(Connector):
     """Deactivates or deletes SCIM users, in bulk where the service allows it."""
-
-    kind = "scim"
 
     def __init__(self, system):
         super().__init__(system)
