@@ -29,6 +29,19 @@ PERMANENT = {
     errorcodes.INVALID_PARAMETER_VALUE,
     errorcodes.FEATURE_NOT_SUPPORTED,
 }
+# libpq gives no SQLSTATE for a refused connection, only the server's FATAL text:
+# these say the server refused *us* (password, role, database, pg_hba), which only a
+# person fixing the system's settings can change. Anything else (refused socket,
+# timeout, "starting up", too many clients) may pass by itself.
+REFUSED_LOGIN = (
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "pg_hba.conf rejects",
+    "is not permitted to log in",
+    "password is required",
+    "permission denied for database",
+)
 RESERVED = ("pg_",)
 TERMINATE_WAIT_MS = 5000
 
@@ -58,9 +71,12 @@ class PostgresConnector(BatchConnector):
                     options=f"-c lock_timeout={lock_ms} -c statement_timeout={statement_ms}",
                 )
             except psycopg2.Error as exc:
-                # Down, unreachable or refusing us: all may be fixed (or come back),
-                # so the retry ladder decides, not this call.
-                raise ConnectorError(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
+                # Down or unreachable may come back: the retry ladder decides. Refusing
+                # our credentials will not change until someone fixes them.
+                refused = any(text in str(exc) for text in REFUSED_LOGIN)
+                raise ConnectorError(
+                    f"cannot connect to PostgreSQL: {exc}".strip(), permanent=refused
+                ) from exc
         return self._conn
 
     def close(self) -> None:

@@ -190,6 +190,7 @@ class Worker:
         self.var_dir = tempfile.mkdtemp(prefix="sundown-worker-")
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(self.var_dir) / "worker.log"
+        self.restarts = 0  # by supervise()
 
     @property
     def env(self) -> dict[str, str]:

@@ -401,16 +401,3 @@ def credentials(system, external_ids, kind="other"):
         )
         for eid in external_ids
     ]
-
-
-def assert_idempotent_revoke(system, present_id: str, missing_id: str) -> None:
-    """The connector contract: revoking twice, or an account that is already gone, is
-    success, and the verify read then finds neither."""
-    from revocation.connectors.base import connector_for
-
-    present, missing = credentials(system, [present_id, missing_id])
-    with connector_for(system) as connector:
-        assert connector.revoke_many([present, missing]) == {present.pk: None, missing.pk: None}
-        connector.revoke(present)
-        connector.revoke(missing)
-        assert connector.still_active([present, missing]) == set()

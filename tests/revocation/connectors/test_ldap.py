@@ -7,9 +7,7 @@ from access.crypto import encrypt
 from revocation.connectors.base import ConnectorError, connector_for
 from tests.revocation.connectors.servers import (
     CallCounter,
-    assert_idempotent_revoke,
     credentials,
-    free_port,
 )
 
 pytestmark = pytest.mark.django_db
@@ -58,13 +56,6 @@ def test_remove_groups_takes_the_entry_out_of_every_group(slapd, ldap_system):
     assert slapd.can_bind(dn)
 
 
-@pytest.mark.parametrize("on_revoke", ["disable", "delete"])
-def test_revoking_twice_or_a_missing_entry_is_success(slapd, ldap_system, on_revoke):
-    dn = slapd.add_user()
-    system = ldap_system(on_revoke=on_revoke)
-    assert_idempotent_revoke(system, dn, f"uid=never-there,{slapd.people}")
-
-
 def test_list_accounts_reports_disabled_entries(slapd, ldap_system):
     active, revoked = slapd.add_user(), slapd.add_user()
     system = ldap_system()
@@ -108,25 +99,6 @@ def test_entry_outside_base_dn_is_refused_and_the_rest_revoked(slapd, ldap_syste
             connector.is_active(outside)
     assert caught.value.permanent is True
     assert not slapd.can_bind(dn)
-
-
-def test_target_down_is_transient(slapd, ldap_system):
-    system = ldap_system(url=f"ldap://127.0.0.1:{free_port()}", timeout=1)
-    (credential,) = credentials(system, [f"uid=x,{slapd.people}"])
-    with pytest.raises(ConnectorError) as caught, connector_for(system) as connector:
-        connector.revoke(credential)
-    assert caught.value.permanent is False
-
-
-def test_wrong_bind_password_is_permanent(slapd, ldap_system):
-    dn = slapd.add_user()
-    system = ldap_system()
-    system.secret_encrypted = encrypt("not-the-password")
-    (credential,) = credentials(system, [dn])
-    with pytest.raises(ConnectorError) as caught, connector_for(system) as connector:
-        connector.revoke(credential)
-    assert caught.value.permanent is True
-    assert slapd.can_bind(dn)
 
 
 def test_unprivileged_bind_is_permanent(slapd, ldap_system):

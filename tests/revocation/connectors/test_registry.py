@@ -93,9 +93,10 @@ def test_the_registry_imports_no_model_and_no_connector():
 
 
 # Systems of a kind that left the registry (ssh and webhook rows from before it) -----
-def test_a_removed_kind_is_a_permanent_connector_error():
-    with pytest.raises(ConnectorError, match="no connector for systems of kind 'ssh'") as exc:
-        connector_for(System(name="x", kind="ssh"))
+@pytest.mark.parametrize("kind", ["ssh", "webhook", "mainframe"])
+def test_a_kind_not_in_the_registry_is_a_permanent_connector_error(kind):
+    with pytest.raises(ConnectorError, match=f"no connector for systems of kind '{kind}'") as exc:
+        connector_for(System(name="x", kind=kind))
     assert exc.value.permanent
 
 

@@ -1,0 +1,317 @@
+"""How the connector contract (test_contract.py) reaches each connector's real target.
+
+A ``Target`` makes systems and vendor accounts on one real server (see servers.py) and
+does, as the target's administrator, what the contract needs to check Sundown by:
+revoking behind Sundown's back, and logging in as the vendor. Adding a connector means
+one subclass here and one line in ``TARGETS``; the contract cases then run against it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+import ldap3
+import psycopg2
+import pymysql
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from access.models import System
+from tests.revocation.connectors.servers import (
+    LOOPBACK,
+    MARIADB_PORT,
+    REDIS_PORT,
+    free_port,
+    make_system,
+    mariadb_admin,
+    redis_admin,
+    unique,
+)
+from tests.revocation.helpers import PG, pg_admin
+
+VENDOR_PASSWORD = "vendor-pass-1"
+
+
+class Target:
+    """One connector in one ``on_revoke`` mode, on its real server.
+
+    ``login`` is False where the protocol has no vendor login to try (SCIM: the
+    service only manages accounts; the applications behind it check them).
+    """
+
+    kind: ClassVar[str]
+    login: ClassVar[bool] = True
+
+    def __init__(self, request: pytest.FixtureRequest, agency, **config):
+        self.request = request
+        self.agency = agency
+        self.mode = dict(config)
+
+    def fixture(self, name: str):
+        return self.request.getfixturevalue(name)
+
+    # What every target provides ---------------------------------------------
+    def system(self, **overrides) -> System:
+        """A system the connector reaches with the right credentials."""
+        raise NotImplementedError
+
+    def down_system(self) -> System:
+        """A system whose server does not answer (a free loopback port)."""
+        raise NotImplementedError
+
+    def bad_credentials_system(self) -> System:
+        """A system whose connector password or token the server refuses."""
+        raise NotImplementedError
+
+    def account(self) -> str:
+        """A new vendor account that can log in with VENDOR_PASSWORD; its external_id."""
+        raise NotImplementedError
+
+    def missing(self) -> str:
+        """An external_id of the right shape that the target never had."""
+        raise NotImplementedError
+
+    def revoke_by_hand(self, external_id: str) -> None:
+        """What an administrator would do on the target in this mode, without Sundown."""
+        raise NotImplementedError
+
+    def can_login(self, external_id: str) -> bool:
+        """A real login as the vendor (only where ``login``)."""
+        raise NotImplementedError
+
+
+class PostgresTarget(Target):
+    """The shared server. It trusts loopback, so a wrong *password* is never refused
+    there; the refused credential is a connector role the server does not know."""
+
+    kind = "postgres"
+
+    def _config(self, **overrides) -> dict:
+        return {
+            "host": PG["host"],
+            "port": PG["port"],
+            "user": "postgres",
+            **self.mode,
+            **overrides,
+        }
+
+    def system(self, **overrides):
+        return make_system(self.agency, self.kind, self._config(**overrides))
+
+    def down_system(self):
+        return self.system(port=free_port(), connect_timeout=1)
+
+    def bad_credentials_system(self):
+        return make_system(
+            self.agency, self.kind, self._config(user=unique("nobody")), secret="not-it"
+        )
+
+    def account(self):
+        (name,) = self.fixture("pg_roles")(1)
+        return name
+
+    def missing(self):
+        return unique("never")
+
+    def revoke_by_hand(self, external_id):
+        verb = "DROP ROLE" if self.mode.get("on_revoke") == "drop" else "ALTER ROLE"
+        suffix = "" if verb == "DROP ROLE" else " NOLOGIN"
+        with pg_admin() as cursor:
+            cursor.execute(f'{verb} "{external_id}"{suffix}')
+
+    def can_login(self, external_id):
+        try:
+            psycopg2.connect(
+                host=PG["host"],
+                port=PG["port"],
+                user=external_id,
+                password=VENDOR_PASSWORD,
+                dbname="postgres",
+            ).close()
+        except psycopg2.OperationalError:
+            return False
+        return True
+
+
+class MariaDBTarget(Target):
+    kind = "mariadb"
+
+    def system(self, **overrides):
+        return self.fixture("mariadb_system")(**{**self.mode, **overrides})
+
+    def down_system(self):
+        return self.system(port=free_port(), timeout=1)
+
+    def bad_credentials_system(self):
+        return self.system(secret="not-the-password")
+
+    def account(self):
+        (name,) = self.fixture("mariadb_users")()
+        return f"{name}@%"
+
+    def missing(self):
+        return f"{unique('never')}@%"
+
+    def revoke_by_hand(self, external_id):
+        user = external_id.rpartition("@")[0]
+        statement = (
+            "DROP USER %s@'%%'"
+            if self.mode.get("on_revoke") == "drop"
+            else ("ALTER USER %s@'%%' ACCOUNT LOCK")
+        )
+        with mariadb_admin() as admin, admin.cursor() as cursor:
+            cursor.execute(statement, (user,))
+
+    def can_login(self, external_id):
+        user = external_id.rpartition("@")[0]
+        try:
+            pymysql.connect(
+                host=LOOPBACK,
+                port=MARIADB_PORT,
+                user=user,
+                password=VENDOR_PASSWORD,
+                connect_timeout=5,
+            ).close()
+        except pymysql.OperationalError:
+            return False
+        return True
+
+
+class RedisTarget(Target):
+    kind = "redis"
+
+    def system(self, **overrides):
+        return self.fixture("redis_system")(**{**self.mode, **overrides})
+
+    def down_system(self):
+        return self.system(port=free_port(), timeout=1)
+
+    def bad_credentials_system(self):
+        (admin,) = self.fixture("redis_users")(password="admin-pass")
+        return self.system(user=admin, secret="not-the-password")
+
+    def account(self):
+        (name,) = self.fixture("redis_users")()
+        return name
+
+    def missing(self):
+        return unique("never")
+
+    def revoke_by_hand(self, external_id):
+        if self.mode.get("on_revoke") == "delete":
+            redis_admin().acl_deluser(external_id)
+        else:
+            redis_admin().acl_setuser(external_id, enabled=False, reset_passwords=True)
+
+    def can_login(self, external_id):
+        client = redis.Redis(
+            host=LOOPBACK,
+            port=REDIS_PORT,
+            username=external_id,
+            password=VENDOR_PASSWORD,
+            socket_timeout=5,
+            retry=Retry(NoBackoff(), 0),  # a refused AUTH fails at once, not after backoff
+        )
+        try:
+            return bool(client.ping())
+        except redis.AuthenticationError:
+            return False
+        finally:
+            client.close()
+
+
+class LDAPTarget(Target):
+    kind = "ldap"
+
+    @property
+    def slapd(self):
+        return self.fixture("slapd")
+
+    def system(self, **overrides):
+        return self.fixture("ldap_system")(**{**self.mode, **overrides})
+
+    def down_system(self):
+        return self.system(url=f"ldap://{LOOPBACK}:{free_port()}", timeout=1)
+
+    def bad_credentials_system(self):
+        return make_system(
+            self.agency, self.kind, self.slapd.config(**self.mode), secret="not-the-password"
+        )
+
+    def account(self):
+        return self.slapd.add_user(password=VENDOR_PASSWORD)
+
+    def missing(self):
+        return f"uid={unique('never')},{self.slapd.people}"
+
+    def revoke_by_hand(self, external_id):
+        with self.slapd.admin_connection() as conn:
+            if self.mode.get("on_revoke") == "delete":
+                conn.delete(external_id)
+            elif self.mode.get("disable_method") == "ppolicy":
+                locked = {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, ["000001010000Z"])]}
+                conn.modify(external_id, locked)
+            else:
+                conn.modify(external_id, {"userPassword": [(ldap3.MODIFY_DELETE, [])]})
+
+    def can_login(self, external_id):
+        return self.slapd.can_bind(external_id, VENDOR_PASSWORD)
+
+
+class SCIMTarget(Target):
+    kind = "scim"
+    login = False
+
+    @property
+    def server(self):
+        return self.fixture("scim_server")
+
+    def system(self, **overrides):
+        return self.fixture("scim_system")(**{**self.mode, **overrides})
+
+    def down_system(self):
+        return self.system(url=f"http://{LOOPBACK}:{free_port()}/v2", timeout=1)
+
+    def bad_credentials_system(self):
+        return self.system(token="not-the-token")
+
+    def account(self):
+        return self.server.add_user()
+
+    def missing(self):
+        return str(uuid.uuid4())
+
+    def revoke_by_hand(self, external_id):
+        with self.server.http() as http:
+            if self.mode.get("on_revoke") == "delete":
+                response = http.delete(f"/Users/{external_id}")
+            else:
+                response = http.patch(
+                    f"/Users/{external_id}",
+                    json={
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "active", "value": False}],
+                    },
+                )
+            response.raise_for_status()
+
+
+# Every connector in every on_revoke mode that changes what verify reads. The
+# LDAP remove_groups mode takes group memberships, not the login: its own tests
+# (test_ldap.py) cover it.
+TARGETS: dict[str, tuple[type[Target], dict]] = {
+    "postgres-nologin": (PostgresTarget, {}),
+    "postgres-drop": (PostgresTarget, {"on_revoke": "drop"}),
+    "mariadb-lock": (MariaDBTarget, {}),
+    "mariadb-drop": (MariaDBTarget, {"on_revoke": "drop"}),
+    "redis-disable": (RedisTarget, {}),
+    "redis-delete": (RedisTarget, {"on_revoke": "delete"}),
+    "ldap-password": (LDAPTarget, {}),
+    "ldap-ppolicy": (LDAPTarget, {"disable_method": "ppolicy"}),
+    "ldap-delete": (LDAPTarget, {"on_revoke": "delete"}),
+    "scim-deactivate": (SCIMTarget, {}),
+    "scim-delete": (SCIMTarget, {"on_revoke": "delete"}),
+}
