@@ -61,7 +61,7 @@ class ChainHead(models.Model):
 
 
 class VerificationRun(models.Model):
-    """Result of the last `audit_verify` runs, shown on the dashboard."""
+    """Result of the last `audit_verify` runs, shown on the dashboard; append-only."""
 
     started_at = models.DateTimeField(auto_now_add=True)
     ok = models.BooleanField()
@@ -101,3 +101,46 @@ class SinkCursor(models.Model):
 
     def __str__(self):
         return f"{self.sink} after #{self.after_seq}"
+
+
+class TreeNode(models.Model):
+    """Hash of one complete, aligned subtree of the RFC 6962 tree over the events.
+
+    Node (level, index) covers leaves ``index * 2**level`` up to ``(index + 1) * 2**level``.
+    Only levels from ``audit.tree.TILE_LEVEL`` up are stored: anything smaller is
+    rehashed from the events on demand (at most a few hundred leaves per proof), so
+    the table stays near 1/128 of the event count and never sits on the append path.
+    Append-only, like the events.
+    """
+
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["level", "index"], name="audit_treenode_unique")
+        ]
+
+    def __str__(self):
+        return f"node {self.level}/{self.index}"
+
+
+class Checkpoint(models.Model):
+    """A signed C2SP tlog-checkpoint of the tree at ``size`` events; append-only.
+
+    ``note`` is the whole signed note exactly as shipped to the sinks, so it can be
+    checked with nothing but the verifier key.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    size = models.BigIntegerField()
+    root_hash = models.BinaryField(max_length=32)
+    note = models.TextField()
+
+    class Meta:
+        ordering = ["-size", "-id"]
+        indexes = [models.Index(fields=["size"], name="audit_checkpoint_size_idx")]
+
+    def __str__(self):
+        return f"checkpoint at size {self.size}"

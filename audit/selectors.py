@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from audit.hashing import COLUMNS, GENESIS_HASH, compute_hash
+from audit.hashing import COLUMNS, GENESIS_HASH, KNOWN_VERSIONS, compute_hash
 from audit.models import AuditEvent, ChainHead
 
 
@@ -34,6 +34,14 @@ def audit_chain_verify(*, chunk_size: int = 5000) -> ChainReport:
             )
         if record["prev_hash"] != prev_hash:
             return ChainReport(False, checked, seq, f"seq {seq} does not link to seq {seq - 1}")
+        if record["hash_version"] not in KNOWN_VERSIONS:
+            return ChainReport(
+                False,
+                checked,
+                seq,
+                f"seq {seq} has unknown hash version {record['hash_version']} "
+                "(forged, or written by a newer Sundown)",
+            )
         if compute_hash(record, prev_hash, record["hash_version"]) != record["hash"]:
             return ChainReport(False, checked, seq, f"seq {seq} was altered (hash mismatch)")
         prev_hash = record["hash"]

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils.ipv6 import clean_ipv6_address
 
 from audit.actor import Actor
-from audit.hashing import COLUMNS, GENESIS_HASH, HASH_VERSION, compute_hash
+from audit.hashing import COLUMNS, GENESIS_HASH, HASH_VERSION, canonical_parts, compute_hash
 from audit.models import AuditEvent
 
 
@@ -63,44 +63,51 @@ def _target_fields(target) -> tuple[str, str, str]:
 
 
 def _lock_head():
-    """Lock the chain head and read the database clock in the same statement.
+    """SQLite only: read the head and the clock; the database lock serialises writers.
 
-    The row lock serialises appends, which is what makes ``seq`` gap-free and
-    the chain fork-free; the timestamp comes from the database, not the worker.
+    Settings open every SQLite transaction IMMEDIATE, so this read already holds the
+    write lock; the triggers of migration 0005 refuse any insert that does not extend
+    the head by one and move the head themselves.
     """
+    from datetime import UTC, datetime
+
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT seq, hash, clock_timestamp() FROM audit_chainhead WHERE id = 1 FOR UPDATE"
-            )
-        else:
-            # SQLite serialises writers on the database lock; settings open every
-            # transaction IMMEDIATE so the read below already holds it.
-            cursor.execute(
-                "SELECT seq, hash, strftime('%Y-%m-%d %H:%M:%f', 'now') "
-                "FROM audit_chainhead WHERE id = 1"
-            )
+        cursor.execute(
+            "SELECT seq, hash, strftime('%Y-%m-%d %H:%M:%f', 'now') "
+            "FROM audit_chainhead WHERE id = 1"
+        )
         row = cursor.fetchone()
-    if row is None:
-        # A fresh (or flushed) database: start the chain. If events exist without
-        # a head, the next insert collides on seq and fails loudly, never forks.
-        with connection.cursor() as cursor:
+        if row is None:
             cursor.execute(
                 "INSERT INTO audit_chainhead (id, seq, hash) VALUES (1, 0, %s) "
                 "ON CONFLICT DO NOTHING",
                 [GENESIS_HASH],
             )
-        return _lock_head()
+            return _lock_head()
     seq, head_hash, now = row
-    if isinstance(now, str):
-        from datetime import UTC, datetime
+    return seq, head_hash, datetime.fromisoformat(now).replace(tzinfo=UTC)
 
-        now = datetime.fromisoformat(now).replace(tzinfo=UTC)
-    return seq, head_hash, now
+
+def _record(actor: Actor, event: PendingEvent) -> dict:
+    target_type, target_id, target_repr = _target_fields(event.target)
+    return {
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_name": actor.name[:200],
+        "source_ip": _normalise_ip(actor.source_ip),
+        "action": event.action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "target_repr": target_repr,
+        "agency_id": event.agency_id,
+        "before": _plain_json(event.before),
+        "after": _plain_json(event.after),
+        "request_id": actor.request_id,
+    }
 
 
 def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[dict]:
-    """Append several events under one lock of the chain head; return their records.
+    """Append several events in one step under the chain head lock; return their records.
 
     Must run inside the transaction that makes the change being recorded, so
     the change and its record commit or roll back together.
@@ -109,68 +116,73 @@ def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[dict]
         raise RuntimeError("audit records must be written inside the change's transaction")
     if not events:
         return []
+    records = [_record(actor, event) for event in events]
+    if connection.vendor == "postgresql":
+        _append_postgresql(records)
+    else:
+        _append_sqlite(records)
+    return records
+
+
+# Rows per `audit_append` call: one call (one round trip, one head lock) per batch of
+# the revocation engine; bigger batches are split only to bound the statement size.
+_APPEND_CHUNK = 5000
+
+
+def _append_postgresql(records: list[dict]) -> None:
+    """Hand the canonical pieces to `audit_append`, which assigns seq, time and links."""
+    mid = '"request_id":' + json.dumps(records[0]["request_id"], ensure_ascii=False)
+    with connection.cursor() as cursor:
+        for start in range(0, len(records), _APPEND_CHUNK):
+            chunk = records[start : start + _APPEND_CHUNK]
+            pres, posts = [], []
+            for record in chunk:
+                pre, _, post = canonical_parts(record)
+                pres.append(pre)
+                posts.append(post)
+            cursor.execute("SELECT * FROM audit_append(%s, %s, %s)", [pres, mid, posts])
+            first_seq, occurred_at, prev_hash, hashes = cursor.fetchone()
+            for offset, (record, digest) in enumerate(zip(chunk, hashes, strict=True)):
+                record.update(
+                    seq=first_seq + offset,
+                    occurred_at=occurred_at,
+                    hash_version=HASH_VERSION,
+                    prev_hash=prev_hash,
+                    hash=digest,
+                )
+                prev_hash = digest
+
+
+def _append_sqlite(records: list[dict]) -> None:
     seq, prev_hash, now = _lock_head()
-    rows = []
-    for event in events:
+    for record in records:
         seq += 1
-        target_type, target_id, target_repr = _target_fields(event.target)
-        record = {
-            "seq": seq,
-            "occurred_at": now,
-            "actor_type": actor.type,
-            "actor_id": actor.id,
-            "actor_name": actor.name[:200],
-            "source_ip": _normalise_ip(actor.source_ip),
-            "action": event.action,
-            "target_type": target_type,
-            "target_id": target_id,
-            "target_repr": target_repr,
-            "agency_id": event.agency_id,
-            "before": _plain_json(event.before),
-            "after": _plain_json(event.after),
-            "request_id": actor.request_id,
-        }
+        record.update(seq=seq, occurred_at=now)
         digest = compute_hash(record, prev_hash)
         record.update(hash_version=HASH_VERSION, prev_hash=prev_hash, hash=digest)
-        rows.append(record)
         prev_hash = digest
-    # Chunks keep each statement under SQLite's and PostgreSQL's parameter limits.
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[start : start + _INSERT_CHUNK]
-        _insert(chunk, head=(chunk[-1]["seq"], chunk[-1]["hash"]))
-    return rows
-
-
-_INSERT_CHUNK = 500
-
-
-def _insert(rows: list[dict], head: tuple[int, str]) -> None:
-    """Insert the rows and move the head in as few round trips as the database allows.
-
-    Appends sit on the hot path of every change, and the head lock serialises
-    them, so each round trip saved here is throughput for the whole system.
-    """
     ops = connection.ops
-    params = []
-    for row in rows:
-        for name in COLUMNS:
-            value = row[name]
-            if name == "occurred_at":
-                value = ops.adapt_datetimefield_value(value)
-            elif name in ("before", "after") and value is not None:
-                value = json.dumps(value)
-            params.append(value)
-    placeholders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
-    insert = f"INSERT INTO audit_auditevent ({', '.join(COLUMNS)}) VALUES " + ", ".join(
-        [placeholders] * len(rows)
-    )
-    update = "UPDATE audit_chainhead SET seq = %s, hash = %s WHERE id = 1"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"{insert}; {update}", [*params, *head])
-        else:
+    # Chunks keep each statement under SQLite's parameter limit.
+    for start in range(0, len(records), _SQLITE_CHUNK):
+        chunk = records[start : start + _SQLITE_CHUNK]
+        params = []
+        for row in chunk:
+            for name in COLUMNS:
+                value = row[name]
+                if name == "occurred_at":
+                    value = ops.adapt_datetimefield_value(value)
+                elif name in ("before", "after") and value is not None:
+                    value = json.dumps(value)
+                params.append(value)
+        placeholders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+        insert = f"INSERT INTO audit_auditevent ({', '.join(COLUMNS)}) VALUES " + ", ".join(
+            [placeholders] * len(chunk)
+        )
+        with connection.cursor() as cursor:
             cursor.execute(insert, params)
-            cursor.execute(update, list(head))
+
+
+_SQLITE_CHUNK = 500
 
 
 def audit_record(

@@ -64,17 +64,91 @@ def test_app_role_can_work_and_append(app_role):
     conn = _connect_as(app_role)
     try:
         with conn.cursor() as cursor:
-            for table, privilege in [
-                ("audit_auditevent", "INSERT"),
-                ("audit_auditevent", "SELECT"),
-                ("audit_chainhead", "UPDATE"),
-                ("vendors_contract", "UPDATE"),
-                ("access_credential", "DELETE"),
+            for table, privilege, allowed in [
+                ("audit_auditevent", "SELECT", True),
+                ("audit_auditevent", "INSERT", False),
+                ("audit_chainhead", "SELECT", True),
+                ("audit_chainhead", "INSERT", False),
+                ("audit_chainhead", "UPDATE", False),
+                ("audit_chainhead", "DELETE", False),
+                ("audit_verificationrun", "INSERT", True),
+                ("audit_verificationrun", "UPDATE", False),
+                ("audit_verificationrun", "DELETE", False),
+                ("audit_treenode", "UPDATE", False),
+                ("audit_checkpoint", "DELETE", False),
+                ("vendors_contract", "UPDATE", True),
+                ("access_credential", "DELETE", True),
             ]:
                 cursor.execute("SELECT has_table_privilege(%s, %s)", [table, privilege])
-                assert cursor.fetchone()[0], (table, privilege)
+                assert cursor.fetchone()[0] is allowed, (table, privilege)
     finally:
         conn.close()
+
+
+def _app_append(conn, action):
+    """Append the way the application does, as the application's role."""
+    from audit.hashing import canonical_parts
+
+    record = {
+        "actor_type": "system",
+        "actor_id": "",
+        "actor_name": "system:app-role",
+        "source_ip": None,
+        "action": action,
+        "target_type": "",
+        "target_id": "",
+        "target_repr": "",
+        "agency_id": None,
+        "before": None,
+        "after": {"ok": True},
+        "request_id": "r",
+    }
+    pre, mid, post = canonical_parts(record)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT first_seq FROM audit_append(%s, %s, %s)", [[pre], mid, [post]])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # Rewind the head, or wedge every later append on a duplicate seq.
+        "UPDATE audit_chainhead SET seq = 0",
+        "UPDATE audit_chainhead SET hash = repeat('f', 64)",
+        "DELETE FROM audit_chainhead",
+        "TRUNCATE audit_chainhead",
+        # Append a row of its choosing (seq, link, time, a valid hash of a forgery).
+        "INSERT INTO audit_auditevent (seq, occurred_at, actor_type, actor_id, actor_name,"
+        " action, target_type, target_id, target_repr, request_id, hash_version, prev_hash,"
+        " hash) VALUES (2, now(), 'system', '', 'x', 'forged', '', '', '', '', 1,"
+        " repeat('0', 64), repeat('a', 64))",
+        # Plant an "ok" verification, or hide a failed one.
+        "UPDATE audit_verificationrun SET ok = true",
+        "DELETE FROM audit_verificationrun",
+        "UPDATE audit_checkpoint SET size = 0",
+        "DELETE FROM audit_treenode",
+    ],
+)
+def test_app_role_cannot_wedge_rewind_or_forge(app_role, statement):
+    from audit.models import VerificationRun
+    from audit.selectors import audit_chain_verify
+
+    audit_record_standalone(actor=Actor.system("test"), action="test.event")
+    VerificationRun.objects.create(ok=False, events_checked=1, first_bad_seq=1, message="bad")
+    call_command("grant_app_role", app_role)
+    conn = _connect_as(app_role)
+    try:
+        with pytest.raises(psycopg2.Error) as exc, conn.cursor() as cursor:
+            cursor.execute(statement)
+        assert exc.value.pgcode == "42501", exc.value
+        # The chain still takes appends (as the app role, through the function)...
+        assert _app_append(conn, "after.attempt") == 2
+    finally:
+        conn.close()
+    # ...and verifies end to end, and the failed run is still there.
+    report = audit_chain_verify()
+    assert report.ok and report.events_checked == 2, report.message
+    assert VerificationRun.objects.get().ok is False
 
 
 def test_refuses_superuser_role(transactional_db):

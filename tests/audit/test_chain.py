@@ -171,3 +171,46 @@ def test_event_records_actor_and_request():
     assert (event.actor_type, event.actor_id, event.actor_name) == ("user", "7", "alice")
     assert event.request_id == "r9" and event.agency_id == 3
     assert audit_chain_verify().ok
+
+
+def test_unknown_hash_version_is_reported_at_its_seq_not_a_crash():
+    _append(4)
+    _as_superuser_bypassing_triggers("UPDATE audit_auditevent SET hash_version = 2 WHERE seq = 3")
+    _verify_fails_at(3)
+    assert "unknown hash version 2" in audit_chain_verify().message
+
+
+def test_canonical_parts_rebuild_the_canonical_text():
+    from datetime import UTC, datetime
+
+    from audit.hashing import canonical, canonical_parts, format_time
+
+    record = {
+        "seq": 12,
+        "occurred_at": datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=UTC),
+        "actor_type": "user",
+        "actor_id": "7",
+        "actor_name": 'Zoë "quoted" \\ name',
+        "source_ip": "2001:db8::1",
+        "action": "contract.end_date_changed",
+        "target_type": "vendors.contract",
+        "target_id": "9",
+        "target_repr": "C-9 \u2603",
+        "agency_id": 3,
+        "before": {"end_date": "2026-01-01", "nested": {"occurred_at": "x", "seq": 1}},
+        "after": None,
+        "request_id": "req\n1",
+    }
+    pre, mid, post = canonical_parts(record)
+    joined = (
+        f'{pre}{format_time(record["occurred_at"])}","prev_hash":"{"a" * 64}",{mid},"seq":12,{post}'
+    )
+    assert joined.encode() == canonical(record, "a" * 64)
+
+
+def test_database_function_hashes_exactly_what_python_would():
+    _append(3)
+    for event in AuditEvent.objects.order_by("seq").values():
+        from audit.hashing import compute_hash
+
+        assert compute_hash(event, event["prev_hash"]) == event["hash"]

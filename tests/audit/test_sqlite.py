@@ -70,3 +70,27 @@ def test_sqlite_tampering_is_detected(sqlite_home):
     result = manage("audit_verify", check=False)
     assert result.returncode != 0
     assert "seq 7" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_chainhead SET seq = 0",
+        "UPDATE audit_chainhead SET hash = 'f'",
+        "DELETE FROM audit_chainhead",
+        "INSERT INTO audit_auditevent (seq, occurred_at, actor_type, actor_id, actor_name,"
+        " action, target_type, target_id, target_repr, request_id, hash_version, prev_hash,"
+        " hash) VALUES (1000000, '2026-01-01', 'system', '', 'x', 'forged', '', '', '', '', 1,"
+        " 'x', 'y')",
+        "UPDATE audit_verificationrun SET ok = 1",
+        "DELETE FROM audit_verificationrun",
+    ],
+)
+def test_sqlite_head_cannot_be_rewound_or_skipped(sqlite_home, statement):
+    var, _ = sqlite_home
+    db = sqlite3.connect(var / "sundown.sqlite3")
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only|head"):
+            db.execute(statement)
+    finally:
+        db.close()

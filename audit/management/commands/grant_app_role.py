@@ -2,14 +2,18 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from psycopg2 import sql
 
-AUDIT_TABLE = "audit_auditevent"
+from audit.migrations_sql import APPEND_ONLY
+
+# Written only by the `audit_append` function, which runs with its owner's rights.
+OWNER_WRITTEN = ("audit_auditevent", "audit_chainhead")
 
 
 class Command(BaseCommand):
     help = (
         "PostgreSQL: give the application's login role what it needs and no more. "
         "Run as the owner of the tables after every migrate. The role owns nothing, so it "
-        "cannot disable the audit table's triggers, and it may only SELECT and INSERT there."
+        "cannot disable the audit tables' triggers; it appends events only through the "
+        "audit_append function and may not change the chain head or verification runs."
     )
 
     def add_arguments(self, parser):
@@ -42,9 +46,21 @@ class Command(BaseCommand):
                 sql.SQL(
                     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}"
                 ).format(ident),
-                sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(
-                    sql.Identifier(AUDIT_TABLE), ident
+                *(
+                    sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(
+                        sql.Identifier(table), ident
+                    )
+                    for table in OWNER_WRITTEN
                 ),
+                *(
+                    sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(
+                        sql.Identifier(table), ident
+                    )
+                    for table in APPEND_ONLY
+                ),
+                sql.SQL(
+                    "GRANT EXECUTE ON FUNCTION audit_append(text[], text, text[]) TO {}"
+                ).format(ident),
                 sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(
                     ident
                 ),
@@ -53,5 +69,7 @@ class Command(BaseCommand):
                 for statement in statements:
                     cursor.execute(statement)
         self.stdout.write(
-            self.style.SUCCESS(f"{role}: read/write on application tables, append-only on audit")
+            self.style.SUCCESS(
+                f"{role}: read/write on application tables; audit appends via audit_append only"
+            )
         )

@@ -1,0 +1,115 @@
+"""SQL installed by migration 0005 (kept here so the migration stays readable).
+
+Frozen with the migration: change it only through a new migration.
+"""
+
+# Tables that, like the events, take INSERT and nothing else.
+APPEND_ONLY = ("audit_verificationrun", "audit_treenode", "audit_checkpoint")
+
+PG_FORWARD = r"""
+CREATE OR REPLACE FUNCTION audit_append(p_pre text[], p_mid text, p_post text[])
+RETURNS TABLE (first_seq bigint, occurred_at timestamptz, first_prev text, hashes text[])
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+#variable_conflict use_variable
+DECLARE
+    v_n integer := coalesce(array_length(p_pre, 1), 0);
+    v_seq bigint;
+    v_hash text;
+    v_now timestamptz := clock_timestamp();
+    v_time text;
+    v_texts text[];
+    v_hashes text[];
+BEGIN
+    IF v_n = 0 OR array_length(p_post, 1) IS DISTINCT FROM v_n OR p_mid IS NULL THEN
+        RAISE EXCEPTION 'audit_append: % canonical prefixes but % suffixes',
+            v_n, coalesce(array_length(p_post, 1), 0);
+    END IF;
+    SELECT h.seq, h.hash INTO v_seq, v_hash FROM audit_chainhead h WHERE h.id = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        -- A fresh database starts the chain; an emptied one starts it again, and
+        -- only checkpoints shipped elsewhere can tell (which is what they are for).
+        INSERT INTO audit_chainhead (id, seq, hash) VALUES (1, 0, repeat('0', 64))
+            ON CONFLICT DO NOTHING;
+        SELECT h.seq, h.hash INTO v_seq, v_hash FROM audit_chainhead h
+            WHERE h.id = 1 FOR UPDATE;
+    END IF;
+    first_seq := v_seq + 1;
+    first_prev := v_hash;
+    occurred_at := v_now;
+    -- audit.hashing.format_time: UTC, microseconds, a literal Z.
+    v_time := to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    FOR i IN 1..v_n LOOP
+        v_seq := v_seq + 1;
+        -- Keys sort as ...before < occurred_at < prev_hash < request_id < seq < source_ip...
+        v_texts[i] := p_pre[i] || v_time || '","prev_hash":"' || v_hash || '",'
+            || p_mid || ',"seq":' || v_seq || ',' || p_post[i];
+        v_hash := encode(sha256(convert_to(v_texts[i], 'UTF8')), 'hex');
+        v_hashes[i] := v_hash;
+    END LOOP;
+    -- The columns come from the very text that was hashed, so they cannot disagree.
+    INSERT INTO audit_auditevent (
+        seq, occurred_at, actor_type, actor_id, actor_name, source_ip, action,
+        target_type, target_id, target_repr, agency_id, before, after, request_id,
+        hash_version, prev_hash, hash)
+    SELECT first_seq + t.i - 1, v_now, t.c->>'actor_type', t.c->>'actor_id',
+        t.c->>'actor_name', (t.c->>'source_ip')::inet, t.c->>'action', t.c->>'target_type',
+        t.c->>'target_id', t.c->>'target_repr', (t.c->>'agency_id')::bigint,
+        NULLIF(t.c->'before', 'null'::jsonb), NULLIF(t.c->'after', 'null'::jsonb),
+        t.c->>'request_id', (t.c->>'v')::smallint,
+        CASE WHEN t.i = 1 THEN first_prev ELSE v_hashes[t.i - 1] END, v_hashes[t.i]
+    FROM (SELECT s.i, v_texts[s.i]::jsonb AS c FROM generate_subscripts(v_texts, 1) AS s(i)) t;
+    UPDATE audit_chainhead SET seq = v_seq, hash = v_hash WHERE id = 1;
+    hashes := v_hashes;
+    RETURN NEXT;
+END;
+$$;
+REVOKE ALL ON FUNCTION audit_append(text[], text, text[]) FROM PUBLIC;
+""" + "\n".join(
+    f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+"""
+    for table in APPEND_ONLY
+)
+
+PG_REVERSE = "DROP FUNCTION IF EXISTS audit_append(text[], text, text[]);\n" + "\n".join(
+    f"DROP TRIGGER IF EXISTS {table}_no_{op} ON {table};"
+    for table in APPEND_ONLY
+    for op in ("update", "delete", "truncate")
+)
+
+SQLITE_FORWARD = [
+    """CREATE TRIGGER audit_extends_head BEFORE INSERT ON audit_auditevent
+       WHEN NEW.seq IS NOT (SELECT seq + 1 FROM audit_chainhead WHERE id = 1)
+         OR NEW.prev_hash IS NOT (SELECT hash FROM audit_chainhead WHERE id = 1)
+       BEGIN SELECT RAISE(ABORT, 'audit append must extend the chain head by one'); END;""",
+    """CREATE TRIGGER audit_moves_head AFTER INSERT ON audit_auditevent
+       BEGIN UPDATE audit_chainhead SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; END;""",
+    """CREATE TRIGGER audit_head_follows BEFORE UPDATE ON audit_chainhead
+       WHEN NEW.id IS NOT OLD.id
+         OR NEW.seq IS NOT (SELECT max(seq) FROM audit_auditevent)
+         OR NEW.hash IS NOT (SELECT hash FROM audit_auditevent WHERE seq = NEW.seq)
+       BEGIN SELECT RAISE(ABORT, 'the chain head only moves to the last event'); END;""",
+    """CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_chainhead
+       BEGIN SELECT RAISE(ABORT, 'audit_chainhead is append-only: DELETE refused'); END;""",
+] + [
+    f"""CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}
+       BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END;"""
+    for table in APPEND_ONLY
+    for op in ("UPDATE", "DELETE")
+]
+
+SQLITE_REVERSE = [
+    f"DROP TRIGGER IF EXISTS {name};"
+    for name in (
+        "audit_extends_head",
+        "audit_moves_head",
+        "audit_head_follows",
+        "audit_head_no_delete",
+        *(f"{t}_no_{op}" for t in APPEND_ONLY for op in ("update", "delete")),
+    )
+]
