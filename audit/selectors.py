@@ -1,9 +1,10 @@
 """Reading and verifying the audit chain."""
 
+import hashlib
 from dataclasses import dataclass
 
-from audit.hashing import COLUMNS, GENESIS_HASH, KNOWN_VERSIONS, compute_hash
-from audit.models import AuditEvent, ChainHead
+from audit.hashing import COLUMNS, GENESIS_HASH, KNOWN_VERSIONS, canonical
+from audit.models import AuditEvent, ChainHead, Checkpoint
 
 
 @dataclass
@@ -14,39 +15,57 @@ class ChainReport:
     message: str = ""
 
 
-def audit_chain_verify(*, chunk_size: int = 5000) -> ChainReport:
+# Stands in for the leaf of an event whose hash version is unknown: it cannot match.
+_UNKNOWN_LEAF = b"\xff" * 32
+
+
+def audit_chain_verify(*, chunk_size: int = 5000, leaves: bytearray | None = None) -> ChainReport:
     """Recompute every hash in seq order; report the first event that does not fit.
 
     Catches an altered row (hash mismatch), a removed row (seq gap or broken
-    link), swapped rows, and a truncated tail (head no longer matches).
+    link), swapped rows, and a truncated tail (head no longer matches). With
+    ``leaves``, also appends every row's RFC 6962 leaf hash to it (in table order,
+    past any problem) for the tree and checkpoint checks of ``audit.verification``.
     """
     expected_seq = 1
     prev_hash = GENESIS_HASH
     checked = 0
-    columns = COLUMNS
-    rows = AuditEvent.objects.order_by("seq").values_list(*columns).iterator(chunk_size=chunk_size)
+    first: ChainReport | None = None
+    sha256 = hashlib.sha256
+    rows = AuditEvent.objects.order_by("seq").values_list(*COLUMNS).iterator(chunk_size=chunk_size)
     for values in rows:
-        record = dict(zip(columns, values, strict=True))
+        record = dict(zip(COLUMNS, values, strict=True))
         seq = record["seq"]
+        problem = None
+        data = None
+        if record["hash_version"] in KNOWN_VERSIONS:
+            data = canonical(record, record["prev_hash"], record["hash_version"])
+        if leaves is not None:
+            leaves += sha256(b"\x00" + data).digest() if data is not None else _UNKNOWN_LEAF
+        if first is not None:
+            continue
         if seq != expected_seq:
-            return ChainReport(
-                False, checked, expected_seq, f"seq {expected_seq} is missing (next is {seq})"
-            )
-        if record["prev_hash"] != prev_hash:
-            return ChainReport(False, checked, seq, f"seq {seq} does not link to seq {seq - 1}")
-        if record["hash_version"] not in KNOWN_VERSIONS:
-            return ChainReport(
-                False,
-                checked,
+            problem = (expected_seq, f"seq {expected_seq} is missing (next is {seq})")
+        elif record["prev_hash"] != prev_hash:
+            problem = (seq, f"seq {seq} does not link to seq {seq - 1}")
+        elif data is None:
+            problem = (
                 seq,
                 f"seq {seq} has unknown hash version {record['hash_version']} "
                 "(forged, or written by a newer Sundown)",
             )
-        if compute_hash(record, prev_hash, record["hash_version"]) != record["hash"]:
-            return ChainReport(False, checked, seq, f"seq {seq} was altered (hash mismatch)")
+        elif sha256(data).hexdigest() != record["hash"]:
+            problem = (seq, f"seq {seq} was altered (hash mismatch)")
+        if problem:
+            first = ChainReport(False, checked, *problem)
+            if leaves is None:
+                return first
+            continue
         prev_hash = record["hash"]
         expected_seq += 1
         checked += 1
+    if first is not None:
+        return first
     head = ChainHead.objects.filter(pk=1).first()
     if head is None:
         if checked == 0:
@@ -56,7 +75,13 @@ def audit_chain_verify(*, chunk_size: int = 5000) -> ChainReport:
         return ChainReport(
             False,
             checked,
-            checked + 1 if head.seq > checked else head.seq,
+            # Past a rewound head, the first event the head no longer covers is bad.
+            min(head.seq, checked) + 1,
             f"chain head says seq {head.seq} but the table ends at seq {checked}",
         )
     return ChainReport(True, checked, None, f"{checked} events verified")
+
+
+def checkpoint_latest() -> Checkpoint | None:
+    """The newest signed checkpoint (for /readyz: is the last one young enough?)."""
+    return Checkpoint.objects.order_by("-created_at", "-id").first()

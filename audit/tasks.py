@@ -21,3 +21,11 @@ def audit_ship_task() -> int:
         if result.error:
             logger.warning("audit shipping to %s: %s", result.sink, result.error)
     return shipped
+
+
+@shared_task(name="audit.checkpoint", ignore_result=True)
+def audit_checkpoint_task() -> int:
+    """Sign and ship a checkpoint (beat, every SUNDOWN_CHECKPOINT_SECONDS)."""
+    from audit.checkpoints import checkpoint_create
+
+    return checkpoint_create().size

@@ -8,6 +8,7 @@ at PostgreSQL and Redis without any code change.
 import base64
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -215,8 +216,24 @@ if not _keys:
     _keys = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 SUNDOWN_ENCRYPTION_KEYS = _keys
 
-# Key that signs audit checkpoints; kept outside the database.
-SUNDOWN_AUDIT_SIGNING_KEY = env_str("SUNDOWN_AUDIT_SIGNING_KEY", SECRET_KEY)
+# Ed25519 key that signs audit checkpoints: a file outside the database, made by
+# `python manage.py audit_keygen`. Development (DEBUG) makes one under var/ on first use.
+# (A path, not the `NAME_FILE` secret convention: the key never passes through settings.)
+SUNDOWN_AUDIT_SIGNING_KEY_FILE = os.environ.get("SUNDOWN_AUDIT_SIGNING_KEY_FILE") or str(
+    VAR_DIR / "audit-signing.key"
+)
+SUNDOWN_AUDIT_SIGNING_KEY_AUTOCREATE = env_bool("SUNDOWN_AUDIT_SIGNING_KEY_AUTOCREATE", DEBUG)
+# The checkpoints' origin line and the key's name (a schema-less URL, no spaces or '+').
+SUNDOWN_AUDIT_ORIGIN = env_str("SUNDOWN_AUDIT_ORIGIN", "sundown.invalid/audit")
+SUNDOWN_CHECKPOINT_SECONDS = env_int("SUNDOWN_CHECKPOINT_SECONDS", 60)
+# Where checkpoints are shipped besides the database: `file:/path` (JSON lines), and
+# whatever kinds audit.sinks has registered. Comma-separated; empty ships nowhere.
+SUNDOWN_CHECKPOINT_SINKS = env_list(
+    "SUNDOWN_CHECKPOINT_SINKS", [f"file:{VAR_DIR / 'checkpoints' / 'checkpoints.jsonl'}"]
+)
+# HMAC key of the checkpoints made before the signed ones (only ever verified now):
+# what SUNDOWN_AUDIT_SIGNING_KEY held then, or SECRET_KEY.
+SUNDOWN_AUDIT_LEGACY_HMAC_KEY = os.environ.get("SUNDOWN_AUDIT_SIGNING_KEY") or SECRET_KEY
 
 # SIEM export (audit.sinks, audit.shipping): every audit event goes to each configured
 # sink as an OCSF JSON line, in seq order, from that sink's own persistent cursor.
@@ -278,6 +295,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.ship",
         "schedule": float(env_int("SUNDOWN_SIEM_SHIP_SECONDS", 10)),
         "options": {"expires": 60},
+    },
+    # Signed checkpoints of the audit tree, shipped to SUNDOWN_CHECKPOINT_SINKS.
+    "audit-checkpoint": {
+        "task": "audit.checkpoint",
+        "schedule": float(SUNDOWN_CHECKPOINT_SECONDS),
+        "options": {"expires": SUNDOWN_CHECKPOINT_SECONDS},
     },
     "revocation-expiry-notices": {
         "task": "revocation.expiry_notices",

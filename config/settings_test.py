@@ -19,6 +19,13 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {
     "NAME": os.environ.get("SUNDOWN_TEST_DB", f"test_sundown_{os.getpid()}"),
 }
+# Each test process signs checkpoints with its own throwaway key and ships them nowhere
+# unless a test asks (tests/audit configure a file sink in a temp dir).
+import tempfile  # noqa: E402
+
+SUNDOWN_AUDIT_SIGNING_KEY_FILE = os.path.join(tempfile.mkdtemp(prefix="sundown-key-"), "audit.key")
+SUNDOWN_AUDIT_SIGNING_KEY_AUTOCREATE = True
+SUNDOWN_CHECKPOINT_SINKS: list[str] = []
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]

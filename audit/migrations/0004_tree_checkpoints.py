@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0002_append_only"),
+        ("audit", "0003_sink_cursor"),
     ]
 
     operations = [

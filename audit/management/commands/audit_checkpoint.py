@@ -1,22 +1,24 @@
-import json
+from django.core.management.base import BaseCommand, CommandError
 
-from django.core.management.base import BaseCommand
-
-from audit.checkpoints import checkpoint_create
+from audit.checkpoints import CheckpointError, checkpoint_create
+from audit.signing import SigningKeyError
+from audit.checkpoint_sinks import CheckpointFileSink
 
 
 class Command(BaseCommand):
     help = (
-        "Sign the audit chain head with SUNDOWN_AUDIT_SIGNING_KEY, log it to the "
-        "`sundown.audit.checkpoint` logger and print it (or append it to --out)."
+        "Sign the audit tree at the current head (C2SP checkpoint, Ed25519), store it, ship "
+        "it to SUNDOWN_CHECKPOINT_SINKS (and --out) and print the signed note."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--out", help="Append the checkpoint as a JSON line to this file.")
+        parser.add_argument("--out", help="Also append it to this checkpoint file (JSON lines).")
 
     def handle(self, *args, out=None, **options):
-        line = json.dumps(checkpoint_create(), sort_keys=True)
+        try:
+            checkpoint = checkpoint_create()
+        except (CheckpointError, SigningKeyError) as exc:
+            raise CommandError(str(exc)) from exc
         if out:
-            with open(out, "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
-        self.stdout.write(line)
+            CheckpointFileSink(out).ship(checkpoint)
+        self.stdout.write(checkpoint.note, ending="")

@@ -1,25 +1,24 @@
-import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.checkpoints import checkpoint_check
 from audit.models import VerificationRun
-from audit.selectors import ChainReport, audit_chain_verify
+from audit.signing import SigningKeyError, signing_key, verifier_parse
+from audit.verification import audit_verify_all
 
 
-def _check_checkpoints(report, path):
-    with open(path, encoding="utf-8") as fh:
-        records = [json.loads(line) for line in fh if line.strip()]
-    for record in records:
-        problem = checkpoint_check(record)
-        if problem:
-            return ChainReport(False, report.events_checked, record.get("seq"), problem)
-    report.message += f"; {len(records)} signed checkpoints match"
-    return report
+def _verifier(value):
+    if value:
+        text = Path(value).read_text() if Path(value).is_file() else value
+        return verifier_parse(text)
+    return verifier_parse(signing_key().verifier())
 
 
 class Command(BaseCommand):
-    help = "Recompute the audit hash chain; exit non-zero naming the first bad seq."
+    help = (
+        "Recompute the audit hash chain and the Merkle tree, check the stored and the given "
+        "signed checkpoints against them; exit non-zero naming the first bad seq."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -27,13 +26,28 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--checkpoints",
-            help="File of signed checkpoints (JSON lines from audit_checkpoint) to check against.",
+            help="Checkpoint file (JSON lines from a file sink or audit_checkpoint --out).",
+        )
+        parser.add_argument(
+            "--verifier-key",
+            help="Verifier key (or a file holding it); default: from the signing key file.",
         )
 
-    def handle(self, *args, no_record=False, checkpoints=None, **options):
-        report = audit_chain_verify()
-        if report.ok and checkpoints:
-            report = _check_checkpoints(report, checkpoints)
+    def handle(self, *args, no_record=False, checkpoints=None, verifier_key=None, **options):
+        try:
+            verifier = _verifier(verifier_key)
+        except (SigningKeyError, ValueError, OSError) as exc:
+            if checkpoints:
+                raise CommandError(
+                    f"cannot check checkpoints without a verifier key: {exc}"
+                ) from exc
+            verifier = None
+            self.stderr.write(f"no verifier key ({exc}); checking the chain and tree only")
+        lines = None
+        if checkpoints:
+            with open(checkpoints, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        report = audit_verify_all(verifier=verifier, checkpoint_lines=lines)
         if not no_record:
             VerificationRun.objects.create(
                 ok=report.ok,
