@@ -16,9 +16,9 @@ import re
 from django.db import transaction
 
 from audit import merkle
+from audit.checkpoint_sinks import sinks_configured
 from audit.models import Checkpoint
 from audit.signing import SigningKey, signing_key
-from audit.checkpoint_sinks import sinks_configured
 from audit.tree import Tree, tree_extend, tree_size
 
 logger = logging.getLogger("sundown.audit.checkpoint")

@@ -171,7 +171,9 @@ def _stored_nodes_check(today: _Leaves) -> Problem | None:
     worst: Problem | None = None
     for level, index, digest in TreeNode.objects.values_list("level", "index", "hash"):
         first = index * (1 << level) + 1
-        if computed.get((level, index)) != bytes(digest) and (worst is None or first < worst.seq):
+        if computed.get((level, index)) != bytes(digest) and (
+            worst is None or worst.seq is None or first < worst.seq
+        ):
             worst = Problem(
                 first,
                 f"stored tree node {level}/{index} (seq {first}..{first + (1 << level) - 1}) "
@@ -209,7 +211,7 @@ def audit_verify_all(
     if problems:
         named = [p for p in problems if p.seq is not None]
         exact = [p for p in named if p.exact] or named
-        first = min(exact, key=lambda p: p.seq) if exact else problems[0]
+        first = min(exact, key=lambda p: p.seq or 0) if exact else problems[0]
         return ChainReport(
             False,
             report.events_checked,

@@ -25,7 +25,7 @@ import tempfile  # noqa: E402
 
 SUNDOWN_AUDIT_SIGNING_KEY_FILE = os.path.join(tempfile.mkdtemp(prefix="sundown-key-"), "audit.key")
 SUNDOWN_AUDIT_SIGNING_KEY_AUTOCREATE = True
-SUNDOWN_CHECKPOINT_SINKS: list[str] = []
+SUNDOWN_CHECKPOINT_SINKS = []
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]

@@ -131,3 +131,12 @@ def test_old_hmac_checkpoints_still_verify(tmp_path, capsys):
     out.write_text(json.dumps(line) + "\n")
     with pytest.raises(CommandError, match="bad signature"):
         call_command("audit_verify", "--checkpoints", str(out))
+
+
+def test_checkpoints_also_go_to_a_siem_sink(tmp_path, settings):
+    out = tmp_path / "siem.jsonl"
+    settings.SUNDOWN_SIEM_SINKS = {"archive": {"kind": "file", "path": str(out)}}
+    settings.SUNDOWN_CHECKPOINT_SINKS = ["siem:archive"]
+    _append(2)
+    checkpoint = checkpoint_create()
+    assert json.loads(out.read_text()) == {"size": 2, "note": checkpoint.note}

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.checkpoint_sinks import CheckpointFileSink
 from audit.checkpoints import CheckpointError, checkpoint_create
 from audit.signing import SigningKeyError
-from audit.checkpoint_sinks import CheckpointFileSink
 
 
 class Command(BaseCommand):
