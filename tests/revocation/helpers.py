@@ -189,6 +189,7 @@ class Worker:
         self.extra_env = env or {}
         self.var_dir = tempfile.mkdtemp(prefix="sundown-worker-")
         self.proc: subprocess.Popen | None = None
+        self.restarts = 0
         self.log_path = Path(self.var_dir) / "worker.log"
         self.restarts = 0  # by supervise()
 
