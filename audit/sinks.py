@@ -332,6 +332,5 @@ def build_sink(name: str, options: dict) -> Sink:
 def configured_sinks() -> dict[str, Sink]:
     """Every sink in ``settings.SUNDOWN_SIEM_SINKS``, by name (empty when none is set)."""
     return {
-        name: build_sink(name, options)
-        for name, options in getattr(settings, "SUNDOWN_SIEM_SINKS", {}).items()
+        name: build_sink(name, options) for name, options in settings.SUNDOWN_SIEM_SINKS.items()
     }

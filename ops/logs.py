@@ -93,11 +93,11 @@ def _configured_secrets() -> list[str]:
     if not settings.configured:
         return []
     values = [
-        getattr(settings, "SECRET_KEY", ""),
-        getattr(settings, "SUNDOWN_AUDIT_SIGNING_KEY", ""),
-        getattr(settings, "SUNDOWN_METRICS_TOKEN", ""),
-        getattr(settings, "EMAIL_HOST_PASSWORD", ""),
-        *getattr(settings, "SUNDOWN_ENCRYPTION_KEYS", []),
+        settings.SECRET_KEY,
+        settings.SUNDOWN_AUDIT_SIGNING_KEY,
+        settings.SUNDOWN_METRICS_TOKEN,
+        settings.EMAIL_HOST_PASSWORD,
+        *settings.SUNDOWN_ENCRYPTION_KEYS,
     ]
     return [v for v in values if v and len(v) >= _MIN_SECRET_LENGTH]
 
