@@ -1,7 +1,8 @@
 """Query filters for the list endpoints (django-filter).
 
 Filters only narrow what ``restrict`` already allows; an id of another agency
-simply matches nothing.
+simply matches nothing. Each ``agency`` filter follows the model's path in
+``vendors.permissions.AGENCY_OWNER``.
 """
 
 import datetime as dt
@@ -17,6 +18,7 @@ from access.models import Credential, System
 from audit.models import AuditEvent
 from revocation.models import ManualTask, RevocationAttempt
 from vendors.models import Agency, Contract, Vendor
+from vendors.permissions import agency_path
 
 
 class IdFilter(filters.NumberFilter):
@@ -73,7 +75,7 @@ class AgencyFilter(filters.FilterSet):
 
 
 class VendorFilter(filters.FilterSet):
-    agency = IdFilter(field_name="agency_id")
+    agency = IdFilter(field_name=agency_path(Vendor))
 
     class Meta:
         model = Vendor
@@ -81,7 +83,7 @@ class VendorFilter(filters.FilterSet):
 
 
 class ContractFilter(filters.FilterSet):
-    agency = IdFilter(field_name="vendor__agency_id")
+    agency = IdFilter(field_name=agency_path(Contract))
     vendor = IdFilter(field_name="vendor_id")
     end_date = filters.DateFromToRangeFilter(
         help_text="end_date_after / end_date_before: inclusive range of end dates."
@@ -96,7 +98,7 @@ class ContractFilter(filters.FilterSet):
 
 
 class SystemFilter(filters.FilterSet):
-    agency = IdFilter(field_name="agency_id")
+    agency = IdFilter(field_name=agency_path(System))
 
     class Meta:
         model = System
@@ -104,7 +106,7 @@ class SystemFilter(filters.FilterSet):
 
 
 class CredentialFilter(filters.FilterSet):
-    agency = IdFilter(field_name="system__agency_id")
+    agency = IdFilter(field_name=agency_path(Credential))
     vendor = IdFilter(field_name="vendor_id")
     system = IdFilter(field_name="system_id")
     contract = IdFilter(field_name="contracts", distinct=True)
@@ -140,7 +142,7 @@ class CredentialFilter(filters.FilterSet):
 class RevocationAttemptFilter(filters.FilterSet):
     credential = IdFilter(field_name="credential_id")
     system = IdFilter(field_name="system_id")
-    agency = IdFilter(field_name="system__agency_id")
+    agency = IdFilter(field_name=agency_path(RevocationAttempt))
     started_at = DateTimeRangeFilter(
         help_text="started_at_after / started_at_before: when the attempt started."
     )
@@ -153,7 +155,7 @@ class RevocationAttemptFilter(filters.FilterSet):
 class ManualTaskFilter(filters.FilterSet):
     credential = IdFilter(field_name="credential_id")
     system = IdFilter(field_name="system_id")
-    agency = IdFilter(field_name="system__agency_id")
+    agency = IdFilter(field_name=agency_path(ManualTask))
 
     class Meta:
         model = ManualTask
@@ -161,7 +163,7 @@ class ManualTaskFilter(filters.FilterSet):
 
 
 class AuditEventFilter(filters.FilterSet):
-    agency = IdFilter(field_name="agency_id")
+    agency = IdFilter(field_name=agency_path(AuditEvent))
     occurred_at = DateTimeRangeFilter(
         help_text="occurred_at_after / occurred_at_before: database time of the event."
     )

@@ -8,13 +8,7 @@ agency without the action's permission is a 403. Denials are audited.
 
 from rest_framework import permissions
 
-from vendors.permissions import VIEW, agencies_for
-
-
-def user_has_perm_in(user, perm: str, agency_id: int | None) -> bool:
-    if agency_id is None:
-        return False
-    return agencies_for(user, perm).filter(pk=agency_id).exists()
+from vendors.permissions import VIEW, agencies_for, has_agency_perm
 
 
 class AgencyPermission(permissions.BasePermission):
@@ -40,7 +34,7 @@ class AgencyPermission(permissions.BasePermission):
         perm = view.required_perm()
         if perm is None or perm == VIEW:
             return True  # the lookup queryset is already restricted to VIEW
-        if user_has_perm_in(request.user, perm, view.agency_id_of(obj)):
+        if has_agency_perm(request.user, perm, obj):
             return True
         view.denied_perm = perm
         view.denied_object = obj

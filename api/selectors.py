@@ -1,9 +1,11 @@
-"""Reads for API tokens."""
+"""Reads for API tokens, and the target of a refused request."""
 
+from django.db.models import Model
 from django.utils import timezone
 
 from api.models import ApiToken
 from api.services import KEY_PREFIX, hash_key
+from vendors.permissions import owner_relations
 
 
 def api_token_for_key(key: str) -> ApiToken | None:
@@ -22,3 +24,17 @@ def api_token_usable(token: ApiToken) -> tuple[bool, str]:
     if not token.user.is_active:
         return False, "The token's user is inactive."
     return True, ""
+
+
+def denied_target(model: type[Model], lookup: dict) -> Model | None:
+    """The object a refused request named, in whichever agency it is.
+
+    Deliberately not restricted: the API writes it to the audit trail as the target
+    of the refusal and never shows it to the caller, who gets the same 404 as for an
+    object that does not exist.
+    """
+    queryset = model._default_manager.select_related(*owner_relations(model))
+    try:
+        return queryset.filter(**lookup).first()
+    except (TypeError, ValueError):  # not even a well-formed id
+        return None

@@ -1,9 +1,10 @@
-"""API views: thin. Reads through ``restrict``, writes and verbs through the services."""
+"""API views: thin. Reads through the apps' selectors (all via ``restrict``), writes and
+verbs through the services."""
 
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import QuerySet
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
@@ -15,19 +16,20 @@ from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
+from access import selectors as access_selectors
 from access import services as access_services
-from access.models import Credential, System
 from api import filters, serializers
 from api.exceptions import error_body
 from api.pagination import AfterSeqPagination
 from api.permissions import AgencyPermission
+from api.selectors import denied_target
 from audit.actor import Actor
-from audit.models import AuditEvent
+from audit.selectors import audit_event_list
 from audit.services import audit_record_standalone
+from revocation import selectors as revocation_selectors
 from revocation import services as revocation_services
-from revocation.models import ManualTask, RevocationAttempt
+from vendors import selectors as vendor_selectors
 from vendors import services as vendor_services
-from vendors.models import Agency, Contract, Vendor
 from vendors.permissions import (
     MANAGE_CONTRACTS,
     MANAGE_INVENTORY,
@@ -35,7 +37,8 @@ from vendors.permissions import (
     REVOKE,
     VIEW,
     VIEW_AUDIT,
-    restrict,
+    agency_id_of,
+    owner_relations,
 )
 
 FILTER_BACKENDS: list[type[Any]] = [DjangoFilterBackend, SearchFilter, OrderingFilter]
@@ -44,9 +47,10 @@ FILTER_BACKENDS: list[type[Any]] = [DjangoFilterBackend, SearchFilter, OrderingF
 class AgencyScopedViewSet(viewsets.GenericViewSet):
     """Shared authorization for every agency-owned resource.
 
-    ``read_perm`` governs list and retrieve, ``write_perm`` create and update,
-    ``action_perms`` the verbs. ``agency_path`` is the dotted attribute path from
-    an object to its agency id.
+    ``rows(perm)`` reads the resource through its app's selector, limited to the
+    agencies where the user holds ``perm``; which agency owns an object comes from
+    ``vendors.permissions.AGENCY_OWNER``. ``read_perm`` governs list and retrieve,
+    ``write_perm`` create and update, ``action_perms`` the verbs.
     """
 
     permission_classes = [AgencyPermission]
@@ -54,7 +58,6 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
     read_perm = VIEW
     write_perm: str | None = None
     action_perms: dict[str, str] = {}
-    agency_path = "agency_id"
     http_method_names = ["get", "post", "patch", "head"]
 
     # Authorization -------------------------------------------------------
@@ -77,13 +80,8 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
             return self.write_perm
         return self.action_perms[self.action]
 
-    def agency_id_of(self, obj) -> int | None:
-        value = obj
-        for part in self.agency_path.split("."):
-            value = getattr(value, part)
-        return value
-
-    def base_queryset(self):
+    def rows(self, perm: str) -> QuerySet:
+        """The resource's rows in the agencies where the user holds ``perm``."""
         raise NotImplementedError
 
     def get_queryset(self):
@@ -91,7 +89,12 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
         # lookups search everything the user may VIEW, so an object of another
         # agency is "not found" while one of their own agency is "forbidden".
         perm = VIEW if self.detail else self.read_perm
-        return restrict(self.base_queryset(), self.request.user, perm)
+        queryset = self.rows(perm)
+        relations = owner_relations(queryset.model)
+        if self.detail and relations:
+            # The object check reads the owner's agency id: load it with the object.
+            queryset = queryset.select_related(*relations)
+        return queryset
 
     def get_object(self):
         try:
@@ -106,10 +109,7 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
         if not (user and user.is_authenticated):
             return
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
-        try:
-            obj = self.base_queryset().filter(**{self.lookup_field: value}).first()
-        except (TypeError, ValueError):
-            return
+        obj = denied_target(self.get_queryset().model, {self.lookup_field: value})
         if obj is not None:
             self._audit_denial(obj=obj, reason="other_agency", perm=self.required_perm() or "")
 
@@ -127,7 +127,7 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
             actor=Actor.from_request(request),
             action="api.permission_denied",
             target=obj,
-            agency_id=self.agency_id_of(obj) if obj is not None else None,
+            agency_id=agency_id_of(obj) if obj is not None else None,
             after={
                 "method": request.method,
                 "path": request.path[:300],
@@ -145,7 +145,9 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
     def reloaded(self, obj):
         # Just written by this user through a service: read it back with the
         # list's select/prefetch so the representation costs the same queries.
-        return self.base_queryset().get(pk=obj.pk)
+        # The user holds the action's permission in the object's agency (checked
+        # on the object, or on the related fields of a create), so it is found.
+        return self.rows(self.required_perm()).get(pk=obj.pk)
 
     def respond(self, obj, status_code=status.HTTP_200_OK, serializer_class=None):
         serializer_class = serializer_class or self.get_serializer_class()
@@ -170,13 +172,12 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
 )
 class AgencyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
     serializer_class = serializers.AgencySerializer
-    agency_path = "pk"
     search_fields = ["name", "slug"]
     ordering_fields = ["name", "slug", "created_at"]
     filterset_class = filters.AgencyFilter
 
-    def base_queryset(self):
-        return Agency.objects.all()
+    def rows(self, perm):
+        return vendor_selectors.agency_list(user=self.request.user, perm=perm)
 
 
 # Vendors ----------------------------------------------------------------------
@@ -197,8 +198,8 @@ class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScop
     write_perm = MANAGE_VENDORS
     action_perms = {"kill_switch": REVOKE}
 
-    def base_queryset(self):
-        return Vendor.objects.all()
+    def rows(self, perm):
+        return vendor_selectors.vendor_list(user=self.request.user, perm=perm)
 
     def create(self, request):
         data = self.validated()
@@ -229,11 +230,9 @@ class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScop
             actor=self.actor(), vendor=vendor, reason=data["reason"]
         )
         queued = list(
-            Credential.objects.filter(pk__in=[c.pk for c in queued])
-            .prefetch_related(
-                Prefetch("contracts", queryset=Contract.objects.only("id").order_by())
-            )
-            .order_by("pk")
+            access_selectors.credential_list(
+                user=request.user, perm=REVOKE, pks=[c.pk for c in queued]
+            ).order_by("pk")
         )
         context = self.get_serializer_context()
         body = {
@@ -268,10 +267,9 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencySc
     ordering = ["end_date", "reference", "id"]
     write_perm = MANAGE_CONTRACTS
     action_perms = {"terminate": MANAGE_CONTRACTS}
-    agency_path = "vendor.agency_id"
 
-    def base_queryset(self):
-        return Contract.objects.select_related("vendor")
+    def rows(self, perm):
+        return vendor_selectors.contract_list(user=self.request.user, perm=perm)
 
     def create(self, request):
         data = self.validated()
@@ -341,8 +339,8 @@ class SystemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScop
     ordering = ["name", "id"]
     write_perm = MANAGE_INVENTORY
 
-    def base_queryset(self):
-        return System.objects.all()
+    def rows(self, perm):
+        return access_selectors.system_list(user=self.request.user, perm=perm)
 
     def create(self, request):
         data = self.validated()
@@ -373,15 +371,9 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
     ordering = ["id"]
     write_perm = MANAGE_INVENTORY
     action_perms = {"revoke": REVOKE}
-    agency_path = "system.agency_id"
 
-    def base_queryset(self):
-        # Only the contract ids are shown: prefetch them without loading or sorting contracts.
-        queryset = Credential.objects.prefetch_related(
-            Prefetch("contracts", queryset=Contract.objects.only("id").order_by())
-        )
-        # The object check reads system.agency_id; a list never needs it.
-        return queryset.select_related("system") if self.detail else queryset
+    def rows(self, perm):
+        return access_selectors.credential_list(user=self.request.user, perm=perm)
 
     def create(self, request):
         data = self.validated()
@@ -418,23 +410,12 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
 # Revocation attempts and manual tasks -----------------------------------------
 
 
-class SystemScopedViewSet(AgencyScopedViewSet):
-    """Rows that reach their agency through ``system``; ``restrict`` knows systems only."""
-
-    agency_path = "system.agency_id"
-
-    def get_queryset(self):
-        perm = VIEW if self.detail else self.read_perm
-        systems = restrict(System.objects.all(), self.request.user, perm)
-        return self.base_queryset().filter(system__in=systems)
-
-
 @extend_schema_view(
     list=extend_schema(summary="Revocation attempts (one per connector call)"),
     retrieve=extend_schema(summary="One revocation attempt"),
 )
 class RevocationAttemptViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, SystemScopedViewSet
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet
 ):
     serializer_class = serializers.RevocationAttemptSerializer
     filterset_class = filters.RevocationAttemptFilter
@@ -443,15 +424,15 @@ class RevocationAttemptViewSet(
     ordering = ["-started_at", "-id"]
     read_perm = VIEW_AUDIT
 
-    def base_queryset(self):
-        return RevocationAttempt.objects.select_related("system")
+    def rows(self, perm):
+        return revocation_selectors.revocation_attempts(user=self.request.user, perm=perm)
 
 
 @extend_schema_view(
     list=extend_schema(summary="Manual revocation tasks"),
     retrieve=extend_schema(summary="One manual task"),
 )
-class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SystemScopedViewSet):
+class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
     serializer_class = serializers.ManualTaskSerializer
     filterset_class = filters.ManualTaskFilter
     search_fields = ["detail", "note"]
@@ -459,8 +440,9 @@ class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, System
     ordering = ["-opened_at", "-id"]
     action_perms = {"complete": REVOKE}
 
-    def base_queryset(self):
-        return ManualTask.objects.select_related("system")
+    def rows(self, perm):
+        # Every status: the API lists done tasks too and reads a completed one back.
+        return revocation_selectors.manual_tasks(user=self.request.user, perm=perm, status=None)
 
     @extend_schema(
         summary="Confirm a manual revocation",
@@ -506,8 +488,8 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
     read_perm = VIEW_AUDIT
     lookup_field = "seq"
 
-    def base_queryset(self):
-        return AuditEvent.objects.all()
+    def rows(self, perm):
+        return audit_event_list(user=self.request.user, perm=perm)
 
 
 class ApiDocsView(SpectacularSwaggerSplitView):

@@ -1,10 +1,16 @@
-"""Reading and verifying the audit chain."""
+"""Reading and verifying the audit chain; the trail as agency users may read it."""
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
+
 from audit.hashing import COLUMNS, GENESIS_HASH, KNOWN_VERSIONS, canonical
-from audit.models import AuditEvent, ChainHead, Checkpoint
+from audit.models import AuditEvent, ChainHead, Checkpoint, VerificationRun
+from vendors.models import Agency, Vendor
+from vendors.permissions import VIEW_AUDIT, restrict
 
 
 @dataclass
@@ -85,3 +91,67 @@ def audit_chain_verify(*, chunk_size: int = 5000, leaves: bytearray | None = Non
 def checkpoint_latest() -> Checkpoint | None:
     """The newest signed checkpoint (for /readyz: is the last one young enough?)."""
     return Checkpoint.objects.order_by("-created_at", "-id").first()
+
+
+def audit_event_list(*, user, perm: str = VIEW_AUDIT) -> QuerySet[AuditEvent]:
+    """Events of the agencies where ``user`` holds ``perm`` (system events have none)."""
+    return restrict(AuditEvent.objects.all(), user, perm)
+
+
+def audit_search(
+    *,
+    user,
+    q: str = "",
+    action: str = "",
+    actor: str = "",
+    agency: Agency | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> QuerySet[AuditEvent]:
+    """The dashboard's audit log: newest first, narrowed by the filter form's fields."""
+    qs = audit_event_list(user=user)
+    if q:
+        qs = qs.filter(
+            Q(action__icontains=q)
+            | Q(target_repr__icontains=q)
+            | Q(actor_name__icontains=q)
+            | Q(request_id=q)
+        )
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if actor:
+        qs = qs.filter(actor_name__icontains=actor)
+    if agency is not None:
+        qs = qs.filter(agency_id=agency.pk)
+    if date_from:
+        qs = qs.filter(occurred_at__date__gte=date_from)
+    if date_to:
+        qs = qs.filter(occurred_at__date__lte=date_to)
+    return qs.order_by("-seq")
+
+
+def _ids_as_text(queryset: QuerySet) -> QuerySet:
+    # AuditEvent.target_id is text (targets of any type), so compare with text ids.
+    return queryset.annotate(t=Cast("pk", CharField())).values("t")
+
+
+def vendor_audit_trail(*, user, vendor: Vendor, limit: int = 50) -> QuerySet[AuditEvent]:
+    """Events about the vendor, its contracts and its credentials (auditors' view)."""
+    return (
+        audit_event_list(user=user)
+        .filter(
+            Q(target_type="vendors.vendor", target_id=str(vendor.pk))
+            | Q(target_type="vendors.contract", target_id__in=_ids_as_text(vendor.contracts.all()))
+            | Q(
+                target_type="access.credential",
+                target_id__in=_ids_as_text(vendor.credentials.all()),
+            ),
+            agency_id=vendor.agency_id,
+        )
+        .order_by("-seq")[:limit]
+    )
+
+
+def verification_run_latest() -> VerificationRun | None:
+    """The last chain verification started (from the dashboard, the CLI or the schedule)."""
+    return VerificationRun.objects.order_by("-started_at").first()

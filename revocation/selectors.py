@@ -1,7 +1,8 @@
 """Reads for the revocation engine, through the agency permission helper.
 
-``kill_switch_preview`` is the exception: it takes a vendor its caller has
-already fetched through that helper (or an operator at the shell).
+``kill_switch_preview`` and ``vendor_revocation_history`` are the exceptions: they
+take a vendor their caller has already fetched through that helper (or an operator
+at the shell).
 """
 
 from django.db.models import QuerySet
@@ -48,8 +49,7 @@ def failed_credentials(*, user, perm: str = VIEW) -> QuerySet[Credential]:
 
 def manual_tasks(*, user, perm: str = VIEW, status: str | None = ManualTask.Status.OPEN):
     """Manual tasks in the user's agencies; open ones by default, oldest first."""
-    visible = restrict(Credential.objects.all(), user, perm).values("pk")
-    qs = ManualTask.objects.filter(credential_id__in=visible).select_related(
+    qs = restrict(ManualTask.objects.all(), user, perm).select_related(
         "credential", "credential__vendor", "system", "system__agency"
     )
     if status:
@@ -63,8 +63,16 @@ def open_manual_tasks(*, user, perm: str = VIEW) -> QuerySet[ManualTask]:
 
 def revocation_attempts(*, user, credential: Credential | None = None, perm: str = VIEW):
     """Attempts on credentials the user may see, newest first."""
-    visible = restrict(Credential.objects.all(), user, perm).values("pk")
-    qs = RevocationAttempt.objects.filter(credential_id__in=visible)
+    qs = restrict(RevocationAttempt.objects.all(), user, perm)
     if credential is not None:
         qs = qs.filter(credential=credential)
     return qs.select_related("system").order_by("-started_at", "-pk")
+
+
+def vendor_revocation_history(vendor: Vendor, limit: int = 50) -> list[RevocationAttempt]:
+    """The latest attempts on the vendor's credentials (a vendor already fetched as above)."""
+    return list(
+        RevocationAttempt.objects.filter(credential__vendor=vendor)
+        .select_related("credential", "system")
+        .order_by("-started_at")[:limit]
+    )

@@ -4,13 +4,16 @@ A user's rights are django-guardian object permissions on ``Agency`` rows. A
 role is a named bundle of those permissions; granting a role in an agency
 assigns the bundle on that agency object and puts the user in the role's group.
 Every query for agency-owned data goes through ``restrict``.
+
+``AGENCY_OWNER`` is the one table of which agency owns a row. ``restrict``,
+``agency_id_of``, ``has_agency_perm``, the API's object checks and its ``agency``
+filters all read it; a new agency-owned model is added there and nowhere else.
 """
 
-from typing import cast
-
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models import Model, QuerySet
-from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+from django.db.models import Exists, Model, QuerySet
+from guardian.shortcuts import assign_perm, get_objects_for_user, get_perms, remove_perm
 
 from vendors.models import Agency
 
@@ -20,6 +23,7 @@ MANAGE_CONTRACTS = "vendors.manage_contracts"
 MANAGE_INVENTORY = "vendors.manage_inventory"
 REVOKE = "vendors.revoke_access"
 VIEW_AUDIT = "vendors.view_audit"
+AGENCY_PERMS = (VIEW, MANAGE_VENDORS, MANAGE_CONTRACTS, MANAGE_INVENTORY, REVOKE, VIEW_AUDIT)
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "security_officer": (VIEW, MANAGE_VENDORS, MANAGE_INVENTORY, REVOKE, VIEW_AUDIT),
@@ -29,46 +33,86 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
 }
 ROLES = tuple(ROLE_PERMISSIONS)
 
-# How each agency-owned model reaches its agency.
-AGENCY_PATHS: dict[str, str] = {
+# Per agency-owned model: the ORM path from a row to its agency's id. Paths end in a
+# column (``agency_id``), so an object check reads ids already loaded instead of
+# fetching the Agency; revocation rows follow their system, like credentials.
+AGENCY_OWNER: dict[str, str] = {
     "vendors.agency": "pk",
-    "vendors.vendor": "agency",
-    "vendors.contract": "vendor__agency",
-    "access.system": "agency",
-    "access.credential": "system__agency",
+    "vendors.vendor": "agency_id",
+    "vendors.contract": "vendor__agency_id",
+    "access.system": "agency_id",
+    "access.credential": "system__agency_id",
+    "revocation.revocationattempt": "system__agency_id",
+    "revocation.manualtask": "system__agency_id",
     "audit.auditevent": "agency_id",
 }
+
+
+def agency_path(model: type[Model] | Model) -> str:
+    """The path from ``model``'s rows to their agency id (KeyError: not agency-owned)."""
+    return AGENCY_OWNER[model._meta.label_lower]
+
+
+def owner_relations(model: type[Model] | Model) -> tuple[str, ...]:
+    """``select_related`` arguments that make ``agency_id_of`` free for ``model``'s rows."""
+    relation = agency_path(model).rpartition("__")[0]
+    return (relation,) if relation else ()
 
 
 def agencies_for(user, perm: str = VIEW) -> QuerySet[Agency]:
     """Agencies in which ``user`` holds ``perm`` (superusers: all)."""
     if not user or not user.is_authenticated or not user.is_active:
         return Agency.objects.none()
-    return get_objects_for_user(user, perm, klass=Agency, accept_global_perms=False)
+    # A bare codename: guardian takes the content type from Agency (cached by Django)
+    # instead of looking it up for every permission name it has not seen yet.
+    codename = perm.removeprefix("vendors.")
+    return get_objects_for_user(user, codename, klass=Agency, accept_global_perms=False)
 
 
 def restrict(queryset: QuerySet, user, perm: str = VIEW) -> QuerySet:
     """Limit ``queryset`` to rows of agencies where ``user`` holds ``perm``."""
-    path = AGENCY_PATHS[queryset.model._meta.label_lower]
-    agency_ids = agencies_for(user, perm).values("pk")
-    if path == "agency_id":
-        return queryset.filter(agency_id__in=agency_ids)
-    return queryset.filter(**{f"{path}__in": agency_ids})
+    return within(queryset, agencies_for(user, perm).values("pk"))
 
 
-def agency_of(obj: Model) -> Agency:
-    path = AGENCY_PATHS[obj._meta.label_lower]
-    value: object = obj
-    if path != "pk":
-        for part in path.split("__"):
-            value = getattr(value, part)
-    return cast(Agency, value)
+def within(queryset: QuerySet, agency_ids) -> QuerySet:
+    """Limit ``queryset`` to rows of ``agency_ids``: ids that came from ``agencies_for``,
+    for a page that reads many tables of the same agencies."""
+    return queryset.filter(**{f"{agency_path(queryset.model)}__in": agency_ids})
+
+
+def agency_id_of(obj: Model) -> int | None:
+    """The id of the agency that owns ``obj``."""
+    value = obj
+    for part in agency_path(obj).split("__"):
+        value = getattr(value, part)
+        if value is None:
+            return None
+    return value
 
 
 def has_agency_perm(user, perm: str, obj: Model) -> bool:
     """True when ``user`` holds ``perm`` in the agency that owns ``obj``."""
-    agency = agency_of(obj)
-    return agencies_for(user, perm).filter(pk=agency.pk).exists()
+    agency_id = agency_id_of(obj)
+    if agency_id is None:
+        return False
+    return agencies_for(user, perm).filter(pk=agency_id).exists()
+
+
+def perms_held_anywhere(user) -> frozenset[str]:
+    """The agency permissions ``user`` holds in at least one agency.
+
+    For deciding which links to show; rows are still filtered by ``restrict``. Built
+    from the same ``agencies_for`` as ``restrict``, so the two cannot disagree: one
+    query, one EXISTS per permission.
+    """
+    if not user or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset(AGENCY_PERMS)
+    flags = {f"holds_{i}": Exists(agencies_for(user, perm)) for i, perm in enumerate(AGENCY_PERMS)}
+    users = get_user_model()._default_manager.filter(pk=user.pk)
+    row = users.annotate(**flags).values_list(*flags).first()
+    return frozenset(perm for perm, held in zip(AGENCY_PERMS, row or (), strict=False) if held)
 
 
 def role_grant(*, user, agency: Agency, role: str) -> None:
@@ -87,7 +131,5 @@ def role_revoke(*, user, agency: Agency, role: str) -> None:
 
 
 def roles_of(user, agency: Agency) -> list[str]:
-    from guardian.shortcuts import get_perms
-
     held = {f"vendors.{p}" for p in get_perms(user, agency)}
     return [role for role, perms in ROLE_PERMISSIONS.items() if set(perms) <= held]

@@ -1,5 +1,7 @@
 """Helpers shared by the dashboard views."""
 
+from typing import TypeVar
+
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
@@ -8,12 +10,20 @@ from django.utils.cache import patch_vary_headers
 from dashboard.access_control import held_perms
 
 PAGE_SIZE = 50
+T = TypeVar("T")
 
 
 def paginate(request, queryset, per_page: int = PAGE_SIZE):
     """One page; the count query is the paginator's, rows are fetched for this page only."""
     paginator = Paginator(queryset, per_page)
     return paginator.get_page(request.GET.get("page"))
+
+
+def found(obj: T | None) -> T:
+    """The object a selector returned, or 404: absent and not permitted look the same."""
+    if obj is None:
+        raise Http404
+    return obj
 
 
 def require_any_perm(request, perm: str) -> None:

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
 from audit.hashing import COLUMNS
-from audit.models import VerificationRun
-from dashboard import selectors, services
+from audit.selectors import audit_search, verification_run_latest
+from dashboard import services
 from dashboard.access_control import held_perms
 from dashboard.forms import AuditFilterForm
 from dashboard.views._common import (
@@ -22,7 +22,8 @@ from dashboard.views._common import (
     render_page_or_partial,
     require_any_perm,
 )
-from vendors.permissions import REVOKE, VIEW_AUDIT, agencies_for
+from vendors.permissions import REVOKE, VIEW_AUDIT
+from vendors.selectors import agency_list
 
 # All stored columns, so an exported slice can be checked against the chain.
 EXPORT_COLUMNS = COLUMNS
@@ -40,12 +41,12 @@ def _csv_cell(index: int, value):
 
 
 def _filtered(request):
-    agencies = list(agencies_for(request.user, VIEW_AUDIT).order_by("name"))
+    agencies = list(agency_list(user=request.user, perm=VIEW_AUDIT))
     form = AuditFilterForm(request.GET or None, agencies=agencies)
     filters = dict(form.cleaned_data) if form.is_valid() else {}
     slug = filters.pop("agency", "")
     filters["agency"] = next((a for a in agencies if a.slug == slug), None)
-    return form, selectors.audit_search(user=request.user, **filters), agencies
+    return form, audit_search(user=request.user, **filters), agencies
 
 
 @login_required
@@ -56,7 +57,7 @@ def audit_log(request):
         "form": form,
         "page": paginate(request, events),
         "query": query_without_page(request),
-        "last_run": VerificationRun.objects.order_by("-started_at").first(),
+        "last_run": verification_run_latest(),
         "can_verify": REVOKE in held_perms(request),
         "agency_names": {a.pk: a.name for a in agencies},
     }

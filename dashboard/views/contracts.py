@@ -6,11 +6,11 @@ import io
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.selectors import contract_credentials
 from audit.actor import Actor
-from dashboard import selectors
 from dashboard.forms import (
     ContractEndDateForm,
     ContractForm,
@@ -18,9 +18,10 @@ from dashboard.forms import (
     ContractTerminateForm,
     apply_validation_error,
 )
-from dashboard.views._common import paginate, query_without_page, require_any_perm
+from dashboard.views._common import found, paginate, query_without_page, require_any_perm
+from vendors import selectors
 from vendors.models import Contract
-from vendors.permissions import MANAGE_CONTRACTS, VIEW, agencies_for, has_agency_perm, restrict
+from vendors.permissions import MANAGE_CONTRACTS, VIEW, has_agency_perm
 from vendors.services import (
     contract_change_end_date,
     contract_create,
@@ -63,10 +64,7 @@ def contract_list(request):
 
 
 def _contract_for(request, pk: int, perm: str = VIEW) -> Contract:
-    return get_object_or_404(
-        restrict(Contract.objects.select_related("vendor", "vendor__agency"), request.user, perm),
-        pk=pk,
-    )
+    return found(selectors.contract_get(user=request.user, pk=pk, perm=perm))
 
 
 @login_required
@@ -100,9 +98,7 @@ def _render_detail(request, contract, end_form=None, terminate_form=None, status
         "dashboard/contracts/detail.html",
         {
             "contract": contract,
-            "credentials": contract.credentials.select_related("system").order_by(
-                "system__name", "external_id"
-            )[:200],
+            "credentials": contract_credentials(contract),
             "can_amend": has_agency_perm(request.user, MANAGE_CONTRACTS, contract),
             "end_form": end_form
             or ContractEndDateForm(
@@ -190,7 +186,7 @@ def _read_rows(file) -> tuple[list[dict], str]:
 @require_http_methods(["GET", "POST"])
 def contract_import_view(request):
     require_any_perm(request, MANAGE_CONTRACTS)
-    agencies = list(agencies_for(request.user, MANAGE_CONTRACTS).order_by("name"))
+    agencies = list(selectors.agency_list(user=request.user, perm=MANAGE_CONTRACTS))
     form = ContractImportForm(request.POST or None, request.FILES or None, agencies=agencies)
     row_errors: list[tuple] = []
     if request.method == "POST" and form.is_valid():

@@ -3,18 +3,18 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from access.models import Credential, System
+from access import selectors
+from access.models import Credential
 from access.services import credential_register
 from audit.actor import Actor
-from dashboard import selectors
 from dashboard.forms import CredentialForm, RevokeForm, SystemFilterForm, apply_validation_error
-from dashboard.views._common import paginate, query_without_page, require_any_perm
+from dashboard.views._common import found, paginate, query_without_page, require_any_perm
 from revocation.selectors import revocation_attempts
 from revocation.services import credential_revoke
-from vendors.permissions import MANAGE_INVENTORY, REVOKE, VIEW, has_agency_perm, restrict
+from vendors.permissions import MANAGE_INVENTORY, REVOKE, has_agency_perm
 
 
 @login_required
@@ -32,10 +32,8 @@ def system_list(request):
 
 @login_required
 def system_detail(request, pk: int):
-    system = get_object_or_404(
-        restrict(System.objects.select_related("agency", "owner"), request.user, VIEW), pk=pk
-    )
-    credentials = system.credentials.select_related("vendor").order_by("external_id")
+    system = found(selectors.system_get(user=request.user, pk=pk))
+    credentials = selectors.system_credentials(system)
     return render(
         request,
         "dashboard/systems/detail.html",
@@ -50,20 +48,13 @@ def system_detail(request, pk: int):
 
 @login_required
 def credential_detail(request, pk: int):
-    credential = get_object_or_404(
-        restrict(
-            Credential.objects.select_related("vendor", "system", "system__agency"),
-            request.user,
-            VIEW,
-        ),
-        pk=pk,
-    )
+    credential = found(selectors.credential_get(user=request.user, pk=pk))
     return render(
         request,
         "dashboard/credentials/detail.html",
         {
             "credential": credential,
-            "contracts": credential.contracts.order_by("end_date"),
+            "contracts": selectors.credential_contracts(credential),
             "attempts": revocation_attempts(user=request.user, credential=credential)[:50],
             "can_revoke": has_agency_perm(request.user, REVOKE, credential)
             and credential.status in (Credential.Status.ACTIVE, Credential.Status.FAILED),
@@ -105,7 +96,7 @@ def credential_register_view(request):
 @login_required
 @require_POST
 def credential_revoke_view(request, pk: int):
-    credential = get_object_or_404(restrict(Credential.objects.all(), request.user, REVOKE), pk=pk)
+    credential = found(selectors.credential_get(user=request.user, pk=pk, perm=REVOKE))
     form = RevokeForm(request.POST)
     if form.is_valid():
         try:

@@ -3,37 +3,36 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from access.selectors import vendor_credentials_by_system
 from audit.actor import Actor
-from dashboard import selectors
+from audit.selectors import vendor_audit_trail
 from dashboard.forms import KillSwitchForm, VendorFilterForm, VendorForm, apply_validation_error
 from dashboard.views._common import (
+    found,
     paginate,
     query_without_page,
     render_page_or_partial,
     require_any_perm,
 )
-from revocation.selectors import kill_switch_preview
+from revocation.selectors import kill_switch_preview, vendor_revocation_history
 from revocation.services import vendor_kill_switch
-from vendors.models import Vendor
+from vendors import selectors
 from vendors.permissions import (
     MANAGE_CONTRACTS,
     MANAGE_VENDORS,
     REVOKE,
-    VIEW,
     VIEW_AUDIT,
-    agencies_for,
     has_agency_perm,
-    restrict,
 )
 from vendors.services import vendor_create
 
 
 @login_required
 def vendor_list(request):
-    agencies = list(agencies_for(request.user, VIEW).order_by("name"))
+    agencies = list(selectors.agency_list(user=request.user))
     form = VendorFilterForm(request.GET or None, agencies=agencies)
     filters = form.cleaned_data if form.is_valid() else {}
     vendors = selectors.vendor_search(user=request.user, **filters)
@@ -55,7 +54,7 @@ def vendor_list(request):
 @require_http_methods(["GET", "POST"])
 def vendor_create_view(request):
     require_any_perm(request, MANAGE_VENDORS)
-    agencies = list(agencies_for(request.user, MANAGE_VENDORS).order_by("name"))
+    agencies = list(selectors.agency_list(user=request.user, perm=MANAGE_VENDORS))
     form = VendorForm(request.POST or None, agencies=agencies)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -77,19 +76,17 @@ def vendor_create_view(request):
 
 @login_required
 def vendor_detail(request, pk: int):
-    vendor = get_object_or_404(
-        restrict(Vendor.objects.select_related("agency", "sponsor"), request.user, VIEW), pk=pk
-    )
-    groups, credential_total = selectors.credentials_by_system(vendor)
+    vendor = found(selectors.vendor_get(user=request.user, pk=pk))
+    groups, credential_total = vendor_credentials_by_system(vendor)
     can_audit = has_agency_perm(request.user, VIEW_AUDIT, vendor)
     context = {
         "vendor": vendor,
-        "contracts": vendor.contracts.order_by("-end_date"),
+        "contracts": selectors.vendor_contracts(vendor),
         "credential_groups": groups,
         "credential_total": credential_total,
-        "history": selectors.vendor_revocation_history(vendor),
+        "history": vendor_revocation_history(vendor),
         "audit_events": (
-            selectors.vendor_audit_trail(user=request.user, vendor=vendor) if can_audit else None
+            vendor_audit_trail(user=request.user, vendor=vendor) if can_audit else None
         ),
         "can_revoke": has_agency_perm(request.user, REVOKE, vendor),
         "can_manage_contracts": has_agency_perm(request.user, MANAGE_CONTRACTS, vendor),
@@ -102,9 +99,7 @@ def vendor_detail(request, pk: int):
 def vendor_kill_switch_view(request, pk: int):
     """GET states exactly what will be revoked; POST (confirmed) revokes it all."""
     # Only users who may revoke in the vendor's agency find the vendor here at all.
-    vendor = get_object_or_404(
-        restrict(Vendor.objects.select_related("agency"), request.user, REVOKE), pk=pk
-    )
+    vendor = found(selectors.vendor_get(user=request.user, pk=pk, perm=REVOKE))
     form = KillSwitchForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

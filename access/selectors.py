@@ -1,0 +1,102 @@
+"""Reads of target systems and credentials, for the API and the dashboard.
+
+Functions that take a ``user`` go through ``restrict``; those that take a system,
+vendor, contract or credential read below an object the caller has already
+fetched through one of them.
+"""
+
+from collections.abc import Collection
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from access.models import Credential, System
+from vendors.models import Contract, Vendor
+from vendors.permissions import VIEW, restrict
+
+
+def system_list(*, user, perm: str = VIEW) -> QuerySet[System]:
+    return restrict(System.objects.all(), user, perm)
+
+
+def system_get(*, user, pk: int, perm: str = VIEW) -> System | None:
+    """The system, with agency and owner, if ``user`` holds ``perm`` in its agency."""
+    return system_list(user=user, perm=perm).select_related("agency", "owner").filter(pk=pk).first()
+
+
+def system_search(
+    *, user, q: str = "", lifecycle: str = "", data_classification: str = "", kind: str = ""
+) -> QuerySet[System]:
+    qs = system_list(user=user).select_related("agency")
+    if q:
+        qs = qs.filter(name__icontains=q)
+    if lifecycle:
+        qs = qs.filter(lifecycle=lifecycle)
+    if data_classification:
+        qs = qs.filter(data_classification=data_classification)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("agency__name", "name")
+
+
+def system_page_stats(systems: list[System]) -> None:
+    """Credential counts by status for one page of systems (one query)."""
+    ids = [s.pk for s in systems]
+    counts: dict[int, dict] = {pk: {} for pk in ids}
+    for row in (
+        Credential.objects.filter(system_id__in=ids)
+        .values("system_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts[row["system_id"]][row["status"]] = row["n"]
+    for system in systems:
+        system.credential_counts = counts[system.pk]
+
+
+def system_credentials(system: System) -> QuerySet[Credential]:
+    return system.credentials.select_related("vendor").order_by("external_id")
+
+
+def credential_list(
+    *, user, perm: str = VIEW, pks: Collection[int] | None = None
+) -> QuerySet[Credential]:
+    """Credentials with their contract ids (prefetched without loading or sorting contracts)."""
+    qs = restrict(Credential.objects.all(), user, perm).prefetch_related(
+        Prefetch("contracts", queryset=Contract.objects.only("id").order_by())
+    )
+    if pks is not None:
+        qs = qs.filter(pk__in=list(pks))
+    return qs
+
+
+def credential_get(*, user, pk: int, perm: str = VIEW) -> Credential | None:
+    """The credential, with vendor, system and agency, if ``user`` holds ``perm`` there."""
+    return (
+        restrict(Credential.objects.all(), user, perm)
+        .select_related("vendor", "system", "system__agency")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def credential_contracts(credential: Credential) -> QuerySet[Contract]:
+    return credential.contracts.order_by("end_date")
+
+
+def contract_credentials(contract: Contract, limit: int = 200) -> QuerySet[Credential]:
+    """Credentials the contract authorises (at most ``limit``), by system."""
+    qs = contract.credentials.select_related("system").order_by("system__name", "external_id")
+    return qs[:limit]
+
+
+def vendor_credentials_by_system(vendor: Vendor, limit: int = 500) -> tuple[list[dict], int]:
+    """The vendor's credentials grouped by system (at most ``limit`` shown), and their total."""
+    qs = vendor.credentials.select_related("system").order_by("system__name", "external_id")
+    total = qs.count()
+    groups: dict[int, dict] = {}
+    for credential in qs[:limit]:
+        group = groups.setdefault(
+            credential.system_id, {"system": credential.system, "credentials": []}
+        )
+        group["credentials"].append(credential)
+    return list(groups.values()), total

@@ -1,0 +1,93 @@
+"""Reads of agencies, vendors and contracts, for the API and the dashboard.
+
+Functions that take a ``user`` go through ``restrict``; those that take a vendor or
+contract read below an object the caller has already fetched through one of them.
+"""
+
+from django.db.models import Count, Max, Q, QuerySet
+
+from access.models import Credential
+from vendors.models import Agency, Contract, Vendor
+from vendors.permissions import VIEW, restrict
+
+
+def agency_list(*, user, perm: str = VIEW) -> QuerySet[Agency]:
+    """Agencies where ``user`` holds ``perm``, by name."""
+    return restrict(Agency.objects.all(), user, perm).order_by("name")
+
+
+def vendor_list(*, user, perm: str = VIEW) -> QuerySet[Vendor]:
+    return restrict(Vendor.objects.all(), user, perm)
+
+
+def vendor_get(*, user, pk: int, perm: str = VIEW) -> Vendor | None:
+    """The vendor, with agency and sponsor, if ``user`` holds ``perm`` in its agency."""
+    return (
+        vendor_list(user=user, perm=perm).select_related("agency", "sponsor").filter(pk=pk).first()
+    )
+
+
+def vendor_search(
+    *, user, q: str = "", status: str = "", risk_tier: str = "", agency: str = ""
+) -> QuerySet[Vendor]:
+    qs = vendor_list(user=user).select_related("agency")
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(registration_number__icontains=q))
+    if status:
+        qs = qs.filter(status=status)
+    if risk_tier:
+        qs = qs.filter(risk_tier=risk_tier)
+    if agency:
+        qs = qs.filter(agency__slug=agency)
+    return qs.order_by("name", "pk")
+
+
+def vendor_page_stats(vendors: list[Vendor]) -> None:
+    """Credential counts and latest active contract end for one page of vendors (two queries)."""
+    ids = [v.pk for v in vendors]
+    counts: dict[int, dict] = {pk: {} for pk in ids}
+    for row in (
+        Credential.objects.filter(vendor_id__in=ids)
+        .values("vendor_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts[row["vendor_id"]][row["status"]] = row["n"]
+    last_end = {
+        row["vendor_id"]: row["end"]
+        for row in Contract.objects.filter(vendor_id__in=ids, status=Contract.Status.ACTIVE)
+        .values("vendor_id")
+        .annotate(end=Max("end_date"))
+        .order_by()
+    }
+    for vendor in vendors:
+        vendor.credential_counts = counts[vendor.pk]
+        vendor.last_contract_end = last_end.get(vendor.pk)
+
+
+def vendor_contracts(vendor: Vendor) -> QuerySet[Contract]:
+    """The vendor's contracts, latest end first."""
+    return vendor.contracts.order_by("-end_date")
+
+
+def contract_list(*, user, perm: str = VIEW) -> QuerySet[Contract]:
+    # The vendor comes along: a contract's agency is its vendor's.
+    return restrict(Contract.objects.select_related("vendor"), user, perm)
+
+
+def contract_get(*, user, pk: int, perm: str = VIEW) -> Contract | None:
+    """The contract, with vendor and agency, if ``user`` holds ``perm`` in its agency."""
+    return (
+        contract_list(user=user, perm=perm).select_related("vendor__agency").filter(pk=pk).first()
+    )
+
+
+def contract_search(*, user, q: str = "", status: str = "") -> QuerySet[Contract]:
+    qs = contract_list(user=user).select_related("vendor__agency")
+    if q:
+        qs = qs.filter(
+            Q(reference__icontains=q) | Q(title__icontains=q) | Q(vendor__name__icontains=q)
+        )
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("end_date", "reference")
