@@ -50,7 +50,7 @@ def system_page_stats(systems: list[System]) -> None:
     ):
         counts[row["system_id"]][row["status"]] = row["n"]
     for system in systems:
-        system.credential_counts = counts[system.pk]
+        system.credential_counts = counts[system.pk]  # type: ignore[attr-defined]
 
 
 def system_credentials(system: System) -> QuerySet[Credential]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from access.models import Credential, System
 from revocation.models import ManualTask
 from vendors.models import Agency, Contract
-from vendors.permissions import VIEW, agency_id_of, agency_path, within
+from vendors.permissions import VIEW, agency_path, within
 from vendors.selectors import agency_list
 
 CHART_DAYS = 90
@@ -101,7 +101,7 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
         .select_related("vendor")
         .order_by("access_ends_at")[:50]
     ):
-        by_id[agency_id_of(contract)].ending_soon.append(contract)
+        by_id[contract.vendor.agency_id].ending_soon.append(contract)
 
     _add_overdue(by_id, system_agency, now, overdue_limit)
 
@@ -193,6 +193,6 @@ def _add_overdue(by_id: dict, system_agency: dict, now, limit: int) -> None:
             wanted[credential_id] = ended_at
     credentials = Credential.objects.filter(pk__in=list(wanted)).select_related("vendor", "system")
     for credential in sorted(credentials, key=lambda c: wanted[c.pk]):
-        by_id[agency_id_of(credential)].overdue.append(
+        by_id[credential.system.agency_id].overdue.append(
             OverdueCredential(credential, wanted[credential.pk], now - wanted[credential.pk])
         )

@@ -82,11 +82,12 @@ def within(queryset: QuerySet, agency_ids) -> QuerySet:
 
 def agency_id_of(obj: Model) -> int | None:
     """The id of the agency that owns ``obj``."""
-    value = obj
+    value: object = obj
     for part in agency_path(obj).split("__"):
         value = getattr(value, part)
         if value is None:
             return None
+    assert isinstance(value, int), f"{agency_path(obj)} does not end in an agency id"
     return value
 
 

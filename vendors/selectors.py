@@ -61,8 +61,8 @@ def vendor_page_stats(vendors: list[Vendor]) -> None:
         .order_by()
     }
     for vendor in vendors:
-        vendor.credential_counts = counts[vendor.pk]
-        vendor.last_contract_end = last_end.get(vendor.pk)
+        vendor.credential_counts = counts[vendor.pk]  # type: ignore[attr-defined]
+        vendor.last_contract_end = last_end.get(vendor.pk)  # type: ignore[attr-defined]
 
 
 def vendor_contracts(vendor: Vendor) -> QuerySet[Contract]:

@@ -1,0 +1,140 @@
+"""The base of every API resource: agency-scoped authorization, audited denials, and
+the helpers the write actions share."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import status, viewsets
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.response import Response
+
+from api.permissions import AgencyPermission
+from api.selectors import denied_target
+from audit.actor import Actor
+from audit.services import audit_record_standalone
+from vendors.permissions import VIEW, agency_id_of, owner_relations
+
+FILTER_BACKENDS: list[type[Any]] = [DjangoFilterBackend, SearchFilter, OrderingFilter]
+
+
+class AgencyScopedViewSet(viewsets.GenericViewSet):
+    """Shared authorization for every agency-owned resource.
+
+    ``rows(perm)`` reads the resource through its app's selector, limited to the
+    agencies where the user holds ``perm``; which agency owns an object comes from
+    ``vendors.permissions.AGENCY_OWNER``. ``read_perm`` governs list and retrieve,
+    ``write_perm`` create and update, ``action_perms`` the verbs.
+    """
+
+    permission_classes = [AgencyPermission]
+    filter_backends = FILTER_BACKENDS
+    read_perm = VIEW
+    write_perm: str | None = None
+    action_perms: dict[str, str] = {}
+    http_method_names = ["get", "post", "patch", "head"]
+
+    # Authorization -------------------------------------------------------
+
+    def check_permissions(self, request):
+        # Throttle before deciding: every denial writes an audit event, and a client
+        # hammering what it may not do must not be able to grow the trail without limit.
+        super().check_throttles(request)
+        self._throttles_checked = True
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        if not getattr(self, "_throttles_checked", False):
+            super().check_throttles(request)
+
+    def required_perm(self) -> str | None:
+        if self.action in ("list", "retrieve", None):
+            return self.read_perm
+        if self.action in ("create", "partial_update"):
+            return self.write_perm
+        return self.action_perms[self.action]
+
+    def rows(self, perm: str) -> QuerySet:
+        """The resource's rows in the agencies where the user holds ``perm``."""
+        raise NotImplementedError
+
+    def get_queryset(self):
+        # Lists show the agencies where the user holds the read permission. Detail
+        # lookups search everything the user may VIEW, so an object of another
+        # agency is "not found" while one of their own agency is "forbidden".
+        perm = VIEW if self.detail else self.read_perm
+        queryset = self.rows(perm)
+        relations = owner_relations(queryset.model)
+        if self.detail and relations:
+            # The object check reads the owner's agency id: load it with the object.
+            queryset = queryset.select_related(*relations)
+        return queryset
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            self._audit_cross_agency_probe()
+            raise
+
+    def _audit_cross_agency_probe(self):
+        """An authenticated user asked for an object that exists in another agency."""
+        user = self.request.user
+        if not (user and user.is_authenticated):
+            return
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        obj = denied_target(self.get_queryset().model, {self.lookup_field: value})
+        if obj is not None:
+            self._audit_denial(obj=obj, reason="other_agency", perm=self.required_perm() or "")
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.user and request.user.is_authenticated:
+            perm = getattr(self, "denied_perm", "")
+            obj = getattr(self, "denied_object", None)
+            self._audit_denial(obj=obj, reason="missing_permission", perm=perm)
+            message = f"You do not hold the permission {perm!r} in this agency."
+        super().permission_denied(request, message=message, code=code)
+
+    def _audit_denial(self, *, obj, reason: str, perm: str):
+        request = self.request
+        audit_record_standalone(
+            actor=Actor.from_request(request),
+            action="api.permission_denied",
+            target=obj,
+            agency_id=agency_id_of(obj) if obj is not None else None,
+            after={
+                "method": request.method,
+                "path": request.path[:300],
+                "endpoint": f"{self.basename}.{self.action}",
+                "permission": perm,
+                "reason": reason,
+            },
+        )
+
+    # Helpers for the write actions --------------------------------------------
+
+    def actor(self) -> Actor:
+        return Actor.from_request(self.request)
+
+    def reloaded(self, obj):
+        # Just written by this user through a service: read it back with the
+        # list's select/prefetch so the representation costs the same queries.
+        # The user holds the action's permission in the object's agency (checked
+        # on the object, or on the related fields of a create), so it is found.
+        perm = self.required_perm()
+        assert perm is not None, "every write action names its permission"
+        return self.rows(perm).get(pk=obj.pk)
+
+    def respond(self, obj, status_code=status.HTTP_200_OK, serializer_class=None):
+        serializer_class = serializer_class or self.get_serializer_class()
+        data = serializer_class(self.reloaded(obj), context=self.get_serializer_context()).data
+        return Response(data, status=status_code)
+
+    def validated(self, serializer_class=None, instance=None, partial=False) -> dict:
+        serializer_class = serializer_class or self.get_serializer_class()
+        serializer = serializer_class(
+            instance, data=self.request.data, partial=partial, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
