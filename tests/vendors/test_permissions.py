@@ -1,0 +1,86 @@
+"""The ownership table: ``restrict``, ``agency_id_of`` and the held-permission summary agree."""
+
+import pytest
+from django.apps import apps
+from django.utils import timezone
+
+from audit.actor import Actor
+from audit.services import audit_record_standalone
+from revocation.models import ManualTask, RevocationAttempt
+from tests.factories import CredentialFactory, UserFactory
+from vendors.permissions import (
+    AGENCY_OWNER,
+    AGENCY_PERMS,
+    MANAGE_CONTRACTS,
+    REVOKE,
+    VIEW,
+    agencies_for,
+    agency_id_of,
+    perms_held_anywhere,
+    restrict,
+    role_grant,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _one_of_each(agency) -> dict:
+    """A row of every model in the table, all owned by ``agency``."""
+    credential = CredentialFactory(vendor__agency=agency)
+    contract = credential.contracts.first()
+    now = timezone.now()
+    rows = {
+        "vendors.agency": agency,
+        "vendors.vendor": credential.vendor,
+        "vendors.contract": contract,
+        "access.system": credential.system,
+        "access.credential": credential,
+        "revocation.revocationattempt": RevocationAttempt.objects.create(
+            credential=credential,
+            system=credential.system,
+            connector="manual",
+            worker="tests",
+            attempt=1,
+            outcome=RevocationAttempt.Outcome.ERROR,
+            started_at=now,
+        ),
+        "revocation.manualtask": ManualTask.objects.create(
+            credential=credential,
+            system=credential.system,
+            reason=ManualTask.Reason.FAILED,
+            opened_at=now,
+        ),
+        "audit.auditevent": audit_record_standalone(
+            actor=Actor.system("tests"),
+            action="tests.owned",
+            target=credential,
+            agency_id=agency.pk,
+        ),
+    }
+    assert set(rows) == set(AGENCY_OWNER)
+    return rows
+
+
+def test_restrict_and_agency_id_of_read_the_same_path(agency, other_agency, officer, outsider):
+    for label, obj in _one_of_each(agency).items():
+        model = apps.get_model(label)
+        assert agency_id_of(obj) == agency.pk, label
+        assert restrict(model.objects.filter(pk=obj.pk), officer, VIEW).exists(), label
+        assert not restrict(model.objects.filter(pk=obj.pk), outsider, VIEW).exists(), label
+
+
+def test_held_permissions_are_the_union_over_agencies(agency, other_agency):
+    user = UserFactory()
+    assert perms_held_anywhere(user) == frozenset()
+    role_grant(user=user, agency=agency, role="auditor")
+    role_grant(user=user, agency=other_agency, role="procurement")
+    held = perms_held_anywhere(user)
+    assert MANAGE_CONTRACTS in held and REVOKE not in held
+    # The summary for links and the row filter come from the same lookup.
+    assert held == {p for p in AGENCY_PERMS if agencies_for(user, p).exists()}
+    user.is_active = False
+    assert perms_held_anywhere(user) == frozenset()
+
+
+def test_superuser_holds_every_agency_permission(admin_user):
+    assert perms_held_anywhere(admin_user) == frozenset(AGENCY_PERMS)
