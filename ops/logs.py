@@ -94,7 +94,7 @@ def _configured_secrets() -> list[str]:
         return []
     values = [
         settings.SECRET_KEY,
-        settings.SUNDOWN_AUDIT_SIGNING_KEY,
+        settings.SUNDOWN_AUDIT_LEGACY_HMAC_KEY,
         settings.SUNDOWN_METRICS_TOKEN,
         settings.EMAIL_HOST_PASSWORD,
         *settings.SUNDOWN_ENCRYPTION_KEYS,
