@@ -176,9 +176,7 @@ def start_workers(count: int, concurrency: int, queue: str, var_dir: str, batch:
             celery,
             "-A",
             "config",
-            "worker",
-            "-Q",
-            queue,
+            "worker",  # every queue, all named after CELERY_TASK_DEFAULT_QUEUE
             f"--concurrency={concurrency}",
             "--loglevel=WARNING",
             "--without-gossip",

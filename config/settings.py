@@ -226,6 +226,10 @@ SUNDOWN_AUDIT_SIGNING_KEY_AUTOCREATE = env_bool("SUNDOWN_AUDIT_SIGNING_KEY_AUTOC
 # The checkpoints' origin line and the key's name (a schema-less URL, no spaces or '+').
 SUNDOWN_AUDIT_ORIGIN = env_str("SUNDOWN_AUDIT_ORIGIN", "sundown.invalid/audit")
 SUNDOWN_CHECKPOINT_SECONDS = env_int("SUNDOWN_CHECKPOINT_SECONDS", 60)
+# /readyz fails when the newest checkpoint is older than this (ops.selectors).
+SUNDOWN_CHECKPOINT_STALE_SECONDS = env_int(
+    "SUNDOWN_CHECKPOINT_STALE_SECONDS", max(300, 5 * SUNDOWN_CHECKPOINT_SECONDS)
+)
 # Where checkpoints are shipped besides the database: `file:/path` (JSON lines), and
 # whatever kinds audit.sinks has registered. Comma-separated; empty ships nowhere.
 SUNDOWN_CHECKPOINT_SINKS = env_list(
@@ -281,6 +285,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "sundown")
+# Batches go to "<default queue>.<kind>", one queue per connector kind (revocation.routing).
+CELERY_TASK_ROUTES = ("revocation.routing.route_task",)
 CELERY_TIMEZONE = "UTC"
 SUNDOWN_SWEEP_SECONDS = env_int("SUNDOWN_SWEEP_SECONDS", 5)
 CELERY_BEAT_SCHEDULE = {
@@ -416,5 +422,4 @@ SPECTACULAR_SETTINGS = {
 # Either way with request id, actor, agency, system and credential, and secrets redacted.
 LOG_FORMAT = env_str("LOG_FORMAT", "text")
 LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
-# Celery replaces the root logger's handlers unless told not to; JSON must stay JSON.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+# With LOG_FORMAT=json the Celery worker keeps this LOGGING too (ops.celery).

@@ -20,6 +20,18 @@ from django.conf import settings
 logger = logging.getLogger("sundown.ops.worker")
 
 
+def _use_django_logging(**kwargs):
+    # Celery configures no logging when a setup_logging receiver exists: the LOGGING
+    # dict (JSON lines, context, redaction) then governs, and LOG_LEVEL, not --loglevel.
+    import logging.config
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+if settings.LOG_FORMAT == "json":
+    signals.setup_logging.connect(_use_django_logging, weak=False)
+
+
 @signals.celeryd_init.connect
 def _on_worker_init(**kwargs):
     # Before the pool forks: counters of this worker's previous life must not add up.

@@ -18,8 +18,12 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="revocation.revoke_system_batch", ignore_result=True)
-def revoke_system_batch_task(system_id: int) -> int:
-    """Revoke due pending credentials of one system, batch after batch, for a while."""
+def revoke_system_batch_task(system_id: int, kind: str = "") -> int:
+    """Revoke due pending credentials of one system, batch after batch, for a while.
+
+    ``kind`` (the system's connector kind) only routes the message to its kind's
+    queue (revocation.routing); the system's row decides everything else.
+    """
     from revocation.services import revocation_batch_run, worker_identity
 
     if not System.objects.filter(pk=system_id).exists():
@@ -34,7 +38,7 @@ def revoke_system_batch_task(system_id: int) -> int:
             return done
         if time.monotonic() >= deadline:
             # Hand the rest to a fresh message so other systems get their turn.
-            revoke_system_batch_task.delay(system_id)
+            revoke_system_batch_task.delay(system_id, kind=kind)
             return done
 
 

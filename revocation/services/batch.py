@@ -22,6 +22,7 @@ from django.db.models.functions import Now
 
 from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
+from ops.logs import log_context
 from revocation.connectors.base import ConnectorError, connector_for
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.services.alerts import alert_failed, notify_owner
@@ -35,6 +36,7 @@ from revocation.services.common import (
 from revocation.services.events import batch_outcome_events
 from revocation.services.leases import claim
 from revocation.services.manual import open_manual_tasks, settle_manual_tasks
+from revocation.services.observe import batch_observe_on_commit
 from revocation.services.outcomes import Classified, ConnectorReport, Failure, classify
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,13 @@ def revocation_batch_run(*, system_id: int, worker: str | None = None) -> BatchR
     if not rows:
         return BatchResult()
     system = System.objects.get(pk=system_id)
+    with log_context(system=system.pk, agency=system.agency_id):
+        return _run_claimed(system=system, rows=rows, lease=lease, claimed_at=claimed_at)
+
+
+def _run_claimed(
+    *, system: System, rows: list[Credential], lease: str, claimed_at: datetime
+) -> BatchResult:
     started = time.monotonic()
     report = _call_connector(system, rows)
     duration_ms = int((time.monotonic() - started) * 1000)
@@ -196,6 +205,7 @@ def _record_batch(
             )
         audit_record_many(actor=worker_actor(), events=events)
         _mail_on_commit(decided, failed, by_pk=by_pk, system=system)
+        batch_observe_on_commit(system=system, rows=rows, decided=decided, now=now)
     return decided
 
 

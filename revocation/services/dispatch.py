@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.db.models.functions import Now
 
-from access.models import Credential
+from access.models import Credential, System
 from revocation.tasks import revoke_system_batch_task
 
 logger = logging.getLogger(__name__)
@@ -27,9 +27,10 @@ def dispatch_on_commit(system_ids: Iterable[int]) -> None:
         return
 
     def send():
+        kinds = dict(System.objects.filter(pk__in=system_ids).values_list("pk", "kind"))
         for system_id in system_ids:
             try:
-                revoke_system_batch_task.delay(system_id)
+                revoke_system_batch_task.delay(system_id, kind=kinds.get(system_id, ""))
             except Exception:  # broker down: the sweep dispatches pending work again
                 logger.exception("could not enqueue revocation of system %s", system_id)
 
@@ -47,17 +48,22 @@ def revocation_dispatch_due() -> dict[int, int]:
     due = (
         Credential.objects.filter(status=Credential.Status.PENDING, next_attempt_at__lte=Now())
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now()))
-        .values("system_id")
+        .values("system_id", "system__kind")
         .annotate(n=Count("pk"))
         .order_by("system_id")
     )
-    plan = {row["system_id"]: min(parallel, -(-row["n"] // batch)) for row in due}
+    plan: dict[int, int] = {}
+    kinds: dict[int, str] = {}
+    for row in due:
+        plan[row["system_id"]] = min(parallel, -(-row["n"] // batch))
+        kinds[row["system_id"]] = row["system__kind"]
     if plan:
 
         def send():
             for system_id, n in plan.items():
                 for _ in range(n):
-                    revoke_system_batch_task.delay(system_id)
+                    # Each kind has its queue (revocation.routing): slow ones wait alone.
+                    revoke_system_batch_task.delay(system_id, kind=kinds[system_id])
 
         # Outside a transaction (the sweep) this runs at once, as before.
         transaction.on_commit(send)

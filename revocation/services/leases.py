@@ -20,6 +20,7 @@ from audit.services import PendingEvent, audit_record_many
 from revocation.models import RevocationAttempt
 from revocation.services.attempts import attempt_row, insert_attempts
 from revocation.services.common import credential_target, db_now, worker_actor
+from revocation.services.observe import abandoned_observe_on_commit
 
 
 def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], datetime]:
@@ -67,6 +68,7 @@ def record_abandoned(
     """Attempts whose worker died before recording an outcome: a row and an event each."""
     system = System.objects.only("kind", "agency_id").get(pk=system_id)
     error = "worker lost before recording an outcome (lease expired)"
+    abandoned_observe_on_commit(kind=system.kind, n=len(rows))
     insert_attempts(
         [
             attempt_row(

@@ -13,6 +13,7 @@ from django.db.models.functions import Now
 from access.models import Credential
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record_many
+from ops.services import heartbeat_record
 from revocation.services.dispatch import revocation_dispatch_due
 from revocation.services.requests import request_revocation
 from vendors.models import Contract
@@ -48,6 +49,16 @@ def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) ->
         _sweep_requests(actor=actor, chunk=chunk, result=result)
         result.contracts_ended = _contracts_end(actor=actor)
         result.dispatched = revocation_dispatch_due()
+    # The heartbeat /readyz and the watchdog read: this sweep ran to the end. A skipped
+    # sweep stamps nothing; the one holding the lock stamps when it is done.
+    heartbeat_record(
+        name="sweep",
+        detail={
+            "requested": result.requested,
+            "contracts_ended": result.contracts_ended,
+            "dispatched_systems": len(result.dispatched),
+        },
+    )
     return result
 
 

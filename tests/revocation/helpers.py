@@ -12,7 +12,8 @@ Use them from any connector's end-to-end test::
 
 The worker is a real ``celery -A config worker`` process talking to the test
 database (``connection.settings_dict["NAME"]``) through Redis, on a queue of its
-own so parallel runs never steal each other's messages.
+own (with one per connector kind, named after it) so parallel runs never steal
+each other's messages.
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ def worker_env(*, broker_url: str, queue: str, var_dir: str, **overrides) -> dic
         "SUNDOWN_REVOCATION_LEASE_SECONDS": "30",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # Prefork children count metrics here; the worker's main process serves them.
+        "PROMETHEUS_MULTIPROC_DIR": str(Path(var_dir) / "metrics"),
     }
     env.update({k: str(v) for k, v in overrides.items()})
     return env
@@ -179,9 +182,11 @@ class Worker:
         concurrency: int = 2,
         env: dict | None = None,
         beat_only: bool = False,
+        kinds: list[str] | None = None,
     ):
         self.beat = beat
         self.beat_only = beat_only
+        self.kinds = kinds  # serve only these kinds' queues (and the default one)
         default_broker, default_queue = session_broker()
         self.broker_url = broker_url or default_broker
         self.queue = queue or default_queue
@@ -213,8 +218,13 @@ class Worker:
                 "--loglevel=WARNING",
                 f"--concurrency={self.concurrency}",
                 "--pool=prefork",
-                "-Q",
-                self.queue,
+                # No -Q: the worker serves every queue the app declares, all named after
+                # CELERY_TASK_DEFAULT_QUEUE (this process's queue and its per-kind ones).
+                *(
+                    ["-Q", ",".join([self.queue, *(f"{self.queue}.{k}" for k in self.kinds)])]
+                    if self.kinds is not None
+                    else []
+                ),
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",

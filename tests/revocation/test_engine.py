@@ -30,7 +30,7 @@ def fast_ladder(settings, monkeypatch):
     settings.SUNDOWN_SECURITY_ALERT_EMAILS = ["soc@agency.example"]
     from revocation import tasks
 
-    monkeypatch.setattr(tasks.revoke_system_batch_task, "delay", lambda sid: None)
+    monkeypatch.setattr(tasks.revoke_system_batch_task, "delay", lambda sid, **kw: None)
 
 
 def request(credentials, reason="contract ended"):

@@ -24,7 +24,7 @@ def dispatched(monkeypatch):
     from revocation import tasks
 
     sent = []
-    monkeypatch.setattr(tasks.revoke_system_batch_task, "delay", lambda sid: sent.append(sid))
+    monkeypatch.setattr(tasks.revoke_system_batch_task, "delay", lambda sid, **kw: sent.append(sid))
     return sent
 
 

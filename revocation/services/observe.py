@@ -1,0 +1,76 @@
+"""Metrics of a recorded batch (ops.metrics), counted only once its transaction commits.
+
+Latency is measured from the moment access was due to end: the latest end of the
+credential's contracts when that came first (contract ended), otherwise the time
+revocation was requested (kill switch, manual revoke, review), to the database time
+the verified outcome was written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Max
+
+from access.models import Credential, System
+from revocation.models import RevocationAttempt
+from revocation.services.outcomes import Classified
+from vendors.models import Contract
+
+Outcome = RevocationAttempt.Outcome
+
+
+def _error_kind(outcome: str, permanent: bool) -> str:
+    if outcome == Outcome.VERIFY_FAILED:
+        return "verify_failed"
+    return "permanent" if permanent else "transient"
+
+
+def batch_observe_on_commit(
+    *, system: System, rows: list[Credential], decided: Classified, now: datetime
+) -> None:
+    """Count the batch's outcomes after commit: a rolled-back batch counts nothing."""
+    kind = system.kind
+    by_pk = {row.pk: row for row in rows}
+    due: dict[int, datetime] = {}
+    if decided.revoked:
+        ends = dict(
+            Contract.objects.filter(credentials__in=decided.revoked)
+            .values("credentials")
+            .annotate(end=Max("access_ends_at"))
+            .values_list("credentials", "end")
+        )
+        for pk in decided.revoked:
+            candidates = [t for t in (by_pk[pk].revocation_requested_at, ends.get(pk)) if t]
+            if candidates:
+                due[pk] = min(candidates)
+    failures = [(f.outcome, f.permanent, f.final) for f in decided.failures]
+    revoked, handed_off = len(decided.revoked), len(decided.handed_off)
+
+    def count() -> None:
+        from ops import metrics
+
+        for started in due.values():
+            metrics.REVOCATION_LATENCY.labels(kind).observe(
+                max(0.0, (now - started).total_seconds())
+            )
+        if revoked:
+            metrics.REVOCATION_ATTEMPTS.labels(kind, Outcome.SUCCESS).inc(revoked)
+        if handed_off:
+            metrics.REVOCATION_ATTEMPTS.labels(kind, Outcome.HANDED_OFF).inc(handed_off)
+        for outcome, permanent, final in failures:
+            metrics.REVOCATION_ATTEMPTS.labels(kind, outcome).inc()
+            metrics.CONNECTOR_ERRORS.labels(kind, _error_kind(outcome, permanent)).inc()
+            (metrics.REVOCATION_FAILED if final else metrics.REVOCATION_RETRIES).labels(kind).inc()
+
+    transaction.on_commit(count)
+
+
+def abandoned_observe_on_commit(*, kind: str, n: int) -> None:
+    def count() -> None:
+        from ops import metrics
+
+        metrics.REVOCATION_ATTEMPTS.labels(kind, Outcome.ABANDONED).inc(n)
+
+    transaction.on_commit(count)
