@@ -67,7 +67,7 @@ REVOCATION_FAILED = Counter(
 )
 CONNECTOR_ERRORS = Counter(
     "sundown_connector_errors_total",
-    "Connector errors by kind of target and of error (transient, permanent, crash, "
+    "Connector errors by kind of target and of error (transient, permanent, "
     "verify_failed: the target still showed the access after the call).",
     ["kind", "error"],
 )
@@ -165,6 +165,12 @@ class DatabaseCollector:
             "sundown_sweep_stale_threshold_seconds",
             "Sweep age above which /readyz fails and security staff are alerted.",
             value=selectors.sweep_stale_seconds(),
+        )
+        checkpoint = selectors.checkpoint_age()
+        yield GaugeMetricFamily(
+            "sundown_audit_checkpoint_age_seconds",
+            "Seconds since the newest signed audit checkpoint (NaN: none yet).",
+            value=float("nan") if checkpoint.seconds is None else checkpoint.seconds,
         )
         incidents = GaugeMetricFamily(
             "sundown_incidents_open", "Open watchdog incidents by check.", labels=["check"]

@@ -42,5 +42,30 @@ def sweep_stale_seconds() -> float:
     return float(settings.SUNDOWN_SWEEP_STALE_SECONDS)
 
 
+@dataclass(frozen=True)
+class CheckpointAge:
+    """How old the newest signed audit checkpoint is (None: there is none yet)."""
+
+    seconds: float | None
+    size: int | None
+
+
+def checkpoint_age() -> CheckpointAge:
+    from audit.selectors import checkpoint_latest
+
+    latest = checkpoint_latest()
+    if latest is None:
+        return CheckpointAge(seconds=None, size=None)
+    # created_at is stamped by the process that signed it (auto_now_add), so compare
+    # with this process's clock, not the database's.
+    seconds = max(0.0, (timezone.now() - latest.created_at).total_seconds())
+    return CheckpointAge(seconds=seconds, size=latest.size)
+
+
+def checkpoint_stale_seconds() -> float:
+    """A newest checkpoint older than this fails /readyz (SUNDOWN_CHECKPOINT_STALE_SECONDS)."""
+    return float(settings.SUNDOWN_CHECKPOINT_STALE_SECONDS)
+
+
 def incident_open(check_name: str) -> Incident | None:
     return Incident.objects.filter(check_name=check_name, resolved_at__isnull=True).first()

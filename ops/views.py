@@ -56,11 +56,23 @@ def _check_sweep() -> dict:
     }
 
 
+def _check_checkpoint() -> dict:
+    age = selectors.checkpoint_age()
+    limit = selectors.checkpoint_stale_seconds()
+    return {
+        "ok": age.seconds is not None and age.seconds <= limit,
+        "age_seconds": None if age.seconds is None else round(age.seconds, 1),
+        "limit_seconds": limit,
+        "size": age.size,
+    }
+
+
 CHECKS = {
     "database": _check_database,
     "broker": _check_broker,
     "cache": _check_cache,
     "sweep": _check_sweep,
+    "checkpoint": _check_checkpoint,
 }
 
 

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.test import override_settings
 
+from audit.checkpoints import checkpoint_create
 from ops.models import Heartbeat, Incident
 from ops.services import heartbeat_record
 
@@ -35,6 +36,7 @@ def test_readyz_fails_before_any_sweep_completed(client):
 
 def test_readyz_passes_with_a_fresh_sweep_and_fails_when_it_is_stale(client):
     heartbeat_record(name="sweep", detail={"requested": 0})
+    checkpoint_create(ship=False)
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
     assert response.json()["checks"]["sweep"]["ok"] is True
@@ -80,3 +82,18 @@ def test_metrics_needs_the_bearer_token(client):
 
 def test_metrics_without_a_token_is_refused_outside_debug(client):
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+def test_readyz_fails_without_a_young_enough_signed_checkpoint(client, settings):
+    heartbeat_record(name="sweep")
+    body = client.get("/readyz").json()
+    assert body["checks"]["checkpoint"]["ok"] is False
+    assert body["checks"]["checkpoint"]["age_seconds"] is None
+    checkpoint_create(ship=False)
+    assert client.get("/readyz").status_code == 200
+    settings.SUNDOWN_CHECKPOINT_STALE_SECONDS = 0
+    # Checkpoints are append-only (no UPDATE to age one): lower the limit instead.
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["checkpoint"]["ok"] is False
+    assert response.json()["checks"]["sweep"]["ok"] is True
