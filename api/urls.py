@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from api import views
+from api.exposure import ExposureViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -17,6 +18,11 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 
 app_name = "api"
 urlpatterns = [
+    path(
+        "v1/exposure/",
+        ExposureViewSet.as_view({"get": "report"}, basename="exposure", detail=False),
+        name="exposure",
+    ),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.ApiDocsView.as_view(url_name="api:schema"), name="docs"),

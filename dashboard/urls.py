@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.views import audit, auth, contracts, home, inventory, queue, vendors
+from dashboard.views import audit, auth, contracts, exposure, home, inventory, queue, vendors
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -40,4 +40,5 @@ urlpatterns = [
     path("audit/", audit.audit_log, name="audit_log"),
     path("audit/export.csv", audit.audit_export, name="audit_export"),
     path("audit/verify/", audit.audit_verify_view, name="audit_verify"),
+    path("audit/exposure/", exposure.audit_exposure, name="audit_exposure"),
 ]

@@ -100,7 +100,7 @@ def test_ship_stops_at_a_gap_in_the_chain(db):
     assert audit_ship_sink(sink=sink).shipped == 0  # and never skips past it
 
 
-def test_syslog_shipping_to_rsyslog_is_complete_and_in_order(db, rsyslog):  # noqa: F811
+def test_syslog_shipping_to_rsyslog_is_complete_and_in_order(db, rsyslog):
     sink = SyslogTlsSink(
         name="rsyslog", host="127.0.0.1", port=rsyslog.port, cafile=str(rsyslog.ca)
     )
@@ -120,7 +120,7 @@ def test_syslog_shipping_to_rsyslog_is_complete_and_in_order(db, rsyslog):  # no
     assert event["class_uid"] == 3004 and event["metadata"]["event_code"] == "test.event"
 
 
-def test_webhook_shipping_survives_an_outage(db, webhook):  # noqa: F811
+def test_webhook_shipping_survives_an_outage(db, webhook):
     _events(12)
     webhook.reset(statuses=[503] * 3)  # down for more than one batch's retries
     sink = WebhookSink(name="hook", url=webhook.url, secret="k", retries=1, sleep=lambda _: None)

@@ -35,7 +35,7 @@ def test_syslog_message_is_rfc5424():
     assert syslog_message("Müller", msgid="audit", hostname="h").endswith("\ufeffMüller".encode())
 
 
-def test_syslog_over_tls_reaches_rsyslog(rsyslog):  # noqa: F811
+def test_syslog_over_tls_reaches_rsyslog(rsyslog):
     sink = SyslogTlsSink(host="127.0.0.1", port=rsyslog.port, cafile=str(rsyslog.ca))
     mark = rsyslog.mark()
     lines = [f'{{"n":{i},"text":"one line"}}' for i in range(50)]
@@ -48,7 +48,7 @@ def test_syslog_over_tls_reaches_rsyslog(rsyslog):  # noqa: F811
     assert {m["app"] for m in parsed} == {"sundown"}
 
 
-def test_syslog_refuses_a_server_it_cannot_verify(rsyslog, tmp_path):  # noqa: F811
+def test_syslog_refuses_a_server_it_cannot_verify(rsyslog, tmp_path):
     other_ca, _ = make_ca(tmp_path, "other")
     sink = SyslogTlsSink(host="127.0.0.1", port=rsyslog.port, cafile=str(other_ca))
     mark = rsyslog.mark()
@@ -74,7 +74,7 @@ def test_a_sink_message_is_one_line(tmp_path):
         FileSink(path=tmp_path / "out").send(["two\nlines"])
 
 
-def test_webhook_signs_each_batch(webhook):  # noqa: F811
+def test_webhook_signs_each_batch(webhook):
     sink = WebhookSink(url=webhook.url, secret="hook-secret")
     sink.send(['{"a":1}', '{"b":2}'], topic="checkpoint")
     [(headers, body)] = webhook.requests
@@ -89,7 +89,7 @@ def test_webhook_signs_each_batch(webhook):  # noqa: F811
     assert not webhook_signature_valid(b"hook-secret", headers, body, now=stamp + 3600)
 
 
-def test_webhook_retries_with_backoff_then_delivers(webhook):  # noqa: F811
+def test_webhook_retries_with_backoff_then_delivers(webhook):
     webhook.reset(statuses=[503, 500, 429])
     delays = []
     sink = WebhookSink(url=webhook.url, secret="s", retries=4, backoff=0.5, sleep=delays.append)
@@ -101,7 +101,7 @@ def test_webhook_retries_with_backoff_then_delivers(webhook):  # noqa: F811
     assert 0.4 <= delays[0] <= 0.6 and 0.8 <= delays[1] <= 1.2 and 1.6 <= delays[2] <= 2.4
 
 
-def test_webhook_gives_up_after_its_retries(webhook):  # noqa: F811
+def test_webhook_gives_up_after_its_retries(webhook):
     webhook.reset(statuses=[503] * 10)
     sink = WebhookSink(url=webhook.url, secret="s", retries=2, sleep=lambda _: None)
     with pytest.raises(SinkError) as exc:
@@ -110,7 +110,7 @@ def test_webhook_gives_up_after_its_retries(webhook):  # noqa: F811
     assert len(webhook.requests) == 3
 
 
-def test_webhook_refusal_is_permanent_and_not_retried(webhook):  # noqa: F811
+def test_webhook_refusal_is_permanent_and_not_retried(webhook):
     webhook.reset(statuses=[401])
     sink = WebhookSink(url=webhook.url, secret="s", retries=3, sleep=lambda _: None)
     with pytest.raises(SinkError) as exc:
