@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from audit.models import AuditEvent, VerificationRun
+from audit.models import AuditEvent, SinkCursor, VerificationRun
 
 
 @admin.register(AuditEvent)
@@ -25,6 +25,19 @@ class AuditEventAdmin(admin.ModelAdmin):
 @admin.register(VerificationRun)
 class VerificationRunAdmin(admin.ModelAdmin):
     list_display = ("started_at", "ok", "events_checked", "first_bad_seq", "message")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SinkCursor)
+class SinkCursorAdmin(admin.ModelAdmin):
+    """Where each SIEM sink stands; only the shipper moves it."""
+
+    list_display = ("sink", "after_seq", "shipped_at", "failures", "last_error_at", "last_error")
 
     def has_add_permission(self, request):
         return False

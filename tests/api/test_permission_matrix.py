@@ -212,6 +212,13 @@ CASES = [
         {OFFICER, AUDITOR},
         "detail",
     ),
+    Case(
+        "exposure.report",
+        "get",
+        lambda w: f"/api/v1/exposure/?at={timezone.now():%Y-%m-%dT%H:%M:%SZ}",
+        {OFFICER, AUDITOR},
+        "report",  # one answer over the agencies the user may read: like a list
+    ),
 ]
 
 # Which object of the target world each list must (not) show.
@@ -231,7 +238,7 @@ def _expected(case: Case, role: str, scope: str) -> int | str:
     allowed = role in case.allowed
     if scope == "own":
         return case.ok if allowed else 403
-    if case.kind == "list":
+    if case.kind in ("list", "report"):
         return 200 if allowed else 403  # 200, but without the other agency's rows
     if case.kind == "create":
         # A user who may create somewhere names an object of another agency: the
