@@ -132,10 +132,15 @@ class SyslogTlsSink:
         self.hostname = hostname or socket.getfqdn()
         self.server_name = server_name or host
         # The system's trust store unless a CA file is named; never unverified.
-        self.context = ssl.create_default_context(cafile=cafile)
+        try:
+            self.context = ssl.create_default_context(cafile=cafile)
+            if certfile:
+                self.context.load_cert_chain(certfile, keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ImproperlyConfigured(
+                f"syslog sink {name!r}: cannot load its CA or client certificate: {exc}"
+            ) from exc
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if certfile:
-            self.context.load_cert_chain(certfile, keyfile)
 
     def send(self, lines: Sequence[str], *, topic: str = "audit") -> None:
         _check_lines(lines)

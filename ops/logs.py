@@ -98,6 +98,8 @@ def _configured_secrets() -> list[str]:
         settings.SUNDOWN_METRICS_TOKEN,
         settings.EMAIL_HOST_PASSWORD,
         *settings.SUNDOWN_ENCRYPTION_KEYS,
+        # The SIEM webhook's signing key (audit.sinks).
+        *(str(sink.get("secret", "")) for sink in settings.SUNDOWN_SIEM_SINKS.values()),
     ]
     return [v for v in values if v and len(v) >= _MIN_SECRET_LENGTH]
 

@@ -13,7 +13,7 @@ from audit.services import audit_record_standalone
 from audit.shipping import audit_ship, audit_ship_sink
 from audit.sinks import FileSink, SinkError, SyslogTlsSink, WebhookSink
 from audit.tasks import audit_ship_task
-from tests.audit.siem_servers import rsyslog, webhook, webhook_server  # noqa: F401
+from tests.audit.siem_servers import make_ca, rsyslog, webhook, webhook_server  # noqa: F401
 
 
 def _events(n, start=0):
@@ -165,3 +165,54 @@ def test_file_sink_name_is_the_cursor(db, tmp_path):
     _events(2)
     audit_ship_sink(sink=FileSink(name="archive", path=tmp_path / "a.jsonl"))
     assert SinkCursor.objects.get(sink="archive").after_seq == 2
+
+
+def test_sinks_come_from_the_environment_and_the_key_from_a_file(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ca, _ = make_ca(tmp_path)
+    key_file = tmp_path / "hook.key"
+    key_file.write_text("from-a-secret-mount\n")
+    env = {k: os.environ[k] for k in ("PATH", "LANG") if k in os.environ}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="1",
+        SUNDOWN_VAR_DIR=str(tmp_path),
+        SUNDOWN_SIEM_SYSLOG_HOST="siem.agency.example",
+        SUNDOWN_SIEM_SYSLOG_CAFILE=str(ca),
+        SUNDOWN_SIEM_WEBHOOK_URL="https://hooks.agency.example/sundown",
+        SUNDOWN_SIEM_WEBHOOK_SECRET_FILE=str(key_file),
+    )
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "from audit.sinks import configured_sinks; s = configured_sinks(); "
+        "print(json.dumps([sorted(s), s['syslog'].port, s['webhook'].secret.decode(), "
+        "settings.SUNDOWN_SIEM_SINKS['syslog']['cafile']]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == [
+        ["syslog", "webhook"],
+        6514,
+        "from-a-secret-mount",
+        str(ca),
+    ]
+
+
+def test_the_webhook_key_never_reaches_the_database(db, webhook):
+    _events(3)
+    secret = "very-secret-hook-key-4711"
+    sink = WebhookSink(name="hook", url=webhook.url, secret=secret, sleep=lambda _: None)
+    assert audit_ship_sink(sink=sink).shipped == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT row_to_json(c)::text FROM audit_sinkcursor c")
+        rows = [r[0] for r in cursor.fetchall()]
+        cursor.execute(
+            "SELECT count(*) FROM audit_auditevent e WHERE row_to_json(e)::text LIKE %s",
+            [f"%{secret}%"],
+        )
+        assert cursor.fetchone()[0] == 0
+    assert rows and not any(secret in row for row in rows)

@@ -134,6 +134,8 @@ def test_webhook_configuration_is_checked():
         WebhookSink(url="http://siem.example/x", secret="s")  # cleartext off-host
     with pytest.raises(ImproperlyConfigured):
         build_sink("x", {"kind": "carrier-pigeon"})
+    with pytest.raises(ImproperlyConfigured, match="CA"):
+        SyslogTlsSink(host="siem.example", cafile="/nonexistent/ca.pem")
 
 
 def test_file_sink_appends(tmp_path):
