@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from api.views import AgencyScopedViewSet
+from api.viewsets import AgencyScopedViewSet
 from audit.exposure import CLASSIFICATIONS, exposure_at
 from audit.models import AuditEvent
 from vendors.permissions import VIEW_AUDIT
