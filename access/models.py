@@ -135,6 +135,11 @@ class Credential(models.Model):
     last_error = models.TextField(blank=True, default="")
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.CharField(max_length=200, blank=True, default="")
+    # When a read of the target last showed this account (registration check, a
+    # batch's presence read). Never set means Sundown has not seen it there: a
+    # revocation then fails as "not found" instead of counting as already gone.
+    last_seen_on_target_at = models.DateTimeField(null=True, blank=True, editable=False)
+    target_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -143,6 +143,10 @@ def credential_register(
             agency_id=system.agency_id,
             after=snapshot(credential, CREDENTIAL_FIELDS),
         )
+        # Imported here: revocation's models import access's, so access loads first.
+        from revocation.services.presence import credential_target_check_on_commit
+
+        credential_target_check_on_commit(credential.pk)
     return credential
 
 

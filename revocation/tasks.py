@@ -64,3 +64,11 @@ def expiry_notices_task() -> int:
     from revocation.services import expiry_notices_send
 
     return expiry_notices_send()
+
+
+@shared_task(name="revocation.check_target", ignore_result=True)
+def credential_target_check_task(credential_id: int) -> bool | None:
+    """After registration: does the target show this account? (records when seen)"""
+    from revocation.services import credential_target_check
+
+    return credential_target_check(credential_id=credential_id)

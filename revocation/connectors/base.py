@@ -4,6 +4,10 @@ A connector talks to one real target system. It must be idempotent ("already
 gone" is success), end live sessions where the target allows it, and report the
 truth from the target in ``is_active``: nothing is marked revoked on the strength
 of a call that merely returned.
+
+``missing`` tells "gone now" from "never there": the engine reads it before
+revoking, and an identifier the target has never shown (and Sundown never saw
+there) fails as "not found on the target" instead of counting as already gone.
 """
 
 from __future__ import annotations
@@ -31,6 +35,33 @@ class Account:
     external_id: str
     active: bool
     detail: str = ""
+
+
+def close_matches(wanted: str, names: Iterable[str], limit: int = 5) -> list[str]:
+    """Names a person may have meant by ``wanted``: the same in another case, or the
+    same user part before ``@`` (another host, another domain)."""
+    folded = wanted.casefold()
+    user = folded.rpartition("@")[0] or folded
+    close = sorted(
+        {
+            name
+            for name in names
+            if name != wanted
+            and (name.casefold() == folded or (name.casefold().rpartition("@")[0] or None) == user)
+        }
+    )
+    return close[:limit]
+
+
+def not_found_error(external_id: str, close: list[str]) -> ConnectorError:
+    """The permanent error of an identifier the target has never shown Sundown."""
+    hint = f"; close matches: {', '.join(repr(c) for c in close)}" if close else ""
+    return ConnectorError(
+        f"{external_id!r} not found on the target{hint}. Sundown has never seen this "
+        "account there, so it cannot count it as revoked: check the identifier "
+        "(exact spelling, case, host) and revoke by hand or correct the credential.",
+        permanent=True,
+    )
 
 
 class Connector:
@@ -79,6 +110,27 @@ class Connector:
 
     def list_accounts(self) -> list[Account]:
         raise NotImplementedError
+
+    def missing(self, credentials: Iterable[Credential]) -> dict[int, list[str]]:
+        """The credentials whose account the target does not show at all, each with
+        close matches (same name in another case, the same user on another host).
+
+        An account that exists but is disabled or locked is *not* missing. The name
+        must match exactly as the target spells it. This default reads
+        ``list_accounts`` once; override it when the target can answer for just
+        these accounts, or compares names its own way (LDAP DNs ignore case).
+        Errors are ConnectorErrors, like every other call.
+        """
+        credentials = list(credentials)
+        if not credentials:
+            return {}
+        names = [account.external_id for account in self.list_accounts()]
+        listed = set(names)
+        return {
+            c.pk: close_matches(c.external_id, names)
+            for c in credentials
+            if c.external_id not in listed
+        }
 
     # Batches ---------------------------------------------------------------
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:

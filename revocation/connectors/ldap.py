@@ -38,7 +38,7 @@ from ldap3.utils.dn import parse_dn
 
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError
+from .base import Account, BatchConnector, ConnectorError, close_matches
 
 DISABLE, DELETE, REMOVE_GROUPS = "disable", "delete", "remove_groups"
 PASSWORD, PPOLICY = "password", "ppolicy"
@@ -278,6 +278,23 @@ class LDAPConnector(BatchConnector):
             )
             usable |= {_norm(e.entry_dn) for e in conn.entries}
         return usable & {_norm(dn) for dn in dns}
+
+    def missing(self, credentials: Iterable[Credential]) -> dict[int, list[str]]:
+        credentials = list(credentials)
+        if not credentials:
+            return {}
+        # DNs compare without case or spacing: two spellings of one DN are one entry.
+        names = [account.external_id for account in self.list_accounts()]
+        listed = {_norm(name) for name in names}
+        result: dict[int, list[str]] = {}
+        for credential in credentials:
+            try:
+                norm = _norm(credential.external_id)
+            except ConnectorError:
+                norm = ""
+            if norm not in listed:
+                result[credential.pk] = close_matches(credential.external_id, names)
+        return result
 
     def list_accounts(self) -> list[Account]:
         conn = self._connection()

@@ -24,7 +24,7 @@ from pymysql.constants import ER
 
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError
+from .base import Account, BatchConnector, ConnectorError, close_matches
 
 LOCK = "lock"
 DROP = "drop"
@@ -104,6 +104,25 @@ class MariaDBConnector(BatchConnector):
         return [a for a in accounts if a[0] == user and (host is None or a[1] == host)]
 
     # Connector interface ---------------------------------------------------
+    def missing(self, credentials: Iterable[Credential]) -> dict[int, list[str]]:
+        credentials = list(credentials)
+        if not credentials:
+            return {}
+        # User names are case-sensitive, host names are not: fold only to find
+        # what a person may have meant (peer_x@% when there is peer_x@localhost).
+        rows = self._run(
+            "SELECT User, Host FROM mysql.global_priv WHERE LOWER(User) IN %s",
+            (tuple(sorted({_split(c.external_id)[0].lower() for c in credentials})),),
+        )
+        names = [f"{user}@{host}" for user, host in rows]
+        result: dict[int, list[str]] = {}
+        for credential in credentials:
+            user, host = _split(credential.external_id)
+            found = any(u == user and (host is None or h.lower() == host.lower()) for u, h in rows)
+            if not found:
+                result[credential.pk] = close_matches(credential.external_id, names)
+        return result
+
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
         credentials = list(credentials)
         users = {_split(c.external_id)[0] for c in credentials}

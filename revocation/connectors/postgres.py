@@ -20,7 +20,7 @@ import psycopg2
 from psycopg2 import errorcodes, sql
 
 from access.models import Credential
-from revocation.connectors.base import Account, BatchConnector, ConnectorError
+from revocation.connectors.base import Account, BatchConnector, ConnectorError, close_matches
 
 # SQLSTATEs that no retry can fix: the target refuses on principle.
 PERMANENT = {
@@ -114,6 +114,23 @@ class PostgresConnector(BatchConnector):
             Account(external_id=name, active=login, detail="superuser" if sup else "")
             for name, login, sup in rows
         ]
+
+    def missing(self, credentials: Iterable[Credential]) -> dict[int, list[str]]:
+        credentials = list(credentials)
+        if not credentials:
+            return {}
+        # Role names are case-sensitive ("PEER_Case" is not peer_case): exact match
+        # decides, the case-folded read only finds what a person may have meant.
+        rows = self._query(
+            "SELECT rolname FROM pg_roles WHERE lower(rolname) = ANY(%s)",
+            [sorted({c.external_id.lower() for c in credentials})],
+        )
+        names = [row[0] for row in rows]
+        return {
+            c.pk: close_matches(c.external_id, names)
+            for c in credentials
+            if c.external_id not in names
+        }
 
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
         credentials = list(credentials)

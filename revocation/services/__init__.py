@@ -12,6 +12,7 @@ ids (revocation.tasks), so a lost, duplicated or replayed message changes nothin
 - outcomes.py   the pure step: which claimed row ends how
 - events.py     the batch's audit events; the one builder of ``credential.revoked``
 - attempts.py   the attempt rows
+- presence.py   is the account on the target? (registration check)
 - manual.py     manual tasks and a person's confirmation that access is gone
 - alerts.py     failure and hand-off mail
 - sweep.py      the periodic sweep
@@ -29,6 +30,7 @@ from revocation.services.dispatch import revocation_dispatch_due
 from revocation.services.manual import credential_confirm_revoked, manual_task_complete
 from revocation.services.notices import expiry_notices_send
 from revocation.services.outcomes import Classified, ConnectorReport, classify
+from revocation.services.presence import credential_target_check, credential_target_check_on_commit
 from revocation.services.requests import credential_revoke, vendor_kill_switch
 from revocation.services.sweep import SWEEP_LOCK_KEY, SweepResult, revocation_sweep
 
@@ -43,6 +45,8 @@ __all__ = [
     "classify",
     "credential_confirm_revoked",
     "credential_revoke",
+    "credential_target_check",
+    "credential_target_check_on_commit",
     "db_now",
     "expiry_notices_send",
     "manual_task_complete",

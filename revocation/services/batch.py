@@ -23,7 +23,12 @@ from django.db.models.functions import Now
 from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
 from ops.logs import log_context
-from revocation.connectors.base import ConnectorError, connector_for
+from revocation.connectors.base import (
+    Connector,
+    ConnectorError,
+    connector_for,
+    not_found_error,
+)
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.services.alerts import alert_failed, notify_owner
 from revocation.services.attempts import attempt_row, insert_attempts
@@ -132,11 +137,17 @@ def _call_connector(system: System, rows: list[Credential]) -> ConnectorReport:
         return ConnectorReport(errors={row.pk: exc for row in rows})
     verifies = connector.verifies
     still_active: set[int] = set()
+    seen: set[int] = set()
     try:
+        results: dict[int, ConnectorError | None] = {}
+        to_revoke = rows
+        if verifies:
+            results, to_revoke, seen = _presence(connector, rows)
         try:
-            results = connector.revoke_many(rows)
+            if to_revoke:
+                results.update(connector.revoke_many(to_revoke))
         except ConnectorError as exc:
-            results = {row.pk: exc for row in rows}
+            results.update({row.pk: exc for row in to_revoke})
         for row in rows:
             results.setdefault(
                 row.pk, ConnectorError("connector returned no result for this credential")
@@ -154,12 +165,42 @@ def _call_connector(system: System, rows: list[Credential]) -> ConnectorReport:
         logger.exception("connector %s crashed on system %s", system.kind, system.pk)
         results = {row.pk: ConnectorError(f"{type(exc).__name__}: {exc}") for row in rows}
         still_active = set()
+        seen = set()
     finally:
         try:
             connector.close()
         except Exception:  # the outcome is known by now: a failed close must not undo it
             logger.warning("could not close the connector of system %s", system.pk, exc_info=True)
-    return ConnectorReport(errors=results, still_active=frozenset(still_active), verifies=verifies)
+    return ConnectorReport(
+        errors=results,
+        still_active=frozenset(still_active),
+        verifies=verifies,
+        seen=frozenset(seen),
+    )
+
+
+def _presence(
+    connector: Connector, rows: list[Credential]
+) -> tuple[dict[int, ConnectorError | None], list[Credential], set[int]]:
+    """Read which accounts the target shows, before touching any.
+
+    Returns the errors so far, the rows to revoke and the rows the target showed.
+    An account it does not show is "already gone" only if Sundown saw it there
+    before; otherwise the identifier is wrong (a typo, another case, another host)
+    and counting it revoked would be a lie, so it fails for a person to look at.
+    """
+    try:
+        missing = connector.missing(rows)
+    except ConnectorError as exc:
+        return {row.pk: exc for row in rows}, [], set()
+    errors: dict[int, ConnectorError | None] = {}
+    to_revoke = []
+    for row in rows:
+        if row.pk in missing and row.last_seen_on_target_at is None:
+            errors[row.pk] = not_found_error(row.external_id, missing[row.pk])
+        else:
+            to_revoke.append(row)
+    return errors, to_revoke, {row.pk for row in rows if row.pk not in missing}
 
 
 # Record -----------------------------------------------------------------------
@@ -193,6 +234,11 @@ def _record_batch(
                 duration_ms=duration_ms,
             )
         )
+        seen = [pk for pk in report.seen if pk in mine]
+        if seen:
+            Credential.objects.filter(pk__in=seen).update(
+                last_seen_on_target_at=now, target_checked_at=now
+            )
         if decided.revoked:
             _mark_revoked(decided.revoked, system=system, now=now, events=events)
         _schedule_retries([f for f in decided.failures if not f.final])

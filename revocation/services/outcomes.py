@@ -35,11 +35,13 @@ class ConnectorReport:
     ``errors`` holds one entry per credential: None when the revoke call succeeded.
     ``still_active`` are the ids the verify read still found able to log in.
     ``verifies`` is False for connectors that hand the work to a person.
+    ``seen`` are the ids whose account the target showed before the revoke.
     """
 
     errors: dict[int, ConnectorError | None]
     still_active: frozenset[int] = frozenset()
     verifies: bool = True
+    seen: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -90,11 +90,50 @@ def test_drop_mode_removes_the_role(agency, pg_system, pg_roles, make_credential
     assert [role_can_login(n) for n in names] == [None, None]
 
 
-def test_a_role_that_is_already_gone_counts_as_revoked(pg_system, make_credentials):
+def test_a_role_the_target_never_showed_fails_as_not_found_with_a_task(pg_system, make_credentials):
+    """Once counted as "already revoked": a typo became a verified revocation."""
     (credential,) = make_credentials(pg_system, [f"never_existed_{timezone.now():%H%M%S%f}"])
     request([credential])
     result = services.revocation_batch_run(system_id=pg_system.pk)
+    assert result.revoked == [] and result.failed == [credential.pk]
+    credential.refresh_from_db()
+    assert credential.status == Credential.Status.FAILED
+    assert "not found on the target" in credential.last_error
+    assert credential.last_seen_on_target_at is None
+    (task,) = ManualTask.objects.filter(credential=credential)
+    assert "not found on the target" in task.detail
+    assert count("credential.revoked", credential) == 0
+
+
+def test_a_role_seen_before_and_gone_now_counts_as_revoked(pg_system, make_credentials):
+    (credential,) = make_credentials(pg_system, [f"gone_since_{timezone.now():%H%M%S%f}"])
+    Credential.objects.filter(pk=credential.pk).update(last_seen_on_target_at=timezone.now())
+    request([credential])
+    result = services.revocation_batch_run(system_id=pg_system.pk)
     assert result.revoked == [credential.pk]
+
+
+def test_a_batch_records_when_the_target_showed_each_account(pg_system, pg_roles, make_credentials):
+    credentials = make_credentials(pg_system, pg_roles(2))
+    request(credentials)
+    services.revocation_batch_run(system_id=pg_system.pk)
+    for credential in credentials:
+        credential.refresh_from_db()
+        assert credential.status == Credential.Status.REVOKED
+        assert credential.last_seen_on_target_at is not None
+
+
+def test_registering_checks_the_target_and_records_when_seen(pg_system, pg_roles, make_credentials):
+    (name,) = pg_roles(1)
+    present, typo = make_credentials(pg_system, [name, name.upper()])
+    assert services.credential_target_check(credential_id=present.pk) is True
+    assert services.credential_target_check(credential_id=typo.pk) is False
+    present.refresh_from_db()
+    typo.refresh_from_db()
+    assert present.last_seen_on_target_at is not None
+    assert typo.last_seen_on_target_at is None and typo.target_checked_at is not None
+    event = AuditEvent.objects.get(action="credential.target_checked", target_id=str(typo.pk))
+    assert event.after == {"found": False, "close_matches": [name]}
 
 
 def test_unreachable_target_climbs_the_ladder_then_fails_with_task_and_alert(

@@ -401,3 +401,12 @@ def credentials(system, external_ids, kind="other"):
         )
         for eid in external_ids
     ]
+
+
+def request_all(rows, reason="contract ended"):
+    """Put credentials in the revocation queue, as a person would, without a worker."""
+    from audit.actor import Actor
+    from revocation import services
+
+    for row in rows:
+        services.credential_revoke(actor=Actor.system("test"), credential=row, reason=reason)

@@ -50,6 +50,11 @@ class Target:
         self.agency = agency
         self.mode = dict(config)
 
+    @property
+    def keeps_account(self) -> bool:
+        """Whether revoking in this mode leaves the account there (disabled, locked)."""
+        return self.mode.get("on_revoke") not in ("drop", "delete")
+
     def fixture(self, name: str):
         return self.request.getfixturevalue(name)
 

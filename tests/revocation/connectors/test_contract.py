@@ -2,6 +2,9 @@
 
 - Revoking is idempotent: twice, or an account that is already gone, is success, and
   revoking an account that is not there does not create it.
+- ``missing`` tells "never there" from "there": an identifier the target never had is
+  missing (and so, in the engine, fails as not found), an account it has is not; an
+  account that was there and is revoked ends verified revoked.
 - Verify reads the target back: an active account is reported active, and a revocation
   done behind Sundown's back is seen.
 - Where the protocol has a login, the vendor logs in before and is refused after.
@@ -70,6 +73,36 @@ def test_revoking_twice_or_an_account_already_gone_is_success(target):
     assert missing.external_id not in listed  # revoking it did not create it
 
 
+def test_missing_names_what_the_target_never_had_and_not_what_it_has(target):
+    system = target.system()
+    present, never = credentials(system, [target.account(), target.missing()])
+    with connector_for(system) as connector:
+        assert set(connector.missing([present, never])) == {never.pk}
+        assert connector.missing([]) == {}
+        # Revoked (disabled, locked) is not missing: it is still an account there.
+        if target.keeps_account:
+            connector.revoke(present)
+            assert set(connector.missing([present])) == set()
+
+
+def test_the_engine_fails_a_never_seen_identifier_and_verifies_a_present_one(target):
+    from revocation import services
+    from revocation.models import ManualTask
+    from tests.revocation.connectors.servers import request_all
+
+    system = target.system()
+    present, never = credentials(system, [target.account(), target.missing()])
+    request_all([present, never])
+    result = services.revocation_batch_run(system_id=system.pk)
+    assert result.revoked == [present.pk]
+    assert result.failed == [never.pk]
+    never.refresh_from_db()
+    assert "not found on the target" in never.last_error
+    assert ManualTask.objects.filter(credential=never).exists()
+    with connector_for(system) as connector:
+        assert connector.still_active([present]) == set()
+
+
 def test_verify_reads_the_target_back(target):
     system = target.system()
     active, by_hand = credentials(system, [target.account(), target.account()])
@@ -94,7 +127,7 @@ def test_the_vendor_logs_in_before_and_is_refused_after(login_target):
 def test_a_target_that_does_not_answer_is_transient(target):
     system = target.down_system()
     (credential,) = credentials(system, [target.missing()])
-    for call in ("revoke_many", "still_active", "list_accounts"):
+    for call in ("revoke_many", "still_active", "missing", "list_accounts"):
         with connector_for(system) as connector:
             args = () if call == "list_accounts" else ([credential],)
             error = expect_error(lambda: getattr(connector, call)(*args))  # noqa: B023
@@ -106,7 +139,7 @@ def test_refused_connector_credentials_are_permanent(target):
     (credential,) = credentials(good, [target.account()])
     system = target.bad_credentials_system()
     credential.system = system
-    for call in ("revoke_many", "still_active", "list_accounts"):
+    for call in ("revoke_many", "still_active", "missing", "list_accounts"):
         with connector_for(system) as connector:
             args = () if call == "list_accounts" else ([credential],)
             error = expect_error(lambda: getattr(connector, call)(*args))  # noqa: B023
