@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from api.viewsets import AgencyScopedViewSet
 from audit.exposure import CLASSIFICATIONS, exposure_at
-from audit.models import AuditEvent
+from audit.selectors import audit_event_list
 from vendors.permissions import VIEW_AUDIT
 
 
@@ -123,8 +123,8 @@ class ExposureViewSet(AgencyScopedViewSet):
     filter_backends: list = []
     pagination_class = None
 
-    def base_queryset(self):
-        return AuditEvent.objects.all()
+    def rows(self, perm):
+        return audit_event_list(user=self.request.user, perm=perm)
 
     @extend_schema(
         summary="Vendor credentials that could reach matching systems at a moment",

@@ -6,12 +6,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 
-from access.models import System
+from access.selectors import system_list
 from audit.exposure import exposure_at
 from dashboard.exposure_forms import ExposureForm
 from dashboard.views._common import require_any_perm
-from vendors.models import Vendor
-from vendors.permissions import VIEW_AUDIT, restrict
+from vendors.permissions import VIEW_AUDIT
+from vendors.selectors import vendor_list
 
 
 @login_required
@@ -19,8 +19,8 @@ def audit_exposure(request):
     """Auditors and security officers; the answer covers the agencies whose trail they read."""
     require_any_perm(request, VIEW_AUDIT)
     # Today's names, only to offer a choice; the answer itself comes from the trail.
-    systems = restrict(System.objects.all(), request.user, VIEW_AUDIT).order_by("name")
-    vendors = restrict(Vendor.objects.all(), request.user, VIEW_AUDIT).order_by("name")
+    systems = system_list(user=request.user, perm=VIEW_AUDIT).order_by("name")
+    vendors = vendor_list(user=request.user, perm=VIEW_AUDIT).order_by("name")
     form = ExposureForm(
         request.GET or None,
         systems=systems.values_list("pk", "name"),
