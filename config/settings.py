@@ -422,4 +422,4 @@ SPECTACULAR_SETTINGS = {
 # Either way with request id, actor, agency, system and credential, and secrets redacted.
 LOG_FORMAT = env_str("LOG_FORMAT", "text")
 LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
-# With LOG_FORMAT=json the Celery worker keeps this LOGGING too (ops.celery).
+# Celery workers and beat use this LOGGING too (ops.celery), so redaction holds there.

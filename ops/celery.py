@@ -5,7 +5,8 @@
 - A watchdog thread on the worker's own timer (not a beat task: it must notice a dead
   beat) that opens the sweep-stale incident and alerts once (ops.services).
 - The Prometheus endpoint of the worker (SUNDOWN_WORKER_METRICS_PORT).
-- Log context: log lines written inside a task carry the task's id as request id.
+- Logging: the LOGGING dict instead of Celery's own (redaction, JSON), and log lines written
+  inside a task carry the task's id as request id.
 """
 
 import logging
@@ -20,16 +21,15 @@ from django.conf import settings
 logger = logging.getLogger("sundown.ops.worker")
 
 
+@signals.setup_logging.connect
 def _use_django_logging(**kwargs):
-    # Celery configures no logging when a setup_logging receiver exists: the LOGGING
-    # dict (JSON lines, context, redaction) then governs, and LOG_LEVEL, not --loglevel.
+    # With a setup_logging receiver Celery configures no logging of its own, which would
+    # replace the root handlers and with them the redaction: the LOGGING dict (JSON or
+    # text lines, context fields, no secrets) governs workers too, and LOG_LEVEL, not
+    # --loglevel, sets the level.
     import logging.config
 
     logging.config.dictConfig(settings.LOGGING)
-
-
-if settings.LOG_FORMAT == "json":
-    signals.setup_logging.connect(_use_django_logging, weak=False)
 
 
 @signals.celeryd_init.connect

@@ -151,6 +151,9 @@ def test_killed_beat_fails_readyz_and_alerts_exactly_once_per_incident(settings,
             assert "soc@agency.example" in _alerts(worker, "ALERT")[0]
             assert mailoutbox == []  # /readyz saw the open incident and stayed quiet
             assert Incident.objects.filter(resolved_at__isnull=True).count() == 1
+            # The worker logs through Sundown's LOGGING (context fields, redaction).
+            assert "incident opened: sweep_stale" in worker.log()
+            assert "[req=" in worker.log()
             # Within the configured time: the threshold, one watchdog period, and slack
             # for a loaded machine.
             assert took <= limit + 8, took
