@@ -6,9 +6,11 @@ person's confirmation that access is already gone (``credential_confirm_revoked`
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.functions import Now
 
 from access.crypto import encrypt
 from access.models import Credential, System
+from access.system_config import destination_of, system_config_check
 from audit.actor import Actor
 from audit.services import audit_record, changed, snapshot
 from config.modeling import save_validated, set_fields
@@ -54,8 +56,7 @@ def system_create(
     set_fields(system, fields, SYSTEM_EDITABLE)
     if system.config is None:
         system.config = {}
-    if not isinstance(system.config, dict):
-        raise ValidationError({"config": "Connection settings must be a JSON object."})
+    system_config_check(system.kind, system.config)
     if secret:
         system.secret_encrypted = encrypt(secret)
     with transaction.atomic():
@@ -71,23 +72,36 @@ def system_create(
 
 
 def system_update(*, actor: Actor, system: System, secret=_UNSET, **changes) -> System:
-    """Change a system; ``secret=""`` clears the stored secret, omitted keeps it."""
+    """Change a system; ``secret=""`` clears the stored secret, omitted keeps it.
+
+    Pointing the system elsewhere (kind, host, port, url, user, TLS...) clears the
+    stored secret unless a new one comes in the same call: whoever may edit the
+    config must not be able to send the old secret to a host of their choosing.
+    """
     with transaction.atomic():
         system = System.objects.select_for_update().get(pk=system.pk)
         before = _system_snapshot(system)
+        old_destination = _destination(system)
+        if changes.get("config", system.config) is None:
+            changes["config"] = {}
         set_fields(system, changes, SYSTEM_EDITABLE)
-        if "config" in changes and not isinstance(system.config, dict):
-            raise ValidationError({"config": "Connection settings must be a JSON object."})
+        if "config" in changes or "kind" in changes:
+            system_config_check(system.kind, system.config)
+        new_destination = _destination(system)
+        moved = new_destination != old_destination
         secret_changed = secret is not _UNSET
         if secret_changed:
             system.secret_encrypted = encrypt(secret) if secret else ""
+        elif moved and system.secret_encrypted:
+            system.secret_encrypted = ""
+            secret_changed = True
         after = _system_snapshot(system)
         if before == after and not secret_changed:
             return system
         save_validated(system)
         old, new = changed(before, after)
         if secret_changed:
-            new["secret"] = "replaced" if secret else "cleared"
+            new["secret"] = "replaced" if system.secret_encrypted else "cleared"
         audit_record(
             actor=actor,
             action="system.updated",
@@ -96,7 +110,21 @@ def system_update(*, actor: Actor, system: System, secret=_UNSET, **changes) -> 
             before=old,
             after=new,
         )
+        if moved:
+            # Its own event, so a reviewer (or a SIEM rule) can watch for exactly this.
+            audit_record(
+                actor=actor,
+                action="system.destination_changed",
+                target=system,
+                agency_id=system.agency_id,
+                before={**old_destination, "has_secret": before["has_secret"]},
+                after={**new_destination, "has_secret": system.has_secret},
+            )
     return system
+
+
+def _destination(system: System) -> dict:
+    return destination_of(system.kind, system.config if isinstance(system.config, dict) else {})
 
 
 def _check_credential_scope(vendor: Vendor, system: System, contracts: list[Contract]) -> None:
@@ -115,6 +143,15 @@ def _check_credential_scope(vendor: Vendor, system: System, contracts: list[Cont
         errors["contracts"] = "Name at least one contract that authorises this access."
     elif any(c.vendor_id != vendor.pk for c in contracts):
         errors["contracts"] = "Every contract must belong to the credential's vendor."
+    elif not Contract.objects.filter(
+        pk__in=[c.pk for c in contracts], access_ends_at__gt=Now()
+    ).exists():
+        # Access under only ended contracts is revoked by the next sweep: registering
+        # it would let the inventory permission revoke any account on the target.
+        errors["contracts"] = (
+            "Every contract named has ended, so this access would be revoked at once. "
+            "Name a contract that is still running; to end access, revoke it instead."
+        )
     if errors:
         raise ValidationError(errors)
 

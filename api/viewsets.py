@@ -49,7 +49,9 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
             super().check_throttles(request)
 
     def required_perm(self) -> str | None:
-        if self.action in ("list", "retrieve", None):
+        # "metadata" is OPTIONS, which the API does not offer: the reader's permission
+        # gets the caller as far as the 405.
+        if self.action in ("list", "retrieve", "metadata", None):
             return self.read_perm
         if self.action in ("create", "partial_update"):
             return self.write_perm

@@ -216,6 +216,14 @@ if not _keys:
     _keys = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 SUNDOWN_ENCRYPTION_KEYS = _keys
 
+# Where connectors may connect (access.destinations): CIDRs and host names
+# ("*.agency.example" for a domain). Empty: nowhere. Link-local and metadata
+# addresses are refused whatever it says, loopback unless a loopback network is
+# listed, and this deployment's own database, broker and cache unless the next
+# setting says otherwise.
+SUNDOWN_TARGET_ALLOWLIST = env_list("SUNDOWN_TARGET_ALLOWLIST", [])
+SUNDOWN_TARGET_ALLOW_OWN_SERVICES = env_bool("SUNDOWN_TARGET_ALLOW_OWN_SERVICES", False)
+
 # Ed25519 key that signs audit checkpoints: a file outside the database, made by
 # `python manage.py audit_keygen`. Development (DEBUG) makes one under var/ on first use.
 # (A path, not the `NAME_FILE` secret convention: the key never passes through settings.)
@@ -396,7 +404,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -11,6 +11,11 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 os.environ.setdefault("SUNDOWN_ENCRYPTION_KEYS", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SECURE_COOKIES", "0")
+# The suite's target servers run on loopback, and PostgreSQL and Redis targets are the
+# very servers the suite's own database and worker broker use: both allowed explicitly
+# here (tests/access/test_destinations.py checks the refusals with these switched off).
+os.environ.setdefault("SUNDOWN_TARGET_ALLOWLIST", "127.0.0.0/8,::1/128,*.internal")
+os.environ.setdefault("SUNDOWN_TARGET_ALLOW_OWN_SERVICES", "1")
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES  # noqa: E402

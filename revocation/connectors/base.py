@@ -12,11 +12,21 @@ there) fails as "not found on the target" instead of counting as already gone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from access.destinations import (
+    Address,
+    DestinationRefused,
+    DestinationUnresolved,
+    destination_check,
+    parse_port,
+)
 from access.models import Credential, System
 from revocation.connectors.registry import connector_class
+
+logger = logging.getLogger(__name__)
 
 
 class ConnectorError(Exception):
@@ -74,6 +84,13 @@ class Connector:
     # False for targets nobody can read back (manual): the engine then hands the
     # credential to a person instead of marking it revoked.
     verifies: bool = True
+    # The non-secret settings this kind reads from ``system.config``. Saving a system
+    # refuses any other key: a password under a name nobody thought of would
+    # otherwise be stored in clear and shown to every reader.
+    config_keys: frozenset[str] = frozenset()
+    # The settings that decide where the secret is sent and how: changing one of
+    # them (or the kind) clears the stored secret unless a new one comes with it.
+    destination_keys: frozenset[str] = frozenset()
 
     def __init__(self, system: System):
         self.system = system
@@ -90,6 +107,41 @@ class Connector:
                 f"{self.kind} systems: {name} must be {allowed}, not {value!r}", permanent=True
             )
         return value
+
+    # Destinations ----------------------------------------------------------
+    @classmethod
+    def destinations(cls, config: dict) -> list[tuple[str, int]]:
+        """(host, port) pairs this config connects to; raises DestinationRefused if malformed."""
+        return []
+
+    @staticmethod
+    def host_port(config: dict, default_port: int) -> tuple[str, int]:
+        """``host`` (loopback when omitted, so the allowlist decides) and ``port``."""
+        return config.get("host") or "127.0.0.1", parse_port(config.get("port"), default_port)
+
+    def checked_destinations(self) -> list[list[Address]]:
+        """Check every destination against the allowlist now, just before connecting.
+
+        The save-time check may be stale (a name can resolve elsewhere since), so each
+        connector calls this when it opens its connection. Returns the checked
+        addresses per destination, for connectors that connect to the address itself.
+        """
+        try:
+            return [
+                destination_check(host, port, resolve=True)
+                for host, port in self.destinations(self.config)
+            ]
+        except DestinationRefused as exc:
+            raise ConnectorError(str(exc), permanent=True) from exc
+        except DestinationUnresolved as exc:
+            raise self.connect_failed(exc) from exc
+
+    def connect_failed(self, exc: BaseException, *, permanent: bool = False) -> ConnectorError:
+        """The one error a failed connection shows: whether something answered at an
+        address (refused, timed out, wrong protocol, bad password) stays in the server
+        log, or a system's config would be a port scanner for whoever may edit it."""
+        logger.warning("%s system %s: could not connect: %s", self.kind, self.system.pk, exc)
+        return ConnectorError(f"could not connect to the {self.kind} system", permanent=permanent)
 
     # Lifecycle -------------------------------------------------------------
     def close(self) -> None:

@@ -36,6 +36,7 @@ from ldap3.core import exceptions as lex
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
+from access.destinations import url_destination
 from access.models import Credential
 
 from .base import Account, BatchConnector, ConnectorError, close_matches
@@ -56,16 +57,61 @@ _OBJECT_CLASS_VIOLATION = 65
 _CHUNK = 200
 
 
-def _norm(dn: str) -> str:
-    """A DN in a form two spellings of the same DN share (case, spaces)."""
+def _rdns(dn: str) -> list[str]:
+    """A DN's RDNs in a form two spellings of the same DN share (case, spaces, AVA order).
+
+    A multi-valued RDN (``uid=x+ou=people``) stays one RDN: read as two, it would
+    put an entry beside ``ou=people`` under it, past the base_dn check.
+    """
     try:
-        return ",".join(f"{attr.lower()}={value.lower()}" for attr, value, _ in parse_dn(dn))
+        parts = parse_dn(dn)
     except lex.LDAPInvalidDnError as exc:
         raise ConnectorError(f"Not a valid DN: {dn!r}", permanent=True) from exc
+    rdns: list[str] = []
+    avas: list[str] = []
+    for attr, value, separator in parts:
+        avas.append(f"{attr.lower()}={value.lower()}")
+        if separator != "+":
+            rdns.append("+".join(sorted(avas)))
+            avas = []
+    return rdns
+
+
+def _norm(dn: str) -> str:
+    """A DN in a form two spellings of the same DN share (case, spaces)."""
+    return ",".join(_rdns(dn))
 
 
 class LDAPConnector(BatchConnector):
     """Disables, deletes or ungroups directory entries over one bound connection."""
+
+    config_keys = frozenset(
+        {
+            "url",
+            "host",
+            "port",
+            "use_ssl",
+            "start_tls",
+            "bind_dn",
+            "base_dn",
+            "timeout",
+            "on_revoke",
+            "disable_method",
+            "group_base_dn",
+            "group_filter",
+            "member_attribute",
+            "placeholder_member",
+            "user_filter",
+        }
+    )
+    destination_keys = frozenset({"url", "host", "port", "use_ssl", "start_tls", "bind_dn"})
+
+    @classmethod
+    def destinations(cls, config: dict) -> list[tuple[str, int]]:
+        if config.get("url"):
+            # ldapi:// (a Unix socket) and anything else than LDAP over TCP is refused.
+            return [url_destination(config["url"], {"ldap": 389, "ldaps": 636})]
+        return [cls.host_port(config, 636 if config.get("use_ssl") else 389)]
 
     def __init__(self, system):
         super().__init__(system)
@@ -85,6 +131,7 @@ class LDAPConnector(BatchConnector):
     # Connection ------------------------------------------------------------
     def _connection(self) -> ldap3.Connection:
         if self._conn is None:
+            self.checked_destinations()
             # ldap3 packs the receive timeout into a C struct: it must be an int.
             timeout = max(1, int(self.config.get("timeout", 5)))
             url = self.config.get("url")
@@ -106,10 +153,13 @@ class LDAPConnector(BatchConnector):
                 raise_exceptions=True,
                 auto_referrals=False,
             )
-            self._call(conn.open)
-            if self.config.get("start_tls"):
-                self._call(conn.start_tls)
-            self._call(conn.bind)
+            try:
+                self._call(conn.open)
+                if self.config.get("start_tls"):
+                    self._call(conn.start_tls)
+                self._call(conn.bind)
+            except ConnectorError as exc:
+                raise self.connect_failed(exc.__cause__ or exc, permanent=exc.permanent) from exc
             self._conn = conn
         return self._conn
 
@@ -129,7 +179,7 @@ class LDAPConnector(BatchConnector):
             return ConnectorError(f"LDAP server refused: {exc}", permanent=True)
         if isinstance(exc, lex.LDAPCommunicationError | lex.LDAPResponseTimeoutError):
             self._conn = None  # never reuse a broken connection
-            return ConnectorError(f"LDAP server unreachable: {exc}")
+            return self.connect_failed(exc)
         # LDAPBindError, LDAPStartTLSError, invalid filters or DNs, ...
         return ConnectorError(f"LDAP request failed: {exc}", permanent=True)
 
@@ -148,18 +198,18 @@ class LDAPConnector(BatchConnector):
         self, credentials: list[Credential]
     ) -> tuple[dict[int, str], dict[int, ConnectorError]]:
         """The DN of each credential, and a refusal for each DN outside base_dn."""
-        base = _norm(self.base_dn)
+        base = _rdns(self.base_dn)
         dns, refused = {}, {}
         for credential in credentials:
             dn = credential.external_id
             try:
-                norm = _norm(dn)
+                rdns = _rdns(dn)
             except ConnectorError as exc:
                 refused[credential.pk] = exc
                 continue
             # Verification searches under base_dn: an entry outside it would
             # never be found and so look revoked. Refuse instead.
-            if norm == base or norm.endswith("," + base):
+            if len(rdns) >= len(base) and rdns[len(rdns) - len(base) :] == base:
                 dns[credential.pk] = dn
             else:
                 refused[credential.pk] = ConnectorError(

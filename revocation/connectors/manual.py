@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from access.destinations import RECORD_KEYS, recorded_destinations
 from access.models import Credential
 from revocation.connectors.base import Account, Connector, ConnectorError
 
 
 class ManualConnector(Connector):
     verifies = False
+    # Where a person goes to revoke: a record only, nothing connects.
+    config_keys = destination_keys = RECORD_KEYS
+
+    @classmethod
+    def destinations(cls, config: dict) -> list[tuple[str, int]]:
+        return recorded_destinations(config)
 
     def revoke(self, credential: Credential) -> None:
         """Nothing to call: the hand-off is the engine's manual task."""

@@ -42,6 +42,13 @@ def _split(external_id: str) -> tuple[str, str | None]:
 class MariaDBConnector(BatchConnector):
     """Locks (or drops) MariaDB accounts, a whole batch in one statement."""
 
+    config_keys = frozenset({"host", "port", "user", "timeout", "on_revoke"})
+    destination_keys = frozenset({"host", "port", "user"})
+
+    @classmethod
+    def destinations(cls, config: dict) -> list[tuple[str, int]]:
+        return [cls.host_port(config, 3306)]
+
     def __init__(self, system):
         super().__init__(system)
         self.on_revoke = self.choice("on_revoke", (LOCK, DROP))
@@ -51,17 +58,26 @@ class MariaDBConnector(BatchConnector):
     def _connection(self) -> pymysql.connections.Connection:
         if self._conn is None:
             timeout = int(self.config.get("timeout", 5))
-            self._conn = pymysql.connect(
-                host=self.config.get("host", "127.0.0.1"),
-                port=int(self.config.get("port", 3306)),
-                user=self.config.get("user", "root"),
-                password=self.system.get_secret(),
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                write_timeout=timeout,
-                autocommit=True,
-                charset="utf8mb4",
-            )
+            [addresses] = self.checked_destinations()
+            try:
+                self._conn = pymysql.connect(
+                    # The address just checked, not the name again (it could now
+                    # resolve elsewhere); no TLS here that would need the name.
+                    host=str(addresses[0]),
+                    port=int(self.config.get("port", 3306)),
+                    user=self.config.get("user", "root"),
+                    password=self.system.get_secret(),
+                    connect_timeout=timeout,
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    autocommit=True,
+                    charset="utf8mb4",
+                )
+            except pymysql.Error as exc:
+                code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+                # A server error (access denied) cannot be fixed by retrying; a client
+                # one (2000+: unreachable, lost) may.
+                raise self.connect_failed(exc, permanent=0 < code < _FIRST_CLIENT_ERROR) from exc
         return self._conn
 
     def close(self) -> None:

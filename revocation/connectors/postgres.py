@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import psycopg2
 from psycopg2 import errorcodes, sql
 
+from access.destinations import DestinationRefused
 from access.models import Credential
 from revocation.connectors.base import Account, BatchConnector, ConnectorError, close_matches
 
@@ -47,6 +48,28 @@ TERMINATE_WAIT_MS = 5000
 
 
 class PostgresConnector(BatchConnector):
+    config_keys = frozenset(
+        {
+            "host",
+            "port",
+            "user",
+            "dbname",
+            "on_revoke",
+            "connect_timeout",
+            "lock_timeout_ms",
+            "statement_timeout_ms",
+        }
+    )
+    destination_keys = frozenset({"host", "port", "user", "dbname"})
+
+    @classmethod
+    def destinations(cls, config: dict) -> list[tuple[str, int]]:
+        dbname = config.get("dbname", "postgres")
+        # libpq reads a dbname holding "=" or a URI as a whole connection string.
+        if not isinstance(dbname, str) or "=" in dbname or "://" in dbname:
+            raise DestinationRefused("dbname must be a database name, not a connection string.")
+        return [cls.host_port(config, 5432)]
+
     def __init__(self, system):
         super().__init__(system)
         self.mode = self.choice("on_revoke", ("nologin", "drop"))
@@ -57,9 +80,13 @@ class PostgresConnector(BatchConnector):
         if self._conn is None:
             lock_ms = int(self.config.get("lock_timeout_ms", 30000))
             statement_ms = int(self.config.get("statement_timeout_ms", 60000))
+            [addresses] = self.checked_destinations()
             try:
                 self._conn = psycopg2.connect(
                     host=self.config.get("host", "127.0.0.1"),
+                    # Connect to the address just checked; host still names the server
+                    # for TLS. (No second lookup that could answer differently.)
+                    hostaddr=str(addresses[0]),
                     port=int(self.config.get("port", 5432)),
                     user=self.config.get("user", "postgres"),
                     dbname=self.config.get("dbname", "postgres"),
@@ -74,9 +101,7 @@ class PostgresConnector(BatchConnector):
                 # Down or unreachable may come back: the retry ladder decides. Refusing
                 # our credentials will not change until someone fixes them.
                 refused = any(text in str(exc) for text in REFUSED_LOGIN)
-                raise ConnectorError(
-                    f"cannot connect to PostgreSQL: {exc}".strip(), permanent=refused
-                ) from exc
+                raise self.connect_failed(exc, permanent=refused) from exc
         return self._conn
 
     def close(self) -> None:

@@ -33,6 +33,15 @@ DELETE = "delete"
 class RedisConnector(BatchConnector):
     """Revokes Redis ACL users in two pipelined round trips per batch."""
 
+    config_keys = frozenset(
+        {"host", "port", "user", "db", "ssl", "timeout", "on_revoke", "acl_save"}
+    )
+    destination_keys = frozenset({"host", "port", "user", "db", "ssl"})
+
+    @classmethod
+    def destinations(cls, config: dict) -> list[tuple[str, int]]:
+        return [cls.host_port(config, 6379)]
+
     def __init__(self, system):
         super().__init__(system)
         self.on_revoke = self.choice("on_revoke", (DISABLE, DELETE))
@@ -44,13 +53,17 @@ class RedisConnector(BatchConnector):
     def client(self) -> redis.Redis:
         if self._client is None:
             timeout = float(self.config.get("timeout", 5))
+            [addresses] = self.checked_destinations()
+            ssl = bool(self.config.get("ssl", False))
             self._client = redis.Redis(
-                host=self.config.get("host", "127.0.0.1"),
+                # The address just checked (a second lookup could answer differently);
+                # the name only where TLS must verify it.
+                host=self.config.get("host", "127.0.0.1") if ssl else str(addresses[0]),
                 port=int(self.config.get("port", 6379)),
                 db=int(self.config.get("db", 0)),
                 username=self.config.get("user") or None,
                 password=self.system.get_secret() or None,
-                ssl=bool(self.config.get("ssl", False)),
+                ssl=ssl,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 # redis-py retries with backoff by default (seconds per failed AUTH):
@@ -69,9 +82,9 @@ class RedisConnector(BatchConnector):
         """Translate a redis-py error: transient only when the target is unreachable."""
         # Auth failures subclass ConnectionError, so they come first.
         if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError):
-            return ConnectorError(f"Redis refused our credentials: {exc}", permanent=True)
+            return self.connect_failed(exc, permanent=True)
         if isinstance(exc, rex.ConnectionError | rex.TimeoutError):
-            return ConnectorError(f"Redis unreachable: {exc}")
+            return self.connect_failed(exc)
         if isinstance(exc, rex.NoPermissionError):
             return ConnectorError(
                 f"Redis user {self.admin_user!r} may not manage ACL users: {exc}", permanent=True

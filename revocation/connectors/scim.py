@@ -33,6 +33,7 @@ from scim2_models import (
     User,
 )
 
+from access.destinations import url_destination
 from access.models import Credential
 
 from .base import Account, Connector, ConnectorError
@@ -56,6 +57,15 @@ def _quoted(value: str) -> str:
 class SCIMConnector(Connector):
     """Deactivates or deletes SCIM users, in bulk where the service allows it."""
 
+    config_keys = frozenset({"url", "timeout", "on_revoke"})
+    destination_keys = frozenset({"url"})
+
+    @classmethod
+    def destinations(cls, config: dict) -> list[tuple[str, int]]:
+        if not config.get("url"):
+            return []
+        return [url_destination(config["url"], {"https": 443, "http": 80})]
+
     def __init__(self, system):
         super().__init__(system)
         self.on_revoke = self.choice("on_revoke", (DEACTIVATE, DELETE))
@@ -68,6 +78,7 @@ class SCIMConnector(Connector):
     @property
     def scim(self) -> SyncSCIMClient:
         if self._scim is None:
+            self.checked_destinations()
             token = self.system.get_secret()
             self._http = httpx2.Client(
                 base_url=self.config["url"].rstrip("/"),
@@ -77,7 +88,10 @@ class SCIMConnector(Connector):
             client = SyncSCIMClient(self._http)
             # Reads /ServiceProviderConfig, /ResourceTypes and /Schemas once per
             # batch: it tells whether bulk and filters are offered.
-            self._call(client.discover)
+            try:
+                self._call(client.discover)
+            except ConnectorError as exc:
+                raise self.connect_failed(exc.__cause__ or exc, permanent=exc.permanent) from exc
             self._scim = client
         return self._scim
 
@@ -88,7 +102,7 @@ class SCIMConnector(Connector):
 
     def _error(self, exc: Exception) -> ConnectorError:
         if isinstance(exc, RequestNetworkException):
-            return ConnectorError(f"SCIM service unreachable: {exc} {exc.__notes__}")
+            return self.connect_failed(exc)
         status = getattr(exc, "status", None) or getattr(exc, "status_code", None) or 0
         if isinstance(exc, SCIMException | UnexpectedStatusCodeException) and _transient_status(
             int(status)

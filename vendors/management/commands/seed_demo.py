@@ -96,7 +96,7 @@ class Command(BaseCommand):
                     estimated_records=records,
                     owner=officer,
                     owner_email="owner@agency.example",
-                    config={"host": f"{kind}.{slug}.agency.internal", "demo": True},
+                    config={"host": f"{kind}.{slug}.agency.internal"},
                 )
                 for sys_name, kind, lifecycle, classification, records in SYSTEMS
             ]

@@ -1,0 +1,257 @@
+"""Where connectors may connect: the deployment's allowlist of target destinations.
+
+A system's secret goes wherever its config points, so the destination is checked
+twice: when the system is saved (access.services, a field error) and by the
+connector just before it connects (revocation.connectors.base), because a name can
+resolve somewhere else by then.
+
+``SUNDOWN_TARGET_ALLOWLIST`` lists CIDRs (``10.20.0.0/16``) and host names
+(``db.agency.example``, or ``*.agency.example`` for a whole domain). Link-local and
+cloud metadata addresses are refused whatever it says; loopback only when the list
+names a loopback network itself; Sundown's own database, broker and cache
+(host and port) are refused unless ``SUNDOWN_TARGET_ALLOW_OWN_SERVICES`` is set.
+
+Messages here name the rule, never whether anything answered at that address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Never a target: instance metadata services (AWS/GCP/Azure on 169.254.169.254, AWS's
+# IPv6 one, Alibaba's), all of link-local, "this host", multicast and reserved space.
+_ALWAYS_REFUSED: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::254/128",
+        "100.100.100.200/32",
+        "0.0.0.0/8",
+        "::/128",
+        "224.0.0.0/4",
+        "ff00::/8",
+        "240.0.0.0/4",
+    )
+)
+_LOOPBACK: tuple[Network, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_OWN_DEFAULT_PORTS = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "redis": 6379}
+_OWN_DEFAULT_PORTS.update(rediss=6379, amqp=5672, amqps=5671)
+
+
+class DestinationRefused(Exception):
+    """A destination this deployment does not allow (or cannot be a host at all)."""
+
+
+class DestinationUnresolved(Exception):
+    """A host name that did not resolve: at connect time simply "could not connect"."""
+
+
+def parse_host(host) -> Address | str:
+    """An IP address, or a lower-cased DNS name; anything else (paths, lists) is refused."""
+    if not isinstance(host, str) or not host or len(host) > 253:
+        raise DestinationRefused("The host must be a host name or an IP address.")
+    try:
+        return ipaddress.ip_address(host.strip("[]") if host.startswith("[") else host)
+    except ValueError:
+        pass
+    name = host.lower().rstrip(".")
+    if not name or not all(_LABEL.match(label) for label in name.split(".")):
+        # Unix socket paths, comma lists (libpq multi-host), spaces, zone ids...
+        raise DestinationRefused(f"{host!r} is not a host name or an IP address.")
+    return name
+
+
+def parse_port(port, default: int) -> int:
+    value = default if port in (None, "") else port
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise DestinationRefused("The port must be a number from 1 to 65535.")
+    try:
+        number = int(value)
+    except ValueError:
+        raise DestinationRefused("The port must be a number from 1 to 65535.") from None
+    if not 1 <= number <= 65535:
+        raise DestinationRefused("The port must be a number from 1 to 65535.")
+    return number
+
+
+def url_destination(url, schemes: dict[str, int]) -> tuple[str, int]:
+    """(host, port) of a URL whose scheme is one of ``schemes`` (scheme -> default port)."""
+    if not isinstance(url, str) or len(url) > 2000:
+        raise DestinationRefused("The url must be text of at most 2000 characters.")
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        allowed = ", ".join(f"{s}://" for s in schemes)
+        raise DestinationRefused(f"The url must start with {allowed}.")
+    if parts.username is not None or parts.password is not None:
+        raise DestinationRefused(
+            "The url must not carry a user or password; put the secret in 'secret'."
+        )
+    if not parts.hostname:
+        raise DestinationRefused("The url must name a host.")
+    try:
+        port = parts.port
+    except ValueError:
+        raise DestinationRefused("The port must be a number from 1 to 65535.") from None
+    return parts.hostname, port or schemes[scheme]
+
+
+RECORD_KEYS = frozenset({"host", "port", "url"})
+
+
+def recorded_destinations(config: dict) -> list[tuple[str, int]]:
+    """``host``/``port`` and ``url`` of a system nothing connects to (manual, ssh, webhook):
+    only a record of where it is, held to the same rules in case a connector comes."""
+    found = []
+    if config.get("host"):
+        found.append((config["host"], parse_port(config.get("port"), 22)))
+    if config.get("url"):
+        found.append(url_destination(config["url"], {"https": 443, "http": 80}))
+    return found
+
+
+def _allowlist() -> tuple[list[Network], list[str]]:
+    networks: list[Network] = []
+    names: list[str] = []
+    for entry in getattr(settings, "SUNDOWN_TARGET_ALLOWLIST", []):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.append(entry)
+    return networks, names
+
+
+def _name_allowed(name: str, names: list[str]) -> bool:
+    for entry in names:
+        if entry.startswith(("*.", ".")):
+            suffix = entry[entry.index(".") :]
+            if name.endswith(suffix) and len(name) > len(suffix):
+                return True
+        elif name == entry.rstrip("."):
+            return True
+    return False
+
+
+def _resolve(name: str, port: int) -> list[Address]:
+    try:
+        infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise DestinationUnresolved(f"{name} did not resolve: {exc}") from exc
+    addresses = []
+    for info in infos:
+        host = str(info[4][0]).split("%", 1)[0]
+        addresses.append(ipaddress.ip_address(host))
+    return addresses
+
+
+def _own_services() -> list[tuple[str, int]]:
+    """(host, port) of the database, broker and cache this deployment itself uses."""
+    found: list[tuple[str, int]] = []
+    for db in settings.DATABASES.values():
+        host, port = db.get("HOST") or "", db.get("PORT") or ""
+        engine = str(db.get("ENGINE", ""))
+        default = 3306 if "mysql" in engine else 5432
+        if host and not host.startswith("/"):
+            found.append((host, int(port or default)))
+    urls = [str(getattr(settings, "CELERY_BROKER_URL", "") or "")]
+    for cache in settings.CACHES.values():
+        location = cache.get("LOCATION")
+        urls.extend(location if isinstance(location, list | tuple) else [str(location or "")])
+    for url in urls:
+        for part in url.split(";"):
+            parts = urlsplit(part.strip())
+            scheme_port = _OWN_DEFAULT_PORTS.get(parts.scheme.lower())
+            if scheme_port and parts.hostname:
+                try:
+                    found.append((parts.hostname, parts.port or scheme_port))
+                except ValueError:
+                    continue
+    return found
+
+
+def _is_own_service(address: Address, port: int) -> bool:
+    if getattr(settings, "SUNDOWN_TARGET_ALLOW_OWN_SERVICES", False):
+        return False
+    for host, own_port in _own_services():
+        if own_port != port:
+            continue
+        try:
+            parsed = parse_host(host)
+            own = [parsed] if not isinstance(parsed, str) else _resolve(parsed, port)
+        except (DestinationRefused, DestinationUnresolved):
+            continue
+        if address in own:
+            return True
+    return False
+
+
+def _refusal(address: Address, port: int, networks: list[Network], by_name: bool) -> str | None:
+    address = getattr(address, "ipv4_mapped", None) or address
+    if any(address in network for network in _ALWAYS_REFUSED):
+        return "link-local and metadata addresses are never allowed"
+    if any(address in network for network in _LOOPBACK):
+        # Loopback only where the allowlist names a loopback network itself: a broad
+        # entry like 0.0.0.0/0 must not open the services on this machine.
+        loopback_listed = any(
+            address in network
+            and any(
+                network.subnet_of(lo)  # type: ignore[arg-type]
+                for lo in _LOOPBACK
+                if lo.version == network.version
+            )
+            for network in networks
+            if network.version == address.version
+        )
+        if not loopback_listed:
+            return "loopback is not allowed in this deployment"
+    elif not by_name and not any(
+        address in network for network in networks if network.version == address.version
+    ):
+        return "not in SUNDOWN_TARGET_ALLOWLIST"
+    if _is_own_service(address, port):
+        return "it is Sundown's own database, broker or cache"
+    return None
+
+
+def destination_check(host, port: int, *, resolve: bool) -> list[Address]:
+    """Refuse ``host:port`` unless this deployment allows it; return the addresses checked.
+
+    ``resolve=False`` (save time) takes an allowlisted host name on trust and resolves
+    only names the allowlist does not list; the connect-time check always resolves.
+    """
+    parsed = parse_host(host)
+    port = parse_port(port, 0)
+    networks, names = _allowlist()
+    if isinstance(parsed, str):
+        by_name = _name_allowed(parsed, names)
+        if by_name and not resolve:
+            return []
+        try:
+            addresses = _resolve(parsed, port)
+        except DestinationUnresolved:
+            if resolve:
+                raise
+            raise DestinationRefused(f"{host} is not an allowed destination.") from None
+    else:
+        by_name, addresses = False, [parsed]
+    for address in addresses:
+        reason = _refusal(address, port, networks, by_name)
+        if reason:
+            raise DestinationRefused(f"{host}:{port} is not an allowed destination: {reason}.")
+    return addresses

@@ -1,0 +1,89 @@
+"""Rules for a system's connection settings (``System.config``), shared by every way in.
+
+Settings are stored in clear and shown to every reader, so only the keys the
+system's connector reads are accepted (a password under a name nobody thought of
+is refused, not stored); values are flat scalars; and every destination must be
+one the deployment allows (access.destinations).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from access.destinations import (
+    RECORD_KEYS,
+    DestinationRefused,
+    destination_check,
+    recorded_destinations,
+)
+from config.text import text_problem
+
+# A kind without a connector may record where the system is, nothing else.
+_UNCONNECTED_KEYS = RECORD_KEYS
+_MAX_KEYS = 30
+_MAX_TEXT = 1000
+
+
+def _connector(kind: str):
+    from revocation.connectors.registry import connector_class
+
+    try:
+        return connector_class(kind)
+    except KeyError:
+        return None  # not a kind (the model's choices refuse it); hold it to the record rules
+
+
+def config_keys(kind: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(keys accepted, keys that say where the secret goes) for systems of ``kind``."""
+    cls = _connector(kind)
+    if cls is None:
+        return _UNCONNECTED_KEYS, _UNCONNECTED_KEYS
+    return cls.config_keys, cls.destination_keys
+
+
+def _destinations(kind: str, config: dict) -> list[tuple[str, int]]:
+    cls = _connector(kind)
+    return cls.destinations(config) if cls is not None else recorded_destinations(config)
+
+
+def _value_problem(value) -> str | None:
+    if value is None or isinstance(value, bool | int | float):
+        return None
+    if isinstance(value, str):
+        if len(value) > _MAX_TEXT:
+            return f"at most {_MAX_TEXT} characters"
+        return text_problem(value)
+    return "must be text, a number, true/false or null"
+
+
+def system_config_check(kind: str, config) -> None:
+    """Raise a ValidationError on ``config`` for anything this kind may not hold."""
+    if not isinstance(config, dict):
+        raise ValidationError({"config": "Connection settings must be a JSON object."})
+    allowed, _ = config_keys(kind)
+    errors: list[str] = []
+    if len(config) > _MAX_KEYS:
+        errors.append(f"At most {_MAX_KEYS} settings.")
+    for key, value in config.items():
+        if key not in allowed:
+            errors.append(
+                f"{str(key)[:50]!r} is not a setting of {kind} systems (allowed: "
+                f"{', '.join(sorted(allowed)) or 'none'}); secrets go in 'secret'."
+            )
+            continue
+        problem = _value_problem(value)
+        if problem:
+            errors.append(f"{key}: {problem}.")
+    if errors:
+        raise ValidationError({"config": errors})
+    try:
+        for host, port in _destinations(kind, config):
+            destination_check(host, port, resolve=False)
+    except DestinationRefused as exc:
+        raise ValidationError({"config": str(exc)}) from exc
+
+
+def destination_of(kind: str, config: dict) -> dict:
+    """The settings that decide where a system's secret is sent (kind included)."""
+    _, keys = config_keys(kind)
+    return {"kind": kind, **{k: config.get(k) for k in sorted(keys) if k in config}}

@@ -1,0 +1,73 @@
+"""The API's JSON parser: DRF's, with limits a request body cannot get past.
+
+Without them a body nested a thousand deep is a RecursionError (a 500) in the
+parser, one nested 900 deep is stored and breaks every page that renders it, and a
+lone surrogate (``"\\udfff"``) reaches the database as an encoding error.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+from config.text import text_problem
+
+MAX_DEPTH = 20
+MAX_BYTES = 1024 * 1024
+
+
+class RequestTooLarge(ParseError):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+def json_problem(data, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why parsed JSON is refused (too deep, or text that cannot be stored), or None.
+
+    Iterative, so it cannot itself run out of stack on hostile input.
+    """
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > max_depth:
+                return f"JSON nested deeper than {max_depth} levels."
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    problem = text_problem(key, multiline=True)
+                    if problem:
+                        return f"Object keys {problem}."
+                stack.append((item, depth + 1))
+        elif isinstance(value, str):
+            problem = text_problem(value, multiline=True)
+            if problem:
+                return f"Text {problem}."
+    return None
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not valid JSON")  # NaN, Infinity: as DRF's strict mode
+
+
+class LimitedJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = getattr(settings, "SUNDOWN_API_MAX_BODY_BYTES", MAX_BYTES)
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise RequestTooLarge()
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            data = json.loads(raw.decode(encoding), parse_constant=_no_constants) if raw else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+        except RecursionError as exc:
+            raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.") from exc
+        problem = json_problem(data)
+        if problem:
+            raise ParseError(problem)
+        return data
