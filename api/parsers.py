@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
+from api.exceptions import NON_FIELD
 from config.text import text_problem
 
 MAX_DEPTH = 20
@@ -25,28 +26,27 @@ class RequestTooLarge(ParseError):
     default_code = "too_large"
 
 
-def json_problem(data, max_depth: int = MAX_DEPTH) -> str | None:
-    """Why parsed JSON is refused (too deep, or text that cannot be stored), or None.
-
-    Iterative, so it cannot itself run out of stack on hostile input.
-    """
-    stack = [(data, 1)]
+def json_problem(data, max_depth: int = MAX_DEPTH) -> tuple[str, str] | None:
+    """(top-level field, why) for parsed JSON that is refused (too deep, or text that
+    cannot be stored), or None. Iterative, so hostile input cannot exhaust the stack."""
+    stack: list[tuple[object, int, str]] = [(data, 1, NON_FIELD)]
     while stack:
-        value, depth = stack.pop()
+        value, depth, field = stack.pop()
         if isinstance(value, dict | list):
             if depth > max_depth:
-                return f"JSON nested deeper than {max_depth} levels."
+                return field, f"Nested deeper than {max_depth} levels."
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
+                name = str(key) if depth == 1 and isinstance(value, dict) else field
                 if isinstance(key, str):
                     problem = text_problem(key, multiline=True)
                     if problem:
-                        return f"Object keys {problem}."
-                stack.append((item, depth + 1))
+                        return field, f"Object keys {problem}."
+                stack.append((item, depth + 1, name))
         elif isinstance(value, str):
             problem = text_problem(value, multiline=True)
             if problem:
-                return f"Text {problem}."
+                return field, f"Text {problem}."
     return None
 
 
@@ -69,5 +69,6 @@ class LimitedJSONParser(JSONParser):
             raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.") from exc
         problem = json_problem(data)
         if problem:
-            raise ParseError(problem)
+            field, message = problem
+            raise ValidationError({field: [message]})
         return data

@@ -91,8 +91,9 @@ def test_multi_line_text_keeps_its_line_breaks(api, world):
 
 @pytest.mark.parametrize("url", ENDPOINTS)
 def test_options_is_not_offered_and_never_a_500(api, world, url):
-    assert api.options(url).status_code == 405
-    assert api.options(f"{url}1/").status_code in (404, 405)
+    # 403 where the integration role may not read at all (the audit trail).
+    assert api.options(url).status_code in (403, 405)
+    assert api.options(f"{url}1/").status_code in (403, 404, 405)
 
 
 def test_registering_under_an_ended_contract_is_refused(api, world):
