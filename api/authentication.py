@@ -8,6 +8,7 @@ from api.services import api_token_touch
 from audit.actor import Actor, client_ip
 from audit.models import ActorType
 from audit.services import audit_record_standalone
+from config.auth_throttle import auth_blocked_for, auth_failure_record
 
 # A revoked or expired key still in use is worth a look (a leaked key, a forgotten
 # integration), but one event per token per this many seconds is enough.
@@ -27,15 +28,23 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Invalid token header: use 'Authorization: Token <key>'."
             )
+        address = client_ip(request)
+        wait = auth_blocked_for(address)
+        if wait:
+            # Before the lookup: guessing keys from one address has a budget.
+            raise exceptions.Throttled(wait=wait)
         try:
             key = header[1].decode("ascii")
         except UnicodeError:
+            auth_failure_record(address)
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         token = api_token_for_key(key)
         if token is None:
+            auth_failure_record(address)
             raise exceptions.AuthenticationFailed("Invalid token.")
         usable, why = api_token_usable(token)
         if not usable:
+            auth_failure_record(address)
             self._audit_refusal(request, token, why)
             raise exceptions.AuthenticationFailed(why)
         api_token_touch(token=token, ip=client_ip(request))

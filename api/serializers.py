@@ -114,6 +114,15 @@ class ContractSerializer(ServiceModelSerializer):
         immutable = ("vendor",)
         validators: list = []
 
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        moving = self.instance is not None and ("end_date" in attrs or "grace_days" in attrs)
+        if moving and not str(attrs.get("change_reason", "")).strip():
+            raise serializers.ValidationError(
+                {"change_reason": ["Say why end_date or grace_days change (it is audited)."]}
+            )
+        return attrs
+
 
 class SystemSerializer(ServiceModelSerializer):
     agency = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=Agency.objects.all())

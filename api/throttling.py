@@ -3,6 +3,8 @@
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from audit.actor import client_ip
+
 
 def _rates() -> dict[str, str | None]:
     # Read at request time (not import time) so the limits follow settings.
@@ -25,6 +27,10 @@ class TokenRateThrottle(SimpleRateThrottle):
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
+
+    def get_ident(self, request):
+        # DRF's own reads X-Forwarded-For from anyone; this trusts only our proxies.
+        return client_ip(request) or "unknown"
 
     def get_cache_key(self, request, view):
         token = getattr(request, "auth", None)

@@ -1,5 +1,6 @@
 """Who did something, frozen at the time they did it."""
 
+import ipaddress
 import uuid
 from dataclasses import dataclass
 
@@ -54,12 +55,30 @@ class Actor:
         return cls(type=ActorType.SYSTEM, name=f"system:{worker}", request_id=uuid.uuid4().hex)
 
 
+def _trusted_proxy(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(
+        ip in ipaddress.ip_network(proxy, strict=False)
+        for proxy in settings.SUNDOWN_TRUSTED_PROXIES
+    )
+
+
 def client_ip(request) -> str | None:
-    """Source address, trusting X-Forwarded-For only from configured proxies."""
-    proxies = settings.SUNDOWN_TRUSTED_PROXIES
+    """Source address: X-Forwarded-For is read only when the request comes from a
+    configured proxy, right to left, up to the first hop no trusted proxy added."""
+    remote = request.META.get("REMOTE_ADDR") or None
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        if len(hops) >= proxies:
-            return hops[-proxies]
-    return request.META.get("REMOTE_ADDR") or None
+    if not (remote and forwarded and _trusted_proxy(remote)):
+        return remote
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    while hops:
+        hop = hops.pop()
+        if not _trusted_proxy(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote  # not an address: the proxy did not write it
+    return remote

@@ -32,6 +32,8 @@ class VerificationRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a verification run is evidence that the chain was checked
 
 @admin.register(SinkCursor)
 class SinkCursorAdmin(admin.ModelAdmin):

@@ -22,6 +22,10 @@ def django_on_fresh_database(name: str, *, host: str = "127.0.0.1", port: int = 
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
     os.environ.setdefault("SUNDOWN_ENCRYPTION_KEYS", "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktMDA=")
+    # One process; targets on this machine's shared PostgreSQL/Redis (access.destinations).
+    os.environ.setdefault("CACHE_URL", "locmem://")
+    os.environ.setdefault("SUNDOWN_TARGET_ALLOWLIST", "127.0.0.0/8")
+    os.environ.setdefault("SUNDOWN_TARGET_ALLOW_OWN_SERVICES", "1")
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import django
 

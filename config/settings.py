@@ -8,6 +8,7 @@ at PostgreSQL and Redis without any code change.
 import base64
 import datetime as dt
 import hashlib
+import ipaddress
 import os
 from pathlib import Path
 
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -116,7 +118,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
-    # First, so a locked-out user/address pair is refused before the password is checked.
+    # First, so an address over its failure budget (config.auth_throttle) and a locked-out
+    # user/address pair are refused before the password is checked.
+    "config.auth_throttle.AddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
@@ -145,6 +149,9 @@ AXES_VERBOSE = False  # its start-up banner on every manage.py call is noise
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "audit.actor.client_ip"
 AXES_SENSITIVE_PARAMETERS = ["password", "token"]
+# And per address across usernames and API tokens (password spraying, token guessing).
+SUNDOWN_AUTH_FAILURES_PER_ADDRESS = env_int("SUNDOWN_AUTH_FAILURES_PER_ADDRESS", 30)
+SUNDOWN_AUTH_FAILURE_WINDOW_SECONDS = env_int("SUNDOWN_AUTH_FAILURE_WINDOW_SECONDS", 900)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Sundown")
 
 # Strict Content-Security-Policy: everything from this host, no inline script or style.
@@ -191,14 +198,21 @@ STORAGES = {
     },
 }
 
-# Cache: API throttling counts live here, so several web processes must share it.
-# CACHE_URL=redis://host:6379/1 in real deployments; per-process memory otherwise.
-CACHE_URL = env_str("CACHE_URL", "")
+# Cache: API throttles and the per-address failed-authentication counts live here,
+# so every web process must share it: CACHE_URL=redis://host:6379/1. Per-process
+# memory only for `make run` or when asked for by name (CACHE_URL=locmem://, one
+# process): otherwise an attacker simply gets a fresh budget from each process.
+CACHE_URL = env_str("CACHE_URL", "locmem://" if DEBUG else "")
+if not CACHE_URL:
+    raise ImproperlyConfigured(
+        "CACHE_URL is required when DEBUG is off (redis://host:6379/1, shared by all web "
+        "processes; locmem:// only for a single process)."
+    )
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-        if CACHE_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        if CACHE_URL == "locmem://"
+        else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
     )
 }
 
@@ -363,6 +377,8 @@ SUNDOWN_SWEEP_CHUNK = env_int("SUNDOWN_SWEEP_CHUNK", 2000)
 
 # Hardening; all of these are what `check --deploy` asks for.
 SESSION_COOKIE_HTTPONLY = True
+# The database holds hashes of session keys, so a dump of it holds no live session.
+SESSION_ENGINE = "config.sessions"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
@@ -379,9 +395,17 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
 )
 X_FRAME_OPTIONS = "DENY"
-# Number of reverse proxies in front of the app whose X-Forwarded-For we trust
-# for the audit trail's source address.
-SUNDOWN_TRUSTED_PROXIES = env_int("SUNDOWN_TRUSTED_PROXIES", 0)
+# Addresses (or CIDRs) of the reverse proxies in front of the app. X-Forwarded-For
+# is read only on a request that comes from one of them, and only its hops added
+# by them: anyone else's header is the client's own claim and is ignored.
+SUNDOWN_TRUSTED_PROXIES = env_list("SUNDOWN_TRUSTED_PROXIES", [])
+for _proxy in SUNDOWN_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"SUNDOWN_TRUSTED_PROXIES lists proxy addresses or CIDRs, not {_proxy!r}"
+        ) from None
 
 # REST API (api/). Token auth for integrations, session auth (with CSRF) for
 # the browser; agency-scoped object permissions are checked in api.permissions.

@@ -16,6 +16,9 @@ os.environ.setdefault("SECURE_COOKIES", "0")
 # here (tests/access/test_destinations.py checks the refusals with these switched off).
 os.environ.setdefault("SUNDOWN_TARGET_ALLOWLIST", "127.0.0.0/8,::1/128,*.internal")
 os.environ.setdefault("SUNDOWN_TARGET_ALLOW_OWN_SERVICES", "1")
+# One process per test run, and tests clear the cache: a shared Redis would be
+# flushed under the feet of parallel runs.
+os.environ.setdefault("CACHE_URL", "locmem://")
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES  # noqa: E402

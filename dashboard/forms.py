@@ -136,7 +136,7 @@ class ContractForm(USWDSMixin, forms.Form):
 class ContractEndDateForm(USWDSMixin, forms.Form):
     end_date = forms.DateField(widget=DateInput, label="New end date")
     grace_days = forms.IntegerField(min_value=0, max_value=365, required=False)
-    reason = forms.CharField(max_length=500, required=False, label="Reason for the change")
+    reason = forms.CharField(max_length=500, label="Reason for the change")
 
 
 class ContractTerminateForm(USWDSMixin, forms.Form):

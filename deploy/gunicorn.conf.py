@@ -9,7 +9,8 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "3"))
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
+# Only the proxy's X-Forwarded-Proto is believed (compose sets its address); never "*".
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Sundown logs one line per request itself (ops.middleware, JSON when LOG_FORMAT=json).
 accesslog = None
 errorlog = "-"

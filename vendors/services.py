@@ -243,11 +243,16 @@ def contract_change_end_date(
     grace_days: int | None = None,
     reason: str = "",
 ) -> Contract:
-    """Extend or shorten a running contract."""
+    """Extend or shorten a running contract; the reason is required and audited.
+
+    A terminated contract may be shortened but never extended: its termination was a
+    decision, and moving the end years out would quietly keep its access alive.
+    """
     with transaction.atomic():
         contract = _lock_contract(contract)
         _refuse_if_access_ended(contract)
         before = snapshot(contract, ("end_date", "grace_days", "access_ends_at"))
+        old_end = contract.access_ends_at
         contract.end_date = end_date
         if grace_days is not None:
             contract.grace_days = grace_days
@@ -256,6 +261,13 @@ def contract_change_end_date(
         after = snapshot(contract, ("end_date", "grace_days", "access_ends_at"))
         if before == after:
             return contract
+        if contract.status == Contract.Status.TERMINATED and contract.access_ends_at > old_end:
+            raise ValidationError(
+                {"end_date": "A terminated contract cannot be extended; record a new contract."}
+            )
+        if not reason or not reason.strip():
+            raise ValidationError({"reason": "Say why the end date changes (it is audited)."})
+        reason = reason.strip()
         save_validated(contract)
         audit_record(
             actor=actor,

@@ -13,10 +13,24 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
 from access.models import Credential, System
+from config.text import one_line
 from revocation.services.common import owner_user_email
 from vendors.permissions import REVOKE
 
 logger = logging.getLogger(__name__)
+
+
+def mail_addresses(addresses) -> list[str]:
+    """Distinct addresses fit for a header; one bad one must not stop the mail to the rest."""
+    good = set()
+    for address in addresses:
+        if not address:
+            continue
+        if one_line(address, limit=320) != address or "," in address:
+            logger.error("skipping a mail address with control characters: %r", address)
+            continue
+        good.add(address)
+    return sorted(good)
 
 
 def security_alert_recipients(system: System) -> list[str]:
@@ -32,7 +46,7 @@ def security_alert_recipients(system: System) -> list[str]:
     for owner in (system.owner_email, owner_user_email(system)):
         if owner:
             recipients.append(owner)
-    return sorted(set(recipients))
+    return mail_addresses(recipients)
 
 
 def alert_failed(system: System, rows: list[Credential], errors: dict[int, str]) -> None:
@@ -43,7 +57,9 @@ def alert_failed(system: System, rows: list[Credential], errors: dict[int, str])
             logger.error("revocation failed on %s but nobody is configured to be alerted", system)
             return
         send_mail(
-            subject=f"[Sundown] Revocation FAILED on {system.name}: {len(rows)} credential(s)",
+            subject=one_line(
+                f"[Sundown] Revocation FAILED on {system.name}: {len(rows)} credential(s)"
+            ),
             message=render_to_string(
                 "revocation/mail/revocation_failed.txt",
                 {
@@ -60,13 +76,15 @@ def alert_failed(system: System, rows: list[Credential], errors: dict[int, str])
 
 def notify_owner(system: System, rows: list[Credential]) -> None:
     """Tell the owner of a manual system what to revoke by hand."""
-    recipients = sorted({e for e in (system.owner_email, owner_user_email(system)) if e})
+    recipients = mail_addresses([system.owner_email, owner_user_email(system)])
     if not recipients:
         logger.warning("manual tasks opened on %s, which has no owner to tell", system)
         return
     try:
         send_mail(
-            subject=f"[Sundown] Revoke by hand on {system.name}: {len(rows)} credential(s)",
+            subject=one_line(
+                f"[Sundown] Revoke by hand on {system.name}: {len(rows)} credential(s)"
+            ),
             message=render_to_string(
                 "revocation/mail/revoke_by_hand.txt", {"system": system, "credentials": rows}
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import datetime, timedelta
 
 from django.core.mail import send_mail
@@ -11,8 +12,10 @@ from django.template.loader import render_to_string
 
 from audit.actor import Actor
 from audit.services import audit_record
+from config.text import one_line
 from revocation.constants import NOTICE_DAYS
 from revocation.models import ExpiryNotice
+from revocation.services.alerts import mail_addresses
 from revocation.services.common import db_now
 from vendors.models import Contract
 
@@ -51,17 +54,48 @@ def expiry_notices_send(*, actor: Actor | None = None) -> int:
             continue
         try:
             sent += _send_notice(actor=actor, contract=contract, days=days, now=now)
-        except Exception:
-            # The notice row rolled back with the mail, so the next run tries again;
+        except (OSError, smtplib.SMTPException):
+            # The notice row rolled back with the mail, so the next run tries again
+            # (until the mail server is back, or the contract's access has ended);
             # one refused address must not hold back every contract ending later.
             logger.exception("could not send the expiry notice for contract %s", contract.pk)
+        except Exception as exc:
+            # A message that can never be sent: retrying every run would be forever.
+            logger.exception("expiry notice for contract %s cannot be sent", contract.pk)
+            _give_up(actor=actor, contract=contract, days=days, now=now, error=exc)
     return sent
+
+
+def _give_up(*, actor: Actor, contract: Contract, days: int, now: datetime, error: Exception):
+    """Record the notice as handled, with no recipients, and say why in the trail."""
+    try:
+        with transaction.atomic():
+            ExpiryNotice.objects.create(
+                contract=contract,
+                days_before=days,
+                access_ends_at=contract.access_ends_at,
+                recipients=[],
+                sent_at=now,
+            )
+            audit_record(
+                actor=actor,
+                action="contract.expiry_notice_failed",
+                target=contract,
+                agency_id=contract.vendor.agency_id,
+                after={
+                    "days_before": days,
+                    "access_ends_at": contract.access_ends_at,
+                    "error": type(error).__name__,
+                },
+            )
+    except IntegrityError:
+        pass  # a concurrent run recorded it
 
 
 def _recipients(contract: Contract) -> list[str]:
     vendor = contract.vendor
     sponsor = vendor.sponsor.email if vendor.sponsor_id and vendor.sponsor else ""
-    return sorted({email for email in (sponsor, contract.procurement_contact_email) if email})
+    return mail_addresses([sponsor, contract.procurement_contact_email])
 
 
 def _send_notice(*, actor: Actor, contract: Contract, days: int, now: datetime) -> int:
@@ -92,7 +126,9 @@ def _send_notice(*, actor: Actor, contract: Contract, days: int, now: datetime) 
             )
             if recipients:
                 send_mail(
-                    subject=(
+                    # Names are the vendor's and procurement's text: one line, or the
+                    # header is refused and the notice never goes out.
+                    subject=one_line(
                         f"[Sundown] Contract {contract.reference} with {vendor.name} "
                         f"ends in {days} day{'s' if days != 1 else ''}"
                     ),

@@ -140,7 +140,10 @@ def test_real_trail_events_are_valid_ocsf(db, client, agency, officer, ocsf_vali
         external_id="vendor_ünïcode",
     )
     vendor_services.contract_change_end_date(
-        actor=actor, contract=contract, end_date=contract.end_date + dt.timedelta(days=30)
+        actor=actor,
+        contract=contract,
+        end_date=contract.end_date + dt.timedelta(days=30),
+        reason="renewed",
     )
     revocation_services.credential_revoke(actor=actor, credential=credential, reason="left")
     vendor_services.agency_grant_role(actor=actor, agency=agency, user=officer, role="auditor")

@@ -20,6 +20,7 @@ REQUIRED = {
     "DATABASE_URL",
     "CELERY_BROKER_URL",
     "ALLOWED_HOSTS",
+    "CACHE_URL",
 }
 
 
@@ -153,6 +154,7 @@ def test_minimal_production_environment_passes_check_deploy(tmp_path):
             "SECRET_KEY": secrets.token_urlsafe(50),
             "SUNDOWN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "ALLOWED_HOSTS": "sundown.agency.example",
+            "CACHE_URL": "redis://127.0.0.1:6379/1",
             "SUNDOWN_VAR_DIR": str(tmp_path),
         },
         tmp_path,

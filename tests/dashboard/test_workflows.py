@@ -167,7 +167,8 @@ def test_csv_import_refuses_a_file_too_large_before_reading_it(
 
 def test_end_date_at_the_end_of_the_calendar_is_a_form_error(procurement_client, estate):
     response = procurement_client.post(
-        reverse("contract_end_date", args=[estate["running"].pk]), {"end_date": "9999-12-31"}
+        reverse("contract_end_date", args=[estate["running"].pk]),
+        {"end_date": "9999-12-31", "reason": "renewed"},
     )
     assert response.status_code == 400
     assert "beyond the last supported date" in response.content.decode()
