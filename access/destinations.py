@@ -232,22 +232,24 @@ def _refusal(address: Address, port: int, networks: list[Network], by_name: bool
 def destination_check(host, port: int, *, resolve: bool) -> list[Address]:
     """Refuse ``host:port`` unless this deployment allows it; return the addresses checked.
 
-    ``resolve=False`` (save time) takes an allowlisted host name on trust and resolves
-    only names the allowlist does not list; the connect-time check always resolves.
+    ``resolve=False`` (save time) looks nothing up: a host name must be listed by name
+    (or domain), so saving a system never waits on DNS nor tells the caller what
+    resolves. When connecting (``resolve=True``) every address the name has now is
+    checked, and a name not listed passes only if all of them are in listed networks.
     """
     parsed = parse_host(host)
     port = parse_port(port, 0)
     networks, names = _allowlist()
     if isinstance(parsed, str):
         by_name = _name_allowed(parsed, names)
-        if by_name and not resolve:
-            return []
-        try:
-            addresses = _resolve(parsed, port)
-        except DestinationUnresolved:
-            if resolve:
-                raise
-            raise DestinationRefused(f"{host} is not an allowed destination.") from None
+        if not resolve:
+            if by_name:
+                return []
+            raise DestinationRefused(
+                f"{host} is not an allowed destination: list the host name (or its domain) "
+                "in SUNDOWN_TARGET_ALLOWLIST."
+            )
+        addresses = _resolve(parsed, port)
     else:
         by_name, addresses = False, [parsed]
     for address in addresses:

@@ -175,7 +175,8 @@ def main() -> None:
 
         from django.test import Client
         from django_otp import DEVICE_ID_SESSION_KEY
-        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from dashboard.models import SealedTOTPDevice as TOTPDevice
 
         client = Client()
         client.force_login(data["officer"])

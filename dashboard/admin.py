@@ -16,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.actor import Actor
 from audit.services import audit_record_standalone, changed
+from dashboard.models import SealedTOTPDevice
 
 User = get_user_model()
 
@@ -108,13 +109,15 @@ class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
         }
 
 
+# django-otp's own device keeps its seed in plain hex; migration 0001 emptied its table
+# and nothing creates one any more, so it gets no admin page at all.
 admin.site.unregister(TOTPDevice)
 
 
-@admin.register(TOTPDevice)
+@admin.register(SealedTOTPDevice)
 class TOTPDeviceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Devices can be looked at and deleted (a lost phone), never edited, and the seed
-    (``key``) is neither shown nor exported: anyone reading it could make codes."""
+    is neither shown nor exported: anyone reading it could make codes."""
 
     audit_name = "otp_device"
     list_display = ("user", "name", "confirmed", "last_used_at")

@@ -1,27 +1,29 @@
 """Writes of the dashboard itself: two-factor enrolment and verification, chain checks."""
 
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.actor import Actor
 from audit.models import VerificationRun
 from audit.selectors import audit_chain_verify
 from audit.services import audit_record, audit_record_standalone
+from dashboard.models import SealedTOTPDevice
 
 
 def _user_target(user):
     return ("auth.user", user.pk, user.get_username())
 
 
-def otp_device_start(*, user) -> TOTPDevice:
+def otp_device_start(*, user) -> SealedTOTPDevice:
     """The user's unconfirmed TOTP device, created on first use (no audit: nothing granted)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    device = SealedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        device = SealedTOTPDevice.objects.create(
+            user=user, name="Authenticator app", confirmed=False
+        )
     return device
 
 
-def otp_device_confirm(*, actor: Actor, device: TOTPDevice, token: str) -> bool:
+def otp_device_confirm(*, actor: Actor, device: SealedTOTPDevice, token: str) -> bool:
     """Confirm enrolment when ``token`` matches; audit success and failure alike."""
     ok = device.verify_is_allowed()[0] and device.verify_token(token)
     with transaction.atomic():

@@ -2,7 +2,8 @@
 
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from dashboard.models import SealedTOTPDevice as TOTPDevice
 
 
 def signed_in(user, *, verified: bool = True, client: Client | None = None) -> Client:

@@ -101,7 +101,9 @@ def test_end_date_at_the_end_of_the_calendar_is_a_400(integration_api, world):
     assert response.status_code == 400
     assert "end_date" in response.json()["error"]["fields"]
     response = integration_api.patch(
-        f"/api/v1/contracts/{world['contract'].pk}/", {"end_date": "9999-12-31"}, format="json"
+        f"/api/v1/contracts/{world['contract'].pk}/",
+        {"end_date": "9999-12-31", "change_reason": "renewed"},
+        format="json",
     )
     assert response.status_code == 400
     assert "end_date" in response.json()["error"]["fields"]

@@ -8,9 +8,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
+from dashboard.models import SealedTOTPDevice as TOTPDevice
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.utils import timezone
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from access.models import System
+from dashboard.models import SealedTOTPDevice as TOTPDevice
 from revocation.services import revocation_batch_run
 from tests.factories import (
     AgencyFactory,

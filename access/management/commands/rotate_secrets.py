@@ -6,13 +6,22 @@ from access.models import System
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored system secret with the first key of SUNDOWN_ENCRYPTION_KEYS."
+    help = (
+        "Re-encrypt every stored system secret and TOTP seed with the first key of "
+        "SUNDOWN_ENCRYPTION_KEYS."
+    )
 
     def handle(self, *args, **options):
-        count = 0
+        from dashboard.models import SealedTOTPDevice
+
+        count = seeds = 0
         with transaction.atomic():
             for system in System.objects.select_for_update().exclude(secret_encrypted=""):
                 system.secret_encrypted = rotate(system.secret_encrypted)
                 system.save(update_fields=["secret_encrypted"])
                 count += 1
-        self.stdout.write(f"re-encrypted {count} secrets")
+            for device in SealedTOTPDevice.objects.select_for_update():
+                device.sealed_key = rotate(device.sealed_key)
+                device.save(update_fields=["sealed_key"])
+                seeds += 1
+        self.stdout.write(f"re-encrypted {count} secrets and {seeds} TOTP seeds")
