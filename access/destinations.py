@@ -126,7 +126,7 @@ def recorded_destinations(config: dict) -> list[tuple[str, int]]:
 def _allowlist() -> tuple[list[Network], list[str]]:
     networks: list[Network] = []
     names: list[str] = []
-    for entry in getattr(settings, "SUNDOWN_TARGET_ALLOWLIST", []):
+    for entry in settings.SUNDOWN_TARGET_ALLOWLIST:
         entry = entry.strip().lower()
         if not entry:
             continue
@@ -169,7 +169,7 @@ def _own_services() -> list[tuple[str, int]]:
         default = 3306 if "mysql" in engine else 5432
         if host and not host.startswith("/"):
             found.append((host, int(port or default)))
-    urls = [str(getattr(settings, "CELERY_BROKER_URL", "") or "")]
+    urls = [str(settings.CELERY_BROKER_URL or "")]
     for cache in settings.CACHES.values():
         location = cache.get("LOCATION")
         urls.extend(location if isinstance(location, list | tuple) else [str(location or "")])
@@ -186,7 +186,7 @@ def _own_services() -> list[tuple[str, int]]:
 
 
 def _is_own_service(address: Address, port: int) -> bool:
-    if getattr(settings, "SUNDOWN_TARGET_ALLOW_OWN_SERVICES", False):
+    if settings.SUNDOWN_TARGET_ALLOW_OWN_SERVICES:
         return False
     for host, own_port in _own_services():
         if own_port != port:

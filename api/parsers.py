@@ -17,7 +17,6 @@ from api.exceptions import NON_FIELD
 from config.text import text_problem
 
 MAX_DEPTH = 20
-MAX_BYTES = 1024 * 1024
 
 
 class RequestTooLarge(ParseError):
@@ -56,7 +55,7 @@ def _no_constants(name: str):
 
 class LimitedJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = getattr(settings, "SUNDOWN_API_MAX_BODY_BYTES", MAX_BYTES)
+        limit = settings.SUNDOWN_API_MAX_BODY_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise RequestTooLarge()

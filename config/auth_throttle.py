@@ -17,8 +17,8 @@ from django.core.exceptions import PermissionDenied
 
 
 def _window() -> tuple[int, int, int]:
-    limit = int(getattr(settings, "SUNDOWN_AUTH_FAILURES_PER_ADDRESS", 30))
-    seconds = int(getattr(settings, "SUNDOWN_AUTH_FAILURE_WINDOW_SECONDS", 900))
+    limit = int(settings.SUNDOWN_AUTH_FAILURES_PER_ADDRESS)
+    seconds = int(settings.SUNDOWN_AUTH_FAILURE_WINDOW_SECONDS)
     return limit, seconds, int(time.time() // seconds)
 
 

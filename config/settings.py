@@ -409,6 +409,8 @@ for _proxy in SUNDOWN_TRUSTED_PROXIES:
 
 # REST API (api/). Token auth for integrations, session auth (with CSRF) for
 # the browser; agency-scoped object permissions are checked in api.permissions.
+# Largest API request body (bytes); the parser also refuses JSON nested over 20 deep.
+SUNDOWN_API_MAX_BODY_BYTES = env_int("SUNDOWN_API_MAX_BODY_BYTES", 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "api.authentication.ApiTokenAuthentication",
