@@ -12,6 +12,7 @@ from access.crypto import encrypt
 from access.models import Credential, System
 from access.system_config import destination_of, system_config_check
 from audit.actor import Actor
+from audit.models import ActorType
 from audit.services import audit_record, changed, snapshot
 from config.modeling import save_validated, set_fields
 from vendors.models import Agency, Contract, Vendor
@@ -127,7 +128,18 @@ def _destination(system: System) -> dict:
     return destination_of(system.kind, system.config if isinstance(system.config, dict) else {})
 
 
-def _check_credential_scope(vendor: Vendor, system: System, contracts: list[Contract]) -> None:
+def _may_revoke(actor: Actor, system: System) -> bool:
+    """Operators' commands (system actors) may; a person or token needs REVOKE there."""
+    from vendors.permissions import REVOKE, has_agency_perm
+
+    if actor.type == ActorType.SYSTEM:
+        return True
+    return actor.user is not None and has_agency_perm(actor.user, REVOKE, system)
+
+
+def _check_credential_scope(
+    actor: Actor, vendor: Vendor, system: System, contracts: list[Contract]
+) -> None:
     errors: dict[str, str] = {}
     if not isinstance(vendor, Vendor):
         errors["vendor"] = "Choose an existing vendor."
@@ -143,14 +155,17 @@ def _check_credential_scope(vendor: Vendor, system: System, contracts: list[Cont
         errors["contracts"] = "Name at least one contract that authorises this access."
     elif any(c.vendor_id != vendor.pk for c in contracts):
         errors["contracts"] = "Every contract must belong to the credential's vendor."
-    elif not Contract.objects.filter(
-        pk__in=[c.pk for c in contracts], access_ends_at__gt=Now()
-    ).exists():
+    elif (
+        not _may_revoke(actor, system)
+        and not Contract.objects.filter(
+            pk__in=[c.pk for c in contracts], access_ends_at__gt=Now()
+        ).exists()
+    ):
         # Access under only ended contracts is revoked by the next sweep: registering
         # it would let the inventory permission revoke any account on the target.
         errors["contracts"] = (
-            "Every contract named has ended, so this access would be revoked at once. "
-            "Name a contract that is still running; to end access, revoke it instead."
+            "Every contract named has ended, so this access would be revoked at once, "
+            "which needs the revoke permission. Name a contract that is still running."
         )
     if errors:
         raise ValidationError(errors)
@@ -167,7 +182,7 @@ def credential_register(
     **fields,
 ) -> Credential:
     contracts = list(contracts)
-    _check_credential_scope(vendor, system, contracts)
+    _check_credential_scope(actor, vendor, system, contracts)
     credential = Credential(vendor=vendor, system=system, kind=kind, external_id=external_id)
     set_fields(credential, fields, CREDENTIAL_EDITABLE)
     with transaction.atomic():
@@ -200,7 +215,7 @@ def credential_update(
         set_fields(credential, changes, CREDENTIAL_EDITABLE)
         if contracts is not None:
             contracts = list(contracts)
-            _check_credential_scope(credential.vendor, credential.system, contracts)
+            _check_credential_scope(actor, credential.vendor, credential.system, contracts)
         after = snapshot(credential, (*CREDENTIAL_FIELDS, "last_used_at"))
         if contracts is not None:
             after["contracts"] = sorted(c.pk for c in contracts)

@@ -14,7 +14,7 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from api.exceptions import NON_FIELD
-from config.text import text_problem
+from config.text import SURROGATE
 
 MAX_DEPTH = 20
 
@@ -38,14 +38,24 @@ def json_problem(data, max_depth: int = MAX_DEPTH) -> tuple[str, str] | None:
             for key, item in items:
                 name = str(key) if depth == 1 and isinstance(value, dict) else field
                 if isinstance(key, str):
-                    problem = text_problem(key, multiline=True)
+                    problem = _unstorable(key)
                     if problem:
                         return field, f"Object keys {problem}."
                 stack.append((item, depth + 1, name))
         elif isinstance(value, str):
-            problem = text_problem(value, multiline=True)
+            problem = _unstorable(value)
             if problem:
                 return field, f"Text {problem}."
+    return None
+
+
+def _unstorable(text: str) -> str | None:
+    # What no field can store (as DRF's CharField refuses too); which control characters
+    # a field allows is that field's rule (one-line names: config.modeling).
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    if SURROGATE.search(text):
+        return "must be valid Unicode (no lone surrogates)"
     return None
 
 

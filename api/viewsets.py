@@ -81,14 +81,32 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
             raise
 
     def _audit_cross_agency_probe(self):
-        """An authenticated user asked for an object that exists in another agency."""
+        """An authenticated user asked for an object they cannot see.
+
+        The same lookup and the same one event whether the id exists in another agency
+        or nowhere, so neither the answer nor its timing tells them apart; and the event
+        goes to the deployment's own trail, not the other agency's, where a stranger's
+        probes would otherwise be written at will.
+        """
         user = self.request.user
         if not (user and user.is_authenticated):
             return
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
         obj = denied_target(self.get_queryset().model, {self.lookup_field: value})
-        if obj is not None:
-            self._audit_denial(obj=obj, reason="other_agency", perm=self.required_perm() or "")
+        request = self.request
+        audit_record_standalone(
+            actor=Actor.from_request(request),
+            action="api.not_found",
+            target=None,
+            agency_id=None,
+            after={
+                "method": request.method,
+                "path": request.path[:300],
+                "endpoint": f"{self.basename}.{self.action}",
+                "permission": self.required_perm() or "",
+                "exists_elsewhere": obj is not None,
+            },
+        )
 
     def permission_denied(self, request, message=None, code=None):
         if request.user and request.user.is_authenticated:

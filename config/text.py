@@ -14,12 +14,12 @@ import re
 # in multi-line text (reasons, notes, privileges).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def text_problem(value: str, *, multiline: bool = False) -> str | None:
     """Why ``value`` may not be stored, or None."""
-    if _SURROGATE.search(value):
+    if SURROGATE.search(value):
         return "must be valid Unicode (no lone surrogates)"
     if "\x00" in value:
         return "must not contain NUL characters"
@@ -34,5 +34,5 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
 
 def one_line(value: str, limit: int = 200) -> str:
     """``value`` made safe for a mail header or log line: controls become spaces."""
-    cleaned = _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value))
+    cleaned = SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value))
     return " ".join(cleaned.split())[:limit]

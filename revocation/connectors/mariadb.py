@@ -140,7 +140,20 @@ class MariaDBConnector(BatchConnector):
         return result
 
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
-        credentials = list(credentials)
+        own = self.config.get("user", "root")
+        refused: dict[int, ConnectorError | None] = {
+            # Locking the account Sundown connects as would lock Sundown out of the
+            # target (every host pattern of that name): a person has to do that.
+            c.pk: ConnectorError(
+                f"Refusing to revoke {c.external_id!r}: Sundown connects as {own!r}",
+                permanent=True,
+            )
+            for c in credentials
+            if _split(c.external_id)[0] == own
+        }
+        credentials = [c for c in credentials if c.pk not in refused]
+        if not credentials:
+            return refused
         users = {_split(c.external_id)[0] for c in credentials}
         accounts = self._accounts(users)
         targets = sorted({(u, h) for c in credentials for u, h, _ in self._matching(c, accounts)})
@@ -154,7 +167,7 @@ class MariaDBConnector(BatchConnector):
                 self._run(f"ALTER USER IF EXISTS {placeholders} ACCOUNT LOCK", params)
             self._kill_sessions({u for u, _ in targets})
         # Credentials with no account on the target are already gone: success.
-        return {c.pk: None for c in credentials}
+        return {**{c.pk: None for c in credentials}, **refused}
 
     def _kill_sessions(self, users: set[str]) -> None:
         rows = self._run(

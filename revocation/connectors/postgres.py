@@ -161,11 +161,19 @@ class PostgresConnector(BatchConnector):
         credentials = list(credentials)
         results: dict[int, ConnectorError | None] = {}
         names: dict[str, list[int]] = {}
+        own = self.config.get("user", "postgres")
         for credential in credentials:
             name = credential.external_id
             if not name or name.startswith(RESERVED):
                 results[credential.pk] = ConnectorError(
                     f"{name!r} is not a role Sundown may revoke", permanent=True
+                )
+            elif name == own:
+                # NOLOGIN on the role Sundown connects as would lock Sundown (and
+                # whoever shares it) out of the target: a person has to do that.
+                results[credential.pk] = ConnectorError(
+                    f"Refusing to revoke {name!r}: it is the role Sundown connects as",
+                    permanent=True,
                 )
             else:
                 names.setdefault(name, []).append(credential.pk)

@@ -161,11 +161,21 @@ def test_denied_attempt_is_audited(auditor, world):
 
 
 def test_probe_of_another_agency_is_404_and_audited(outsider, world):
-    response = token_client(outsider).get(f"/api/v1/credentials/{world['credential'].pk}/")
-    assert response.status_code == 404
-    assert response.json() == {
-        "error": {"status": 404, "code": "not_found", "message": "Not found."}
-    }
-    event = AuditEvent.objects.get(action="api.permission_denied")
-    assert event.after["reason"] == "other_agency"
-    assert event.agency_id == world["agency"].pk
+    """Audited in the deployment's trail, not the probed agency's; the same answer and the
+    same one event for an id that exists elsewhere and one that exists nowhere."""
+    client = token_client(outsider)
+    response = client.get(f"/api/v1/credentials/{world['credential'].pk}/")
+    missing = client.get("/api/v1/credentials/987654321/")
+    assert response.status_code == missing.status_code == 404
+    assert (
+        response.json()
+        == missing.json()
+        == {"error": {"status": 404, "code": "not_found", "message": "Not found."}}
+    )
+    probe, nothing = AuditEvent.objects.filter(action="api.not_found").order_by("seq")
+    assert probe.agency_id is None and nothing.agency_id is None
+    assert probe.target_id == nothing.target_id == ""
+    assert probe.after["exists_elsewhere"] is True and nothing.after["exists_elsewhere"] is False
+    assert not AuditEvent.objects.filter(
+        agency_id=world["agency"].pk, actor_name__startswith="outsider"
+    )

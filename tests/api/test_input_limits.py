@@ -130,3 +130,19 @@ def test_registering_under_an_ended_contract_is_refused(api, world):
         },
     )
     assert response.status_code == 201, response.content
+
+
+def test_with_the_revoke_permission_registering_under_an_ended_contract_is_allowed(officer, world):
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    ended = ContractFactory(vendor=world["vendor"], end_date=yesterday)
+    response = token_client(officer).post(
+        "/api/v1/credentials/",
+        {
+            "vendor": world["vendor"].pk,
+            "system": world["system"].pk,
+            "contracts": [ended.pk],
+            "kind": "database_role",
+            "external_id": "found_after_the_end",
+        },
+    )
+    assert response.status_code == 201, response.content

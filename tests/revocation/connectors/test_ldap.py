@@ -111,3 +111,19 @@ def test_unprivileged_bind_is_permanent(slapd, ldap_system):
         connector.revoke(credential)
     assert caught.value.permanent is True
     assert slapd.can_bind(victim)
+
+
+def test_a_multi_valued_rdn_does_not_pass_for_under_base_dn():
+    """``uid=x+ou=people,dc=...`` sits beside ou=people, not under it (issue 10)."""
+    from access.models import Credential, System
+
+    system = System(kind="ldap", config={"base_dn": "ou=people,dc=example,dc=org"})
+    connector = connector_for(system)
+    batch = [
+        Credential(pk=1, external_id="uid=outsider+ou=people,dc=example,dc=org"),
+        Credential(pk=2, external_id="uid=vendor,ou=people,dc=example,dc=org"),
+        Credential(pk=3, external_id="CN=B+UID=A,OU=People,DC=Example,DC=org"),
+    ]
+    dns, refused = connector._dns(batch)
+    assert set(refused) == {1} and refused[1].permanent
+    assert set(dns) == {2, 3}

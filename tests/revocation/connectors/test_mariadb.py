@@ -127,3 +127,18 @@ def test_account_without_privileges_is_permanent(mariadb_system, mariadb_users):
         connector.revoke(credential)
     assert caught.value.permanent is True
     assert accounts_named(victim)[0][1] in (None, "false", "0")
+
+
+def test_the_account_sundown_connects_as_is_never_revoked(agency):
+    from access.models import Credential, System
+    from tests.revocation.connectors.servers import free_port
+
+    system = System(
+        kind="mariadb", config={"host": "127.0.0.1", "port": free_port(), "user": "sd_admin"}
+    )
+    batch = [Credential(pk=1, external_id="sd_admin@%"), Credential(pk=2, external_id="sd_admin")]
+    with connector_for(system) as connector:
+        results = connector.revoke_many(batch)
+    assert all(
+        r is not None and r.permanent and "connects as" in r.message for r in results.values()
+    )

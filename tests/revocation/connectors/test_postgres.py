@@ -100,3 +100,13 @@ def test_a_role_locked_by_someone_else_times_out_as_a_transient_error(pg_roles):
         blocker.rollback()
         blocker.close()
     assert role_can_login(name) is True
+
+
+def test_the_role_sundown_connects_as_is_never_revoked():
+    from tests.revocation.connectors.servers import free_port
+
+    # Refused before any connection: the port has nothing listening.
+    with connector_for(system(user="sundown_admin", port=free_port())) as connector:
+        results = connector.revoke_many(creds(["sundown_admin"]))
+    assert results[1] is not None and results[1].permanent
+    assert "connects as" in results[1].message

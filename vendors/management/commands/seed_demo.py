@@ -96,7 +96,11 @@ class Command(BaseCommand):
                     estimated_records=records,
                     owner=officer,
                     owner_email="owner@agency.example",
-                    config={"host": f"{kind}.{slug}.agency.internal"},
+                    config=(
+                        {"url": f"https://{kind}.{slug}.agency.internal/scim/v2"}
+                        if kind == "scim"
+                        else {"host": f"{kind}.{slug}.agency.internal"}
+                    ),
                 )
                 for sys_name, kind, lifecycle, classification, records in SYSTEMS
             ]
