@@ -35,6 +35,7 @@ class VerificationRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a verification run is evidence that the chain was checked
 
+
 @admin.register(SinkCursor)
 class SinkCursorAdmin(admin.ModelAdmin):
     """Where each SIEM sink stands; only the shipper moves it."""
