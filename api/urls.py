@@ -2,7 +2,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
-from api import views
+from api import views, views_evidence
 from api.exposure import ExposureViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -15,6 +15,14 @@ router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("revocations", views.RevocationAttemptViewSet, basename="revocation")
 router.register("manual-tasks", views.ManualTaskViewSet, basename="manual-task")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register(
+    "vendor-evidence-packs", views_evidence.VendorEvidencePackViewSet, basename="vendor-evidence"
+)
+router.register(
+    "contract-evidence-packs",
+    views_evidence.ContractEvidencePackViewSet,
+    basename="contract-evidence",
+)
 
 app_name = "api"
 urlpatterns = [

@@ -140,6 +140,8 @@ class Verifier:
                 raw = base64.b64decode(encoded, validate=True)
             except ValueError:
                 return None
+            if base64.b64encode(raw).decode() != encoded:
+                return None  # only the canonical encoding: no second spelling of a signature
             if raw[:4] != self.key_id:
                 continue
             try:

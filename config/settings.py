@@ -257,6 +257,10 @@ SUNDOWN_CHECKPOINT_STALE_SECONDS = env_int(
 SUNDOWN_CHECKPOINT_SINKS = env_list(
     "SUNDOWN_CHECKPOINT_SINKS", [f"file:{VAR_DIR / 'checkpoints' / 'checkpoints.jsonl'}"]
 )
+# Evidence packs measure time to revoke against the agency's policy: hours from the
+# revocation request to verified revocation (a kill switch has the shorter one).
+SUNDOWN_REVOCATION_POLICY_HOURS = env_int("SUNDOWN_REVOCATION_POLICY_HOURS", 24)
+SUNDOWN_KILL_SWITCH_POLICY_HOURS = env_int("SUNDOWN_KILL_SWITCH_POLICY_HOURS", 1)
 # HMAC key of the checkpoints made before the signed ones (only ever verified now):
 # what SUNDOWN_AUDIT_SIGNING_KEY held then, or SECRET_KEY.
 SUNDOWN_AUDIT_LEGACY_HMAC_KEY = os.environ.get("SUNDOWN_AUDIT_SIGNING_KEY") or SECRET_KEY

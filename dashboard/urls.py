@@ -1,6 +1,16 @@
 from django.urls import path
 
-from dashboard.views import audit, auth, contracts, exposure, home, inventory, queue, vendors
+from dashboard.views import (
+    audit,
+    auth,
+    contracts,
+    evidence,
+    exposure,
+    home,
+    inventory,
+    queue,
+    vendors,
+)
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -9,6 +19,16 @@ urlpatterns = [
     path("vendors/", vendors.vendor_list, name="vendor_list"),
     path("vendors/new/", vendors.vendor_create_view, name="vendor_create"),
     path("vendors/<int:pk>/", vendors.vendor_detail, name="vendor_detail"),
+    path(
+        "vendors/<int:pk>/evidence-pack/",
+        evidence.vendor_evidence_pack,
+        name="vendor_evidence_pack",
+    ),
+    path(
+        "contracts/<int:pk>/evidence-pack/",
+        evidence.contract_evidence_pack,
+        name="contract_evidence_pack",
+    ),
     path(
         "vendors/<int:pk>/kill-switch/", vendors.vendor_kill_switch_view, name="vendor_kill_switch"
     ),

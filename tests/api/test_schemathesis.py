@@ -116,6 +116,8 @@ def _real_ids(world, attempt, event) -> dict[str, int]:
         "revocations": attempt.pk,
         "manual-tasks": world["task"].pk,
         "audit-events": event.seq,
+        "vendor-evidence-packs": world["vendor"].pk,
+        "contract-evidence-packs": world["contract"].pk,
     }
 
 

@@ -1,0 +1,60 @@
+"""Evidence packs over the API: a zip per vendor or per contract (auditors' VIEW_AUDIT)."""
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from api.views import AgencyScopedViewSet
+from audit.actor import Actor
+from audit.evidence import EvidenceError, evidence_pack_build, scope_for_contract, scope_for_vendor
+from vendors.models import Contract, Vendor
+from vendors.permissions import VIEW_AUDIT
+
+_ZIP = OpenApiResponse(
+    OpenApiTypes.BINARY,
+    description="Zip: manifest.json, events.jsonl with inclusion proofs, checkpoint.txt, "
+    "verifier-key.txt, certificate.html. Check it offline with tools/sundown-verify.",
+)
+_RESPONSES = {(200, "application/zip"): _ZIP, 409: OpenApiTypes.OBJECT}
+
+
+def _zip_response(request, scope) -> HttpResponse | Response:
+    try:
+        name, data = evidence_pack_build(actor=Actor.from_request(request), scope=scope)
+    except EvidenceError as exc:
+        # The trail no longer matches its signed checkpoints: no pack can be honest.
+        return Response({"detail": str(exc), "code": "trail_broken"}, status.HTTP_409_CONFLICT)
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+class VendorEvidencePackViewSet(mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    """``GET /api/v1/vendor-evidence-packs/{id}/``: the vendor's evidence pack."""
+
+    read_perm = VIEW_AUDIT
+    http_method_names = ["get", "head"]
+
+    def base_queryset(self):
+        return Vendor.objects.select_related("agency")
+
+    @extend_schema(summary="Evidence pack of a vendor (zip)", responses=_RESPONSES)
+    def retrieve(self, request, *args, **kwargs):
+        return _zip_response(request, scope_for_vendor(self.get_object()))
+
+
+class ContractEvidencePackViewSet(mixins.RetrieveModelMixin, AgencyScopedViewSet):
+    """``GET /api/v1/contract-evidence-packs/{id}/``: one contract's evidence pack."""
+
+    read_perm = VIEW_AUDIT
+    agency_path = "vendor.agency_id"
+    http_method_names = ["get", "head"]
+
+    def base_queryset(self):
+        return Contract.objects.select_related("vendor__agency")
+
+    @extend_schema(summary="Evidence pack of a contract (zip)", responses=_RESPONSES)
+    def retrieve(self, request, *args, **kwargs):
+        return _zip_response(request, scope_for_contract(self.get_object()))
