@@ -1,4 +1,4 @@
-"""SQL installed by migration 0005 (kept here so the migration stays readable).
+"""SQL installed by migrations 0005 and 0006 (kept here so they stay readable).
 
 Frozen with the migration: change it only through a new migration.
 """
@@ -6,7 +6,8 @@ Frozen with the migration: change it only through a new migration.
 # Tables that, like the events, take INSERT and nothing else.
 APPEND_ONLY = ("audit_verificationrun", "audit_treenode", "audit_checkpoint")
 
-PG_FORWARD = r"""
+# 0005: the first audit_append (reads its batch by subscript: O(n^2) in the batch).
+PG_APPEND_SUBSCRIPTS = r"""
 CREATE OR REPLACE FUNCTION audit_append(p_pre text[], p_mid text, p_post text[])
 RETURNS TABLE (first_seq bigint, occurred_at timestamptz, first_prev text, hashes text[])
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -64,7 +65,75 @@ BEGIN
 END;
 $$;
 REVOKE ALL ON FUNCTION audit_append(text[], text, text[]) FROM PUBLIC;
-""" + "\n".join(
+"""
+
+# 0006: the same function in one pass over the batch.
+PG_APPEND_ONE_PASS = r"""
+CREATE OR REPLACE FUNCTION audit_append(p_pre text[], p_mid text, p_post text[])
+RETURNS TABLE (first_seq bigint, occurred_at timestamptz, first_prev text, hashes text[])
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+#variable_conflict use_variable
+DECLARE
+    v_n integer := coalesce(array_length(p_pre, 1), 0);
+    v_seq bigint;
+    v_hash text;
+    v_now timestamptz := clock_timestamp();
+    v_time text;
+    v_text text;
+    v_pre text;
+    v_post text;
+    v_texts text[] := '{}';
+    v_prevs text[] := '{}';
+    v_hashes text[] := '{}';
+BEGIN
+    IF v_n = 0 OR array_length(p_post, 1) IS DISTINCT FROM v_n OR p_mid IS NULL THEN
+        RAISE EXCEPTION 'audit_append: % canonical prefixes but % suffixes',
+            v_n, coalesce(array_length(p_post, 1), 0);
+    END IF;
+    SELECT h.seq, h.hash INTO v_seq, v_hash FROM audit_chainhead h WHERE h.id = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO audit_chainhead (id, seq, hash) VALUES (1, 0, repeat('0', 64))
+            ON CONFLICT DO NOTHING;
+        SELECT h.seq, h.hash INTO v_seq, v_hash FROM audit_chainhead h
+            WHERE h.id = 1 FOR UPDATE;
+    END IF;
+    first_seq := v_seq + 1;
+    first_prev := v_hash;
+    occurred_at := v_now;
+    v_time := to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    -- One pass: unnest reads the arguments once (a subscript would detoast the whole
+    -- array each time) and array_append grows the results in place.
+    FOR v_pre, v_post IN SELECT u.pre, u.post FROM unnest(p_pre, p_post) AS u(pre, post) LOOP
+        v_seq := v_seq + 1;
+        v_text := v_pre || v_time || '","prev_hash":"' || v_hash || '",'
+            || p_mid || ',"seq":' || v_seq || ',' || v_post;
+        v_prevs := array_append(v_prevs, v_hash);
+        v_hash := encode(sha256(convert_to(v_text, 'UTF8')), 'hex');
+        v_texts := array_append(v_texts, v_text);
+        v_hashes := array_append(v_hashes, v_hash);
+    END LOOP;
+    INSERT INTO audit_auditevent (
+        seq, occurred_at, actor_type, actor_id, actor_name, source_ip, action,
+        target_type, target_id, target_repr, agency_id, before, after, request_id,
+        hash_version, prev_hash, hash)
+    SELECT first_seq + t.i - 1, v_now, t.c->>'actor_type', t.c->>'actor_id',
+        t.c->>'actor_name', (t.c->>'source_ip')::inet, t.c->>'action', t.c->>'target_type',
+        t.c->>'target_id', t.c->>'target_repr', (t.c->>'agency_id')::bigint,
+        NULLIF(t.c->'before', 'null'::jsonb), NULLIF(t.c->'after', 'null'::jsonb),
+        t.c->>'request_id', (t.c->>'v')::smallint, t.prev, t.h
+    FROM (
+        SELECT u.i, u.txt::jsonb AS c, u.prev, u.h
+        FROM unnest(v_texts, v_prevs, v_hashes) WITH ORDINALITY AS u(txt, prev, h, i)
+    ) t;
+    UPDATE audit_chainhead SET seq = v_seq, hash = v_hash WHERE id = 1;
+    hashes := v_hashes;
+    RETURN NEXT;
+END;
+$$;
+REVOKE ALL ON FUNCTION audit_append(text[], text, text[]) FROM PUBLIC;
+"""
+
+PG_FORWARD = PG_APPEND_SUBSCRIPTS + "\n".join(
     f"""
 CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
     FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();

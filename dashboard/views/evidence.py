@@ -2,14 +2,14 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
 from audit.actor import Actor
 from audit.evidence import EvidenceError, evidence_pack_build, scope_for_contract, scope_for_vendor
-from vendors.models import Contract, Vendor
-from vendors.permissions import VIEW_AUDIT, restrict
+from vendors import selectors as vendor_selectors
+from vendors.permissions import VIEW_AUDIT
 
 
 def _download(request, scope, back: str, pk: int):
@@ -26,14 +26,16 @@ def _download(request, scope, back: str, pk: int):
 @login_required
 @require_GET
 def vendor_evidence_pack(request, pk: int):
-    vendor = get_object_or_404(restrict(Vendor.objects.all(), request.user, VIEW_AUDIT), pk=pk)
+    vendor = vendor_selectors.vendor_get(user=request.user, pk=pk, perm=VIEW_AUDIT)
+    if vendor is None:
+        raise Http404
     return _download(request, scope_for_vendor(vendor), "vendor_detail", pk)
 
 
 @login_required
 @require_GET
 def contract_evidence_pack(request, pk: int):
-    contract = get_object_or_404(
-        restrict(Contract.objects.select_related("vendor"), request.user, VIEW_AUDIT), pk=pk
-    )
+    contract = vendor_selectors.contract_get(user=request.user, pk=pk, perm=VIEW_AUDIT)
+    if contract is None:
+        raise Http404
     return _download(request, scope_for_contract(contract), "contract_detail", pk)
