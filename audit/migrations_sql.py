@@ -122,8 +122,10 @@ BEGIN
         NULLIF(t.c->'before', 'null'::jsonb), NULLIF(t.c->'after', 'null'::jsonb),
         t.c->>'request_id', (t.c->>'v')::smallint, t.prev, t.h
     FROM (
+        -- OFFSET 0 keeps the subquery whole: each text is parsed once, not once per column.
         SELECT u.i, u.txt::jsonb AS c, u.prev, u.h
         FROM unnest(v_texts, v_prevs, v_hashes) WITH ORDINALITY AS u(txt, prev, h, i)
+        OFFSET 0
     ) t;
     UPDATE audit_chainhead SET seq = v_seq, hash = v_hash WHERE id = 1;
     hashes := v_hashes;
