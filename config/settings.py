@@ -6,6 +6,7 @@ at PostgreSQL and Redis without any code change.
 """
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
@@ -306,6 +307,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    # kombu neither creates these nor their parent: a fresh checkout (no var/) would
+    # fail on the first publish. Read-only file systems fail later, at the broker.
+    for _folder in ("queue", "processed", "control"):
+        with contextlib.suppress(OSError):
+            (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

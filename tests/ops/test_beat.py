@@ -51,11 +51,15 @@ def _stop(proc):
             proc.wait()
 
 
-def test_fresh_checkout_worker_with_embedded_beat_sweeps(agency, tmp_path):
-    """`celery -A config worker -B` exactly as the README says: no --schedule, no var/."""
+@pytest.mark.parametrize("broker_kind", ["redis", "filesystem"])
+def test_fresh_checkout_worker_with_embedded_beat_sweeps(agency, tmp_path, broker_kind):
+    """`celery -A config worker -B` exactly as the README says: no --schedule, no var/,
+    on Redis and on the default file-system broker (whose folders live under var/)."""
     credential = _ended_credential(agency)
     var_dir = tmp_path / "fresh-checkout" / "var"  # neither folder exists
     broker, queue = session_broker()
+    if broker_kind == "filesystem":
+        broker = "filesystem://"
     env = worker_env(broker_url=broker, queue=queue, var_dir=str(var_dir))
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
