@@ -15,6 +15,8 @@ from audit.models import AuditEvent, ChainHead, TreeNode
 
 TILE_LEVEL = 8
 TILE = 1 << TILE_LEVEL
+# Stored nodes from this level up are read in one query per Tree.
+_BULK_LEVEL = 12
 _EXTEND_LOCK = 0x5D0A_7EE  # pg_advisory_xact_lock key: one extender at a time
 
 
@@ -66,6 +68,7 @@ class Tree:
         self.size = size
         self._nodes: dict[tuple[int, int], bytes | None] = {}
         self._tiles: dict[int, list[bytes]] = {}
+        self._bulk_loaded = False
 
     def _tile(self, index: int) -> list[bytes]:
         if index not in self._tiles:
@@ -75,14 +78,21 @@ class Tree:
 
     def _stored(self, level: int, index: int) -> bytes | None:
         key = (level, index)
-        if key not in self._nodes:
+        if level >= _BULK_LEVEL and not self._bulk_loaded:
+            # The top of the tree is small (1/4096 of the events): one query for all of it.
+            self._bulk_loaded = True
+            for lvl, idx, digest in TreeNode.objects.filter(level__gte=_BULK_LEVEL).values_list(
+                "level", "index", "hash"
+            ):
+                self._nodes[(lvl, idx)] = bytes(digest)
+        if key not in self._nodes and not (level >= _BULK_LEVEL and self._bulk_loaded):
             value = (
                 TreeNode.objects.filter(level=level, index=index)
                 .values_list("hash", flat=True)
                 .first()
             )
             self._nodes[key] = bytes(value) if value is not None else None
-        return self._nodes[key]
+        return self._nodes.get(key)
 
     def subtree(self, start: int, end: int) -> bytes:
         """MTH of leaves [start, end) (end <= size)."""
