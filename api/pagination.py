@@ -11,6 +11,19 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_size(self, request):
+        # DRF quietly falls back to the default for "abc" or -3: a client that asked for
+        # something the schema does not allow should hear so (schemathesis found it).
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw not in (None, ""):
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValidationError({"page_size": ["A whole number is required."]}) from None
+            if value < 1:
+                raise ValidationError({"page_size": ["Must be at least 1."]})
+        return super().get_page_size(request)
+
 
 class AfterSeqPagination(pagination.BasePagination):
     """``?after_seq=N&limit=M``: events with seq > N in seq order, no count.

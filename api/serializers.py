@@ -272,21 +272,30 @@ class AuditEventSerializer(serializers.ModelSerializer):
 # Verbs ----------------------------------------------------------------------
 
 
+class TextField(serializers.CharField):
+    """A CharField that takes only JSON strings: DRF's would turn ``0`` into ``"0"``."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ContractTerminateSerializer(serializers.Serializer):
     effective_date = serializers.DateField(
         required=False,
         allow_null=True,
         help_text="Last day of access (agency time zone); default today.",
     )
-    reason = serializers.CharField(max_length=2000)
+    reason = TextField(max_length=2000)
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = TextField(max_length=2000)
 
 
 class ManualTaskCompleteSerializer(serializers.Serializer):
-    note = serializers.CharField(
+    note = TextField(
         max_length=5000, help_text="What was done to revoke the access, for the audit trail."
     )
 

@@ -146,3 +146,16 @@ def test_with_the_revoke_permission_registering_under_an_ended_contract_is_allow
         },
     )
     assert response.status_code == 201, response.content
+
+
+def test_page_size_must_be_a_whole_number(api, world):
+    for bad in ("abc", "1.5", "0", "-3"):
+        response = api.get(f"/api/v1/vendors/?page_size={bad}")
+        assert response.status_code == 400 and "page_size" in response.json()["error"]["fields"]
+    assert api.get("/api/v1/vendors/?page_size=5").status_code == 200
+
+
+def test_a_reason_must_be_text_not_a_number(officer, world):
+    client = token_client(officer)
+    response = client.post(f"/api/v1/credentials/{world['credential'].pk}/revoke/", {"reason": 0})
+    assert response.status_code == 400 and "reason" in response.json()["error"]["fields"]
