@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "access",
     "revocation",
     "dashboard",
+    "sso",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -123,7 +124,10 @@ AUTHENTICATION_BACKENDS = [
     # user/address pair are refused before the password is checked.
     "config.auth_throttle.AddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, with SUNDOWN_LOCAL_LOGIN deciding who may use a password at all.
+    "sso.backends.LocalPasswordBackend",
+    # Loads the users who signed in through the identity provider; never checks a password.
+    "sso.backends.OidcBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -154,6 +158,25 @@ AXES_SENSITIVE_PARAMETERS = ["password", "token"]
 SUNDOWN_AUTH_FAILURES_PER_ADDRESS = env_int("SUNDOWN_AUTH_FAILURES_PER_ADDRESS", 30)
 SUNDOWN_AUTH_FAILURE_WINDOW_SECONDS = env_int("SUNDOWN_AUTH_FAILURE_WINDOW_SECONDS", 900)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Sundown")
+
+# Single sign-on with OpenID Connect (sso/); off while SUNDOWN_OIDC_ISSUER is empty.
+SUNDOWN_OIDC_ISSUER = env_str("SUNDOWN_OIDC_ISSUER", "")
+# Defaults to ISSUER/.well-known/openid-configuration.
+SUNDOWN_OIDC_DISCOVERY_URL = env_str("SUNDOWN_OIDC_DISCOVERY_URL", "")
+SUNDOWN_OIDC_CLIENT_ID = env_str("SUNDOWN_OIDC_CLIENT_ID", "")
+SUNDOWN_OIDC_CLIENT_SECRET = env_str("SUNDOWN_OIDC_CLIENT_SECRET", "")
+SUNDOWN_OIDC_SCOPES = env_str("SUNDOWN_OIDC_SCOPES", "openid email profile groups").split()
+SUNDOWN_OIDC_PROVIDER_NAME = env_str("SUNDOWN_OIDC_PROVIDER_NAME", "single sign-on")
+SUNDOWN_OIDC_USERNAME_CLAIM = env_str("SUNDOWN_OIDC_USERNAME_CLAIM", "preferred_username")
+SUNDOWN_OIDC_GROUPS_CLAIM = env_str("SUNDOWN_OIDC_GROUPS_CLAIM", "groups")
+# JSON: {"group": [{"agency": "<slug>", "role": "<role>"}, ...]}; checked at start-up.
+SUNDOWN_OIDC_ROLE_MAPPING = env_str("SUNDOWN_OIDC_ROLE_MAPPING", "{}")
+# ID-token amr / acr values that count as a second factor, for agencies that accept it.
+SUNDOWN_OIDC_MFA_AMR = env_list("SUNDOWN_OIDC_MFA_AMR", ["mfa", "otp"])
+SUNDOWN_OIDC_MFA_ACR = env_list("SUNDOWN_OIDC_MFA_ACR", [])
+SUNDOWN_OIDC_TIMEOUT_SECONDS = env_int("SUNDOWN_OIDC_TIMEOUT_SECONDS", 10)
+# Password sign-in: "all", "superusers" (break-glass only) or "none".
+SUNDOWN_LOCAL_LOGIN = env_str("SUNDOWN_LOCAL_LOGIN", "all")
 
 # Strict Content-Security-Policy: everything from this host, no inline script or style.
 CONTENT_SECURITY_POLICY = {

@@ -8,9 +8,10 @@ from django_otp import user_has_device
 
 from api.exceptions import error_body
 from dashboard.access_control import otp_required
+from sso.mfa import idp_mfa_satisfies
 
 # Pages a signed-in but not yet verified officer may still reach.
-_EXEMPT_URL_NAMES = {"login", "logout", "otp_setup", "otp_verify"}
+_EXEMPT_URL_NAMES = {"login", "logout", "otp_setup", "otp_verify", "oidc_start", "oidc_callback"}
 
 
 class RequireOTPMiddleware:
@@ -36,6 +37,9 @@ class RequireOTPMiddleware:
         if request.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
             return None
         if not otp_required(request):
+            return None
+        if idp_mfa_satisfies(request):
+            # The IdP's MFA claim, where every agency concerned accepts it (sso.mfa).
             return None
         if request.path.startswith("/api/"):
             # An API client using the browser session gets the API's error shape, not a

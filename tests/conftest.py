@@ -6,6 +6,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from audit.actor import Actor
 from audit.models import AuditEvent
 from tests.factories import AgencyFactory, UserFactory
+from tests.sso.provider import oidc_provider, sso  # noqa: F401  (shared with tests/e2e)
 from vendors.permissions import role_grant
 
 _original_flush = DatabaseOperations.execute_sql_flush

@@ -6,7 +6,7 @@ from vendors.models import Agency, Contract, Vendor
 
 @admin.register(Agency)
 class AgencyAdmin(ReadOnlyAdmin):
-    list_display = ("name", "slug", "time_zone", "created_at")
+    list_display = ("name", "slug", "time_zone", "trust_idp_mfa", "created_at")
     search_fields = ("name", "slug")
 
 

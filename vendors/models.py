@@ -25,6 +25,15 @@ class Agency(models.Model):
         validators=[validate_time_zone],
         help_text="Contract end dates are days in this time zone.",
     )
+    # Changed only through vendors.services.agency_set_idp_mfa_trust, which audits it.
+    trust_idp_mfa = models.BooleanField(
+        "accept the identity provider's MFA",
+        default=False,
+        help_text=(
+            "A single sign-on whose ID token reports a second factor (amr/acr) stands in "
+            "for Sundown's own TOTP check for this agency's security officers."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -56,6 +56,25 @@ def agency_create(*, actor: Actor, name: str, slug: str, time_zone: str = "UTC")
     return agency
 
 
+def agency_set_idp_mfa_trust(*, actor: Actor, agency: Agency, trusted: bool) -> Agency:
+    """Whether this agency accepts the identity provider's MFA claim instead of TOTP."""
+    with transaction.atomic():
+        agency = Agency.objects.select_for_update().get(pk=agency.pk)
+        if agency.trust_idp_mfa == trusted:
+            return agency
+        agency.trust_idp_mfa = trusted
+        agency.save(update_fields=["trust_idp_mfa"])
+        audit_record(
+            actor=actor,
+            action="agency.idp_mfa_trust_changed",
+            target=agency,
+            agency_id=agency.pk,
+            before={"trust_idp_mfa": not trusted},
+            after={"trust_idp_mfa": trusted},
+        )
+    return agency
+
+
 def agency_grant_role(*, actor: Actor, agency: Agency, user, role: str) -> None:
     if role not in permissions.ROLE_PERMISSIONS:
         raise ValidationError(
