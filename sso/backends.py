@@ -27,5 +27,5 @@ class LocalPasswordBackend(ModelBackend):
 class OidcBackend(ModelBackend):
     """Holds the sessions of users signed in by sso.views; authenticates nothing itself."""
 
-    def authenticate(self, request, **kwargs):
+    def authenticate(self, request, username=None, password=None, **kwargs):
         return None

@@ -30,7 +30,7 @@ class ProviderError(Exception):
         self.detail = detail
 
 
-def _app(config: OidcConfig) -> DjangoOAuth2App:
+def app_for(config: OidcConfig) -> DjangoOAuth2App:
     # One Authlib app per configuration, so discovery and JWKS are fetched once per process.
     with _lock:
         app = _apps.get(config.cache_key)
@@ -50,7 +50,7 @@ def _app(config: OidcConfig) -> DjangoOAuth2App:
     return app
 
 
-def _metadata(app: DjangoOAuth2App, config: OidcConfig) -> dict[str, Any]:
+def provider_metadata(app: DjangoOAuth2App, config: OidcConfig) -> dict[str, Any]:
     try:
         metadata = app.load_server_metadata()
     except (RequestException, ValueError) as exc:
@@ -68,10 +68,20 @@ def _metadata(app: DjangoOAuth2App, config: OidcConfig) -> dict[str, Any]:
     return metadata
 
 
+def id_token_claims_options(metadata: dict[str, Any], config: OidcConfig) -> dict[str, Any]:
+    """What the ID token's claims must say besides Authlib's checks (exp, iat, nonce, azp)."""
+    return {
+        "iss": {"essential": True, "value": metadata["issuer"]},
+        "aud": {"essential": True, "value": config.client_id},
+        "sub": {"essential": True},
+        "exp": {"essential": True},
+    }
+
+
 def authorize_redirect(request, config: OidcConfig, redirect_uri: str):
     """The redirect to the provider's authorization endpoint (state, nonce, PKCE saved)."""
-    app = _app(config)
-    _metadata(app, config)
+    app = app_for(config)
+    provider_metadata(app, config)
     try:
         return app.authorize_redirect(request, redirect_uri)
     except RequestException as exc:
@@ -84,14 +94,9 @@ def authorize_callback(request, config: OidcConfig) -> dict[str, Any]:
     The ID token's claims win over userinfo's: amr and acr, in particular, are only
     believed from the signed token.
     """
-    app = _app(config)
-    metadata = _metadata(app, config)
-    options = {
-        "iss": {"essential": True, "value": metadata["issuer"]},
-        "aud": {"essential": True, "value": config.client_id},
-        "sub": {"essential": True},
-        "exp": {"essential": True},
-    }
+    app = app_for(config)
+    metadata = provider_metadata(app, config)
+    options = id_token_claims_options(metadata, config)
     try:
         token = app.authorize_access_token(request, claims_options=options)
     except OAuthError as exc:

@@ -11,9 +11,9 @@ def idp_mfa_accepted_for(user) -> bool:
 
     One session covers all of the user's agencies, so the strictest agency decides.
     """
-    return not permissions.agencies_for(user, permissions.REVOKE).filter(
-        trust_idp_mfa=False
-    ).exists()
+    return (
+        not permissions.agencies_for(user, permissions.REVOKE).filter(trust_idp_mfa=False).exists()
+    )
 
 
 def idp_mfa_satisfies(request) -> bool:

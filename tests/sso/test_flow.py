@@ -35,7 +35,9 @@ def sign_in(client, login, next_url=""):
 
 def _actions(since_seq):
     return list(
-        AuditEvent.objects.filter(seq__gt=since_seq).order_by("seq").values_list("action", flat=True)
+        AuditEvent.objects.filter(seq__gt=since_seq)
+        .order_by("seq")
+        .values_list("action", flat=True)
     )
 
 
@@ -103,7 +105,11 @@ def test_each_sign_in_applies_the_providers_current_groups(client, sso, agency, 
         [
             ("agency.role_revoked", agency.pk, {"role": "procurement", "agency": agency.pk}),
             ("agency.role_granted", agency.pk, {"role": "security_officer", "agency": agency.pk}),
-            ("agency.role_revoked", other_agency.pk, {"role": "auditor", "agency": other_agency.pk}),
+            (
+                "agency.role_revoked",
+                other_agency.pk,
+                {"role": "auditor", "agency": other_agency.pk},
+            ),
         ]
     )
     client.logout()
@@ -204,7 +210,7 @@ def test_a_forged_or_replayed_state_is_refused(client, sso):
 def test_an_id_token_with_another_nonce_is_refused(client, sso):
     callback = idp_sign_in(_start(client), "olivia")
     session = client.session
-    (key,) = [k for k in session.keys() if k.startswith("_state_")]
+    (key,) = [k for k in session if k.startswith("_state_")]
     stored = session[key]
     stored["data"]["nonce"] = "not-the-nonce-we-sent"
     session[key] = stored
@@ -220,7 +226,7 @@ def test_an_id_token_with_another_nonce_is_refused(client, sso):
 
 def test_an_error_from_the_provider_is_refused(client, sso):
     _start(client)
-    (key,) = [k for k in client.session.keys() if k.startswith("_state_")]
+    (key,) = [k for k in client.session if k.startswith("_state_")]
     state = key.rsplit("_", 1)[-1]
     response = client.get(f"/accounts/oidc/callback/?error=access_denied&state={state}")
     assert response.status_code == 400

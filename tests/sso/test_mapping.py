@@ -17,7 +17,8 @@ ROLES = ("security_officer", "procurement", "auditor", "integration")
 def test_mapping_parses_json_and_unions_the_groups():
     mapping = parse_mapping(
         '{"officers": [{"agency": "health", "role": "security_officer"}],'
-        ' "audit": [{"agency": "health", "role": "auditor"}, {"agency": "tax", "role": "auditor"}]}',
+        ' "audit": [{"agency": "health", "role": "auditor"},'
+        ' {"agency": "tax", "role": "auditor"}]}',
         roles=ROLES,
     )
     assert grants_for(mapping, ["officers", "audit", "unmapped"]) == {

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vendors', '0001_initial'),
+        ("vendors", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agency',
-            name='trust_idp_mfa',
-            field=models.BooleanField(default=False, help_text="A single sign-on whose ID token reports a second factor (amr/acr) stands in for Sundown's own TOTP check for this agency's security officers.", verbose_name="accept the identity provider's MFA"),
+            model_name="agency",
+            name="trust_idp_mfa",
+            field=models.BooleanField(
+                default=False,
+                help_text="A single sign-on whose ID token reports a second factor (amr/acr) stands in for Sundown's own TOTP check for this agency's security officers.",
+                verbose_name="accept the identity provider's MFA",
+            ),
         ),
     ]
