@@ -125,6 +125,7 @@ def sso(settings, oidc_provider, agency, other_agency):
     settings.SUNDOWN_OIDC_CLIENT_ID = CLIENT_ID
     settings.SUNDOWN_OIDC_CLIENT_SECRET = CLIENT_SECRET
     settings.SUNDOWN_OIDC_PROVIDER_NAME = "Test IdP"
+    settings.SUNDOWN_OIDC_SCOPES = ["openid", "email", "profile", "groups"]
     settings.SUNDOWN_OIDC_ROLE_MAPPING = json.dumps(MAPPING)
     settings.SUNDOWN_OIDC_MFA_ACR = [MFA_ACR]
     oidc_provider.reset()

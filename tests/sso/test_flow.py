@@ -210,7 +210,7 @@ def test_a_forged_or_replayed_state_is_refused(client, sso):
 def test_an_id_token_with_another_nonce_is_refused(client, sso):
     callback = idp_sign_in(_start(client), "olivia")
     session = client.session
-    (key,) = [k for k in session if k.startswith("_state_")]
+    (key,) = [k for k in session.keys() if k.startswith("_state_")]  # noqa: SIM118
     stored = session[key]
     stored["data"]["nonce"] = "not-the-nonce-we-sent"
     session[key] = stored
@@ -226,7 +226,7 @@ def test_an_id_token_with_another_nonce_is_refused(client, sso):
 
 def test_an_error_from_the_provider_is_refused(client, sso):
     _start(client)
-    (key,) = [k for k in client.session if k.startswith("_state_")]
+    (key,) = [k for k in client.session.keys() if k.startswith("_state_")]  # noqa: SIM118
     state = key.rsplit("_", 1)[-1]
     response = client.get(f"/accounts/oidc/callback/?error=access_denied&state={state}")
     assert response.status_code == 400
