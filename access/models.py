@@ -104,6 +104,9 @@ class Credential(models.Model):
         ACTIVE = "active", "Active"
         PENDING = "pending", "Revocation pending"
         REVOKED = "revoked", "Revoked (verified)"
+        # A person's word that the access is gone, with no read of the target behind
+        # it: never shown or counted as verified (see status_label).
+        CONFIRMED = "confirmed", "Revoked, confirmed by a person"
         FAILED = "failed", "Revocation failed"
 
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="credentials")
@@ -151,11 +154,11 @@ class Credential(models.Model):
                 fields=["system", "external_id"], name="credential_external_id_unique_per_system"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["active", "pending", "revoked", "failed"]),
+                condition=Q(status__in=["active", "pending", "revoked", "confirmed", "failed"]),
                 name="credential_status_valid",
             ),
             models.CheckConstraint(
-                condition=~Q(status="revoked") | Q(revoked_at__isnull=False),
+                condition=~Q(status__in=["revoked", "confirmed"]) | Q(revoked_at__isnull=False),
                 name="credential_revoked_has_time",
             ),
         ]
@@ -173,3 +176,15 @@ class Credential(models.Model):
     def __str__(self):
         # No related lookups here: audit rows for batches of credentials call this.
         return f"{self.external_id} ({self.get_kind_display()})"
+
+    @property
+    def status_label(self) -> str:
+        """The status as people read it: a confirmation names who confirmed."""
+        if self.status == self.Status.CONFIRMED:
+            return f"Revoked, confirmed by {self.revoked_by or 'a person'}"
+        return self.get_status_display()
+
+    @property
+    def seen_on_target(self) -> bool:
+        """Whether a read of the target has ever shown this account."""
+        return self.last_seen_on_target_at is not None

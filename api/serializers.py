@@ -184,6 +184,11 @@ class CredentialSerializer(ServiceModelSerializer):
         many=True,
         help_text="Contracts that authorise this access (at least one, of the same vendor).",
     )
+    status_label = serializers.CharField(
+        read_only=True,
+        help_text='"Revoked (verified)" only after a read of the target; a person\'s word '
+        'is "Revoked, confirmed by <name>".',
+    )
 
     class Meta:
         model = Credential
@@ -197,6 +202,9 @@ class CredentialSerializer(ServiceModelSerializer):
             "holder",
             "privileges",
             "status",
+            "status_label",
+            "last_seen_on_target_at",
+            "target_checked_at",
             "issued_at",
             "expires_at",
             "last_used_at",
@@ -209,6 +217,8 @@ class CredentialSerializer(ServiceModelSerializer):
         ]
         read_only_fields = [
             "status",
+            "last_seen_on_target_at",
+            "target_checked_at",
             "revocation_requested_at",
             "revocation_reason",
             "revoked_at",

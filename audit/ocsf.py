@@ -243,6 +243,13 @@ def ocsf_event(record: dict) -> dict:
         event["user"] = _target_account(record)
         if action == "credential.revocation_failed" or action.endswith("attempt_failed"):
             event["status_detail"] = str(after.get("error", ""))[:2000]
+        elif action == "credential.revoked":
+            # A SIEM must not count a person's word as a verified revocation.
+            event["status_detail"] = (
+                "verified on the target"
+                if after.get("verified")
+                else f"confirmed by {after.get('confirmed_by', 'a person')}, not verified"
+            )
     elif class_uid == USER_ACCESS:
         event["user"] = _target_account(record)
         state = after or before

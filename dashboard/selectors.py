@@ -175,7 +175,8 @@ def _add_overdue(by_id: dict, system_agency: dict, now, limit: int) -> None:
             contract__access_ends_at__lte=now,
             **{f"contract__{agency_path(Contract)}__in": list(by_id)},
         )
-        .exclude(credential__status=Credential.Status.REVOKED)
+        # A person's confirmation closes it too (and is labelled as such, not verified).
+        .exclude(credential__status__in=[Credential.Status.REVOKED, Credential.Status.CONFIRMED])
         .filter(~Exists(still_covered))
         .values_list("credential_id", "credential__system_id")
         .annotate(ended_at=Max("contract__access_ends_at"))

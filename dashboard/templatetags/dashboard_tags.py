@@ -14,6 +14,7 @@ _STATUS_TAGS = {
     "active": "sd-tag--active",
     "pending": "sd-tag--pending",
     "revoked": "sd-tag--revoked",
+    "confirmed": "sd-tag--pending",
     "failed": "sd-tag--failed",
     "open": "sd-tag--pending",
     "done": "sd-tag--revoked",

@@ -38,8 +38,9 @@ def credential_revoked_event(
     by_person = how != "connector"
     if by_person != bool(confirmed_by):
         raise ValueError("confirmed_by names the person exactly when a person confirmed")
-    after = {
-        "status": "revoked",
+    after: dict[str, object] = {
+        # "revoked" is the verified status; a person's word is "confirmed".
+        "status": "confirmed" if by_person else "revoked",
         "verified": not by_person,
         "how": how,
         "by": "person" if by_person else "engine",

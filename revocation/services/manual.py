@@ -1,7 +1,8 @@
 """What people do by hand: manual tasks (opened, settled, completed) and confirmations.
 
-These are the only ways a credential becomes revoked without a verified read of
-the target, and each says so in its ``credential.revoked`` event (events.py).
+These are the only ways a credential leaves the queue without a verified read of
+the target: it becomes ``confirmed`` (never ``revoked``, which means verified), and
+its ``credential.revoked`` event says who confirmed (events.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from revocation.services.common import (
 )
 from revocation.services.events import credential_revoked_event
 
+# Statuses that need nothing more: verified by the engine, or confirmed by a person.
+DONE = (Credential.Status.REVOKED, Credential.Status.CONFIRMED)
+
 
 def manual_task_complete(*, actor: Actor, task: ManualTask, note: str) -> ManualTask:
     """A person confirms they revoked the credential by hand."""
@@ -42,10 +46,11 @@ def manual_task_complete(*, actor: Actor, task: ManualTask, note: str) -> Manual
         if task.status == ManualTask.Status.DONE:
             return task
         events = []
-        if credential.status != Credential.Status.REVOKED:
+        if credential.status not in DONE:
             before = credential.status
             Credential.objects.filter(pk=credential.pk).update(
-                status=Credential.Status.REVOKED,
+                # A person's word, not a read of the target: its own status.
+                status=Credential.Status.CONFIRMED,
                 revoked_at=Now(),
                 revoked_by=actor.name[:200],
                 lease_owner="",
@@ -98,7 +103,7 @@ def credential_confirm_revoked(*, actor: Actor, credential: Credential, reason: 
         credential = (
             Credential.objects.select_for_update().select_related("system").get(pk=credential.pk)
         )
-        if credential.status == Credential.Status.REVOKED:
+        if credential.status in DONE:
             return credential
         if credential.status != Credential.Status.ACTIVE:
             raise ValidationError(
@@ -107,7 +112,7 @@ def credential_confirm_revoked(*, actor: Actor, credential: Credential, reason: 
                     "manual task or let the engine finish."
                 }
             )
-        credential.status = Credential.Status.REVOKED
+        credential.status = Credential.Status.CONFIRMED
         credential.revoked_at = timezone.now()
         credential.revoked_by = actor.name[:200]
         credential.revocation_reason = reason

