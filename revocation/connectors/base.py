@@ -97,6 +97,10 @@ class Connector:
         # The registry maps kinds to classes; one class may serve several kinds.
         self.kind = system.kind
         self.config = system.config or {}
+        # What a revocation did beyond the account itself, per credential id (members
+        # whose path to the role was cut, say): the engine puts it in the
+        # credential.revoked event.
+        self.notes: dict[int, str] = {}
 
     def choice(self, name: str, choices: tuple[str, ...]) -> str:
         """``config[name]`` (default: the first choice); anything else is a permanent error."""

@@ -8,7 +8,13 @@ the system secret. It needs CREATE USER, PROCESS, CONNECTION ADMIN and SELECT
 on ``mysql.global_priv``.
 
 A credential's ``external_id`` is ``user@host`` (``vendor@%``) for one account,
-or a bare ``user`` for every account of that name. After the lock, the
+or a bare ``user`` for every account of that name. MariaDB picks the account by
+the client's host, so ``vendor@%`` locked leaves ``vendor@localhost`` and
+``vendor@127.0.0.1`` logging in: ``other_hosts`` says what happens to the other
+host accounts of a ``user@host`` credential's user name: ``"lock"`` (default)
+revokes them too, ``"report"`` leaves them and fails the credential naming them
+(never verified while one still logs in). A name that is a role, not a user, is
+a permanent error: locking a role changes nothing about who can log in. After the lock, the
 connections of that user name are killed: MariaDB checks the lock only at
 login, so an open session would otherwise keep working. PROCESSLIST knows the
 user name but not the account's host pattern, so all sessions of the name go.
@@ -34,6 +40,10 @@ _FIRST_CLIENT_ERROR = 2000
 _UNKNOWN_THREAD = ER.NO_SUCH_THREAD  # the session ended before we killed it
 
 
+def _same_host(a: str, b: str) -> bool:
+    return a.lower() == b.lower()  # MariaDB compares host names without case
+
+
 def _split(external_id: str) -> tuple[str, str | None]:
     user, sep, host = external_id.rpartition("@")
     return (user, host) if sep else (external_id, None)
@@ -42,7 +52,7 @@ def _split(external_id: str) -> tuple[str, str | None]:
 class MariaDBConnector(BatchConnector):
     """Locks (or drops) MariaDB accounts, a whole batch in one statement."""
 
-    config_keys = frozenset({"host", "port", "user", "timeout", "on_revoke"})
+    config_keys = frozenset({"host", "port", "user", "timeout", "on_revoke", "other_hosts"})
     destination_keys = frozenset({"host", "port", "user"})
 
     @classmethod
@@ -52,6 +62,7 @@ class MariaDBConnector(BatchConnector):
     def __init__(self, system):
         super().__init__(system)
         self.on_revoke = self.choice("on_revoke", (LOCK, DROP))
+        self.other_hosts = self.choice("other_hosts", (LOCK, "report"))
         self._conn: pymysql.connections.Connection | None = None
 
     # Connection ------------------------------------------------------------
@@ -104,20 +115,31 @@ class MariaDBConnector(BatchConnector):
 
     # Reading the target ----------------------------------------------------
     def _accounts(self, users: set[str]) -> list[tuple[str, str, bool]]:
-        """(user, host, locked) of every account with one of these names, in one query."""
+        """(user, host, locked) of every user account with one of these names."""
+        return [(u, h, locked) for u, h, locked, role in self._entries(users) if not role]
+
+    def _entries(self, users: set[str]) -> list[tuple[str, str, bool, bool]]:
+        """(user, host, locked, is_role) of every entry with one of these names, one query."""
         if not users:
             return []
         rows = self._run(
-            "SELECT User, Host, COALESCE(JSON_VALUE(Priv, '$.account_locked'), 0) "
+            "SELECT User, Host, COALESCE(JSON_VALUE(Priv, '$.account_locked'), 0), "
+            "COALESCE(JSON_VALUE(Priv, '$.is_role'), 0) "
             "FROM mysql.global_priv WHERE User IN %s",
             (tuple(sorted(users)),),
         )
-        return [(user, host, str(locked) in ("1", "true")) for user, host, locked in rows]
+        return [
+            (user, host, str(locked) in ("1", "true"), str(role) in ("1", "true"))
+            for user, host, locked, role in rows
+        ]
 
-    @staticmethod
-    def _matching(credential: Credential, accounts: list[tuple[str, str, bool]]):
+    def _matching(self, credential: Credential, accounts: list[tuple[str, str, bool]]):
+        """The accounts this credential revokes: its own, and with ``other_hosts: lock``
+        every other host account of the same user name."""
         user, host = _split(credential.external_id)
-        return [a for a in accounts if a[0] == user and (host is None or a[1] == host)]
+        if host is None or self.other_hosts == LOCK:
+            return [a for a in accounts if a[0] == user]
+        return [a for a in accounts if a[0] == user and _same_host(a[1], host)]
 
     # Connector interface ---------------------------------------------------
     def missing(self, credentials: Iterable[Credential]) -> dict[int, list[str]]:
@@ -155,7 +177,18 @@ class MariaDBConnector(BatchConnector):
         if not credentials:
             return refused
         users = {_split(c.external_id)[0] for c in credentials}
-        accounts = self._accounts(users)
+        entries = self._entries(users)
+        roles = {u for u, _, _, role in entries if role}
+        accounts = [(u, h, locked) for u, h, locked, role in entries if not role]
+        for credential in credentials:
+            user = _split(credential.external_id)[0]
+            if user in roles and not any(a[0] == user for a in accounts):
+                refused[credential.pk] = ConnectorError(
+                    f"{user!r} is a role, not a user: nobody logs in as a role, so locking "
+                    "it would change nothing. Name the user accounts that hold it.",
+                    permanent=True,
+                )
+        credentials = [c for c in credentials if c.pk not in refused]
         targets = sorted({(u, h) for c in credentials for u, h, _ in self._matching(c, accounts)})
         if targets:
             # One statement for the batch; IF EXISTS makes a concurrent drop harmless.
@@ -167,7 +200,24 @@ class MariaDBConnector(BatchConnector):
                 self._run(f"ALTER USER IF EXISTS {placeholders} ACCOUNT LOCK", params)
             self._kill_sessions({u for u, _ in targets})
         # Credentials with no account on the target are already gone: success.
-        return {**{c.pk: None for c in credentials}, **refused}
+        # (Whether "no account" may count as revoked is the engine's call, from missing.)
+        return {**{c.pk: self._others_left(c, accounts) for c in credentials}, **refused}
+
+    def _others_left(self, credential: Credential, accounts) -> ConnectorError | None:
+        """With ``other_hosts: report``, the user's other host accounts that were left."""
+        user, host = _split(credential.external_id)
+        if host is None or self.other_hosts == LOCK:
+            return None
+        others = sorted(f"{u}@{h}" for u, h, _ in accounts if u == user and not _same_host(h, host))
+        if not others:
+            return None
+        return ConnectorError(
+            f"{credential.external_id} is revoked, but the same user name also has the "
+            f"accounts {', '.join(others)}, which MariaDB lets log in from their hosts; "
+            "other_hosts is 'report', so Sundown left them. Revoke them by hand or set "
+            "other_hosts to 'lock'.",
+            permanent=True,
+        )
 
     def _kill_sessions(self, users: set[str]) -> None:
         rows = self._run(
@@ -197,8 +247,10 @@ class MariaDBConnector(BatchConnector):
         )
         active = set()
         for credential in credentials:
-            matching = self._matching(credential, accounts)
-            unlocked = any(not locked for _, _, locked in matching)
+            # Every host account of the user name counts, whatever other_hosts says:
+            # vendor@% locked while vendor@localhost logs in is not revoked.
+            user = _split(credential.external_id)[0]
+            unlocked = any(not locked for u, _, locked in accounts if u == user)
             if unlocked or _split(credential.external_id)[0] in with_sessions:
                 active.add(credential.pk)
         return active

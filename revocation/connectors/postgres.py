@@ -1,15 +1,29 @@
-"""PostgreSQL roles: ALTER ROLE ... NOLOGIN (or DROP ROLE), end their sessions, verify.
+"""PostgreSQL roles: ALTER ROLE ... NOLOGIN (or DROP ROLE), cut memberships, end sessions, verify.
 
 System config: ``host``, ``port``, ``user``, ``dbname``, optional
-``on_revoke`` ("nologin", the default, or "drop"), ``connect_timeout`` (s),
-``lock_timeout_ms`` and ``statement_timeout_ms``;
-the password is the system's encrypted secret. The connecting user needs
-CREATEROLE (and to be a member of, or superuser over, roles it drops) and
-pg_signal_backend to end sessions.
+``on_revoke`` ("nologin", the default, or "drop"), ``revoke_memberships``
+(true by default), ``connect_timeout`` (s), ``lock_timeout_ms`` and
+``statement_timeout_ms``; the password is the system's encrypted secret. The
+connecting user needs CREATEROLE (and to be a member of, or superuser over, roles
+it drops), pg_signal_backend to end sessions, and SUPERUSER to revoke a
+superuser role (refused up front, with that reason, otherwise).
 
-A batch is four round trips whatever its size: which roles exist, every
-ALTER/DROP in one transaction, one pg_terminate_backend over all of them, and
-one catalog read that verifies them all.
+Names are exact: ``peer_case`` is not the role ``"PEER_Case"`` (``missing``
+names the close match instead). NOLOGIN alone leaves a role reachable: every
+role that is a member of it, directly or through other roles, can ``SET ROLE``
+to it and inherits its privileges. So the revocation also revokes the role's
+direct memberships (cutting every path through it), reports the login roles that
+had a path (in the ``credential.revoked`` event), and ends their sessions, since
+``pg_stat_activity`` shows only the session user, not a role set later. With
+``revoke_memberships: false`` such a role is not revoked: a permanent error
+names the members. Verify reads ``pg_auth_members`` as well as LOGIN and sessions.
+
+Order matters: NOLOGIN and the membership revokes commit first, then sessions
+end, then (drop mode) REASSIGN/DROP OWNED and DROP ROLE run in their own
+transaction. A failed drop (objects in another database, no right to reassign)
+or a lock timeout therefore leaves a role that cannot log in and has no
+sessions; the credential fails with the drop's error. The connector refuses to
+revoke its own login role.
 """
 
 from __future__ import annotations
@@ -45,6 +59,27 @@ REFUSED_LOGIN = (
 )
 RESERVED = ("pg_",)
 TERMINATE_WAIT_MS = 5000
+RIGHTS = (
+    "; the connector's role lacks the rights for this: it needs CREATEROLE, "
+    "pg_signal_backend, membership in roles it drops, and SUPERUSER for superuser roles"
+)
+
+# Every role with a path of memberships to one of the named roles, and whether the
+# grant is direct (the ones to revoke) and the member can log in (the ones to report).
+MEMBERS = """
+WITH RECURSIVE m(root, member, direct) AS (
+    SELECT r.rolname, a.member, TRUE
+    FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid
+    WHERE r.rolname = ANY(%s)
+  UNION
+    SELECT m.root, a.member, FALSE FROM pg_auth_members a JOIN m ON a.roleid = m.member
+)
+SELECT m.root, u.rolname, bool_or(m.direct), u.rolcanlogin
+FROM m JOIN pg_roles u ON u.oid = m.member
+WHERE u.rolname <> session_user
+GROUP BY m.root, u.rolname, u.rolcanlogin
+ORDER BY 1, 2
+"""
 
 
 class PostgresConnector(BatchConnector):
@@ -55,6 +90,7 @@ class PostgresConnector(BatchConnector):
             "user",
             "dbname",
             "on_revoke",
+            "revoke_memberships",
             "connect_timeout",
             "lock_timeout_ms",
             "statement_timeout_ms",
@@ -73,7 +109,17 @@ class PostgresConnector(BatchConnector):
     def __init__(self, system):
         super().__init__(system)
         self.mode = self.choice("on_revoke", ("nologin", "drop"))
+        revoke_memberships = self.config.get("revoke_memberships", True)
+        if not isinstance(revoke_memberships, bool):
+            raise ConnectorError(
+                "postgres systems: revoke_memberships must be true or false", permanent=True
+            )
+        self.revoke_memberships = revoke_memberships
         self._conn = None
+        self._me: tuple[str, bool] | None = None
+        # Login roles that could reach each revoked role: their sessions count in
+        # the verify read of this batch, since a SET ROLE does not show.
+        self._reached: dict[str, set[str]] = {}
 
     # Connection ------------------------------------------------------------
     def _connect(self):
@@ -129,6 +175,14 @@ class PostgresConnector(BatchConnector):
         except psycopg2.Error:
             self.close()
 
+    def _whoami(self) -> tuple[str, bool]:
+        if self._me is None:
+            ((name, superuser),) = self._query(
+                "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = session_user"
+            )
+            self._me = (name, superuser)
+        return self._me
+
     # Interface -------------------------------------------------------------
     def list_accounts(self) -> list[Account]:
         rows = self._query(
@@ -162,42 +216,68 @@ class PostgresConnector(BatchConnector):
         results: dict[int, ConnectorError | None] = {}
         names: dict[str, list[int]] = {}
         own = self.config.get("user", "postgres")
+        me, i_am_superuser = self._whoami() if credentials else (own, False)
         for credential in credentials:
             name = credential.external_id
             if not name or name.startswith(RESERVED):
                 results[credential.pk] = ConnectorError(
                     f"{name!r} is not a role Sundown may revoke", permanent=True
                 )
-            elif name == own:
+            elif name in (own, me):
                 # NOLOGIN on the role Sundown connects as would lock Sundown (and
                 # whoever shares it) out of the target: a person has to do that.
                 results[credential.pk] = ConnectorError(
-                    f"Refusing to revoke {name!r}: it is the role Sundown connects as",
+                    f"Refusing to revoke {name!r}: it is the role Sundown connects as "
+                    "(the connector's own login role). Revoke it by hand.",
                     permanent=True,
                 )
             else:
                 names.setdefault(name, []).append(credential.pk)
         if not names:
             return results
-        existing = {
-            row[0]
-            for row in self._query(
-                "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [list(names)]
+        superusers = dict(
+            self._query(
+                "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = ANY(%s)", [list(names)]
             )
-        }
-        # A role that does not exist is already revoked: idempotent by design.
-        try:
-            self._revoke_all(sorted(existing))
-            errors: dict[str, ConnectorError] = {}
-        except ConnectorError as batch_error:
-            if len(existing) <= 1:
-                errors = {name: batch_error for name in existing}
-            else:
-                # One bad role must not hold the others hostage: redo them one by one.
-                errors = self._revoke_each(sorted(existing))
+        )
+        # A role that does not exist is already gone; the engine decides (from
+        # missing) whether that may count as revoked.
+        errors: dict[str, ConnectorError] = {}
+        for name, superuser in superusers.items():
+            if superuser and not i_am_superuser:
+                errors[name] = ConnectorError(
+                    f"{name!r} is a superuser role: only a superuser can take its login "
+                    f"away, and the connector's role {me!r} is not one. Revoke it by hand "
+                    "or give this system a superuser connector account.",
+                    permanent=True,
+                )
+        members = self._members([n for n in superusers if n not in errors])
+        for name, rows in members.items():
+            if rows and not self.revoke_memberships and name not in errors:
+                listed = ", ".join(sorted(m for m, _, _ in rows))
+                errors[name] = ConnectorError(
+                    f"roles {listed} are members of {name!r} and can SET ROLE to it; "
+                    "revoke_memberships is off, so Sundown leaves them and cannot call "
+                    "the access gone",
+                    permanent=True,
+                )
+        todo = sorted(n for n in superusers if n not in errors)
+        errors |= self._in_batches(todo, lambda batch: self._lock(batch, members))
+        # Sessions end whether or not the lock went through: a vendor must not keep
+        # working because a statement timed out.
+        self._terminate(todo, members)
+        if self.mode == "drop":
+            errors |= self._in_batches([n for n in todo if n not in errors], self._drop)
         for name, pks in names.items():
             for pk in pks:
                 results[pk] = errors.get(name)
+                if name not in errors and any(m[2] for m in members.get(name, [])):
+                    logins = sorted(m for m, _, login in members[name] if login)
+                    self.notes[pk] = (
+                        f"login roles {', '.join(logins)} could SET ROLE to {name!r} "
+                        "(directly or through other roles); the memberships were revoked "
+                        "and their sessions ended"
+                    )
         return results
 
     def still_active(self, credentials: Iterable[Credential]) -> set[int]:
@@ -205,63 +285,117 @@ class PostgresConnector(BatchConnector):
         names = sorted({c.external_id for c in credentials})
         if not names:
             return set()
-        # One read of the catalog for the whole batch: a role is still active if
-        # it can log in (nologin mode), exists at all (drop mode) or has a session.
+        # One read for the whole batch: a role is still active if it can log in
+        # (nologin mode) or exists at all (drop mode), if another role is still a
+        # member (SET ROLE), or if it has a session, its own or a member's.
         login_check = "TRUE" if self.mode == "drop" else "rolcanlogin"
+        reached = sorted({m for n in names for m in self._reached.get(n, ())})
         rows = self._query(
-            f"SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND {login_check} "
-            "UNION SELECT usename FROM pg_stat_activity WHERE usename = ANY(%s)",
-            [names, names],
+            f"SELECT rolname, NULL FROM pg_roles WHERE rolname = ANY(%s) AND {login_check} "
+            "UNION SELECT r.rolname, NULL FROM pg_auth_members a "
+            "JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles u ON u.oid = a.member "
+            "WHERE r.rolname = ANY(%s) AND u.rolname <> session_user "
+            "UNION SELECT usename, NULL FROM pg_stat_activity WHERE usename = ANY(%s) "
+            "UNION SELECT NULL, usename FROM pg_stat_activity "
+            "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()",
+            [names, names, names, reached],
         )
-        active = {row[0] for row in rows}
+        active = {name for name, _ in rows if name}
+        with_session = {member for _, member in rows if member}
+        for name in names:
+            if self._reached.get(name, set()) & with_session:
+                active.add(name)
         return {c.pk for c in credentials if c.external_id in active}
 
     # Work ------------------------------------------------------------------
-    def _statements(self, name: str) -> list[sql.Composed]:
-        role = sql.Identifier(name)
-        if self.mode == "drop":
-            return [
-                sql.SQL("ALTER ROLE {} NOLOGIN").format(role),
+    def _members(self, names: list[str]) -> dict[str, list[tuple[str, bool, bool]]]:
+        """Per role: (member, direct, can log in) of every role with a path to it."""
+        found: dict[str, list[tuple[str, bool, bool]]] = {name: [] for name in names}
+        if names:
+            for root, member, direct, login in self._query(MEMBERS, [names]):
+                found[root].append((member, direct, login))
+        for name, rows in found.items():
+            self._reached[name] = {m for m, _, login in rows if login}
+        return found
+
+    def _lock(self, names: list[str], members) -> None:
+        statements = []
+        for name in names:
+            role = sql.Identifier(name)
+            statements.append(sql.SQL("ALTER ROLE {} NOLOGIN").format(role))
+            if self.revoke_memberships:
+                statements += [
+                    sql.SQL("REVOKE {} FROM {}").format(role, sql.Identifier(member))
+                    for member, direct, _ in members.get(name, [])
+                    if direct
+                ]
+        self._transaction(statements)
+
+    def _drop(self, names: list[str]) -> None:
+        statements = []
+        for name in names:
+            role = sql.Identifier(name)
+            statements += [
                 # Hand owned objects to us and drop grants so DROP ROLE can succeed;
                 # the vendor's data stays, only the vendor's access goes.
                 sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role),
                 sql.SQL("DROP OWNED BY {}").format(role),
                 sql.SQL("DROP ROLE {}").format(role),
             ]
-        return [sql.SQL("ALTER ROLE {} NOLOGIN").format(role)]
+        try:
+            self._transaction(statements)
+        except ConnectorError as exc:
+            raise ConnectorError(
+                f"DROP ROLE failed, the role stays with NOLOGIN and no sessions: {exc.message}",
+                permanent=exc.permanent,
+            ) from exc
 
-    def _revoke_all(self, names: list[str]) -> None:
-        if not names:
+    def _transaction(self, statements: list[sql.Composed]) -> None:
+        if not statements:
             return
         conn = self._connect()
         try:
             with conn.cursor() as cursor:
-                statements = [s for name in names for s in self._statements(name)]
-                # One round trip: every statement of the batch in one transaction.
+                # One round trip: every statement of the step in one transaction.
                 cursor.execute(sql.SQL("; ").join(statements))
             conn.commit()
         except psycopg2.Error as exc:
             self._abort(conn)
             raise _error(exc) from exc
-        # After the commit, so an ended session cannot log straight back in.
+
+    def _terminate(self, names: list[str], members) -> None:
+        """End the sessions of the roles and of every login role that could reach them."""
+        users = sorted({*names, *(m for n in names for m, _, login in members[n] if login)})
+        if not users:
+            return
         # pg_terminate_backend only signals; without the wait (PostgreSQL 14+) the
-        # session is often still listed when the verify read comes a moment later,
-        # and a revoked role is retried as if it still had access.
+        # session is often still listed when the verify read comes a moment later.
+        conn = self._connect()
         if conn.server_version >= 140000:
-            terminate, params = "pg_terminate_backend(pid, %s)", [TERMINATE_WAIT_MS, names]
+            terminate, params = "pg_terminate_backend(pid, %s)", [TERMINATE_WAIT_MS, users]
         else:
-            terminate, params = "pg_terminate_backend(pid)", [names]
+            terminate, params = "pg_terminate_backend(pid)", [users]
         self._query(
             f"SELECT {terminate} FROM pg_stat_activity "
             "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()",
             params,
         )
 
-    def _revoke_each(self, names: list[str]) -> dict[str, ConnectorError]:
+    def _in_batches(self, names: list[str], step) -> dict[str, ConnectorError]:
+        """Run ``step`` on all names at once; if that fails, one by one, so one bad
+        role does not hold the others hostage."""
+        if not names:
+            return {}
+        try:
+            step(names)
+            return {}
+        except ConnectorError as batch_error:
+            if len(names) == 1:
+                return {names[0]: batch_error}
         errors: dict[str, ConnectorError] = {}
         for name in names:
             try:
-                self._revoke_all([name])
+                step([name])
             except ConnectorError as exc:
                 errors[name] = exc
         return errors
@@ -271,4 +405,6 @@ def _error(exc: psycopg2.Error) -> ConnectorError:
     message = (exc.pgerror or str(exc)).strip() or type(exc).__name__
     if exc.pgcode == errorcodes.UNDEFINED_OBJECT:
         return ConnectorError(message)  # dropped under us; the retry sees it gone
+    if exc.pgcode == errorcodes.INSUFFICIENT_PRIVILEGE:
+        return ConnectorError(f"PostgreSQL refused: {message}{RIGHTS}", permanent=True)
     return ConnectorError(message, permanent=exc.pgcode in PERMANENT)

@@ -176,6 +176,7 @@ def _call_connector(system: System, rows: list[Credential]) -> ConnectorReport:
         still_active=frozenset(still_active),
         verifies=verifies,
         seen=frozenset(seen),
+        notes=dict(getattr(connector, "notes", {})),
     )
 
 
@@ -222,7 +223,7 @@ def _record_batch(
         now = db_now()
         decided = classify(rows, mine=mine, report=report, max_attempts=max_attempts())
         failed = [f for f in decided.failures if f.final]
-        events = batch_outcome_events(rows, decided, system=system)
+        events = batch_outcome_events(rows, decided, system=system, notes=report.notes)
         insert_attempts(
             _attempt_rows(
                 rows,

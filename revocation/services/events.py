@@ -57,7 +57,11 @@ def credential_revoked_event(
 
 
 def batch_outcome_events(
-    rows: list[Credential], decided: Classified, *, system: System
+    rows: list[Credential],
+    decided: Classified,
+    *,
+    system: System,
+    notes: dict[int, str] | None = None,
 ) -> list[PendingEvent]:
     """Per row, in claim order: revoked, or the failed attempt (and the failure)."""
     revoked = set(decided.revoked)
@@ -74,6 +78,7 @@ def batch_outcome_events(
                     how="connector",
                     connector=system.kind,
                     attempt=row.attempts,
+                    **({"note": notes[row.pk]} if notes and row.pk in notes else {}),
                 )
             )
         elif row.pk in failures:

@@ -42,6 +42,7 @@ class ConnectorReport:
     still_active: frozenset[int] = frozenset()
     verifies: bool = True
     seen: frozenset[int] = frozenset()
+    notes: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,8 @@ def test_acceptance_story(live_server, browser, world, screenshots_dir):
     page.wait_for_selector("text=Manual task for acme_agent_1 completed")
     page.goto(f"{base}/vendors/{world['vendor'].pk}/")
     body = page.content()
-    assert "Revoked (verified)" in body and "Revocation pending" in body
+    # A person's word is labelled as such, never "Revoked (verified)".
+    assert "Revoked, confirmed by" in body and "Revocation pending" in body
     page.screenshot(path=str(screenshots_dir / "vendor-detail.png"), full_page=True)
 
     # 5. The audit page shows those events.
