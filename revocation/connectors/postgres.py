@@ -216,14 +216,13 @@ class PostgresConnector(BatchConnector):
         results: dict[int, ConnectorError | None] = {}
         names: dict[str, list[int]] = {}
         own = self.config.get("user", "postgres")
-        me, i_am_superuser = self._whoami() if credentials else (own, False)
         for credential in credentials:
             name = credential.external_id
             if not name or name.startswith(RESERVED):
                 results[credential.pk] = ConnectorError(
                     f"{name!r} is not a role Sundown may revoke", permanent=True
                 )
-            elif name in (own, me):
+            elif name == own:
                 # NOLOGIN on the role Sundown connects as would lock Sundown (and
                 # whoever shares it) out of the target: a person has to do that.
                 results[credential.pk] = ConnectorError(
@@ -233,6 +232,15 @@ class PostgresConnector(BatchConnector):
                 )
             else:
                 names.setdefault(name, []).append(credential.pk)
+        if not names:
+            return results  # refused without a connection
+        me, i_am_superuser = self._whoami()
+        if me in names:  # the same role under another spelling of the config (a login alias)
+            for pk in names.pop(me):
+                results[pk] = ConnectorError(
+                    f"Refusing to revoke {me!r}: it is the role Sundown connects as",
+                    permanent=True,
+                )
         if not names:
             return results
         superusers = dict(
