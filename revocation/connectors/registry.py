@@ -40,6 +40,7 @@ CONNECTORS: dict[str, ConnectorEntry] = {
     "redis": ConnectorEntry("Redis", "revocation.connectors.redis.RedisConnector"),
     "ldap": ConnectorEntry("LDAP directory", "revocation.connectors.ldap.LDAPConnector"),
     "scim": ConnectorEntry("SCIM 2.0 service", "revocation.connectors.scim.SCIMConnector"),
+    "ssh": ConnectorEntry("SSH keys (authorized_keys)", "revocation.connectors.ssh.SSHConnector"),
     "manual": ConnectorEntry(
         "Manual (a person revokes)", "revocation.connectors.manual.ManualConnector"
     ),

@@ -9,4 +9,6 @@ from tests.revocation.connectors.servers import (  # noqa: F401
     scim_server,
     scim_system,
     slapd,
+    ssh_system,
+    sshd,
 )

@@ -410,3 +410,174 @@ def request_all(rows, reason="contract ended"):
 
     for row in rows:
         services.credential_revoke(actor=Actor.system("test"), credential=row, reason=reason)
+
+
+# sshd ----------------------------------------------------------------------
+SSHD_CONF = """\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {dir}/host_ed25519
+PidFile {dir}/sshd.pid
+AuthorizedKeysFile {dir}/admin_keys/%u .ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+ExposeAuthInfo yes
+RevokedKeys {dir}/revoked.krl
+MaxStartups 50
+LogLevel VERBOSE
+"""
+
+
+class SSHKey:
+    """A throwaway ed25519 key pair made by ssh-keygen."""
+
+    def __init__(self, directory: Path, name: str):
+        self.path = directory / name
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(self.path)],
+            check=True,
+        )
+        self.private = self.path.read_text()
+        self.public = self.path.with_suffix(".pub").read_text().strip()
+        out = subprocess.run(
+            ["ssh-keygen", "-l", "-f", str(self.path)], capture_output=True, text=True, check=True
+        ).stdout
+        self.fingerprint = out.split()[1]
+
+
+class Sshd:
+    """A private OpenSSH sshd (run as root) and a throwaway local account it serves.
+
+    Sundown logs in as root with its own key (``admin_keys/root``, not root's real
+    authorized_keys); vendors' keys go in the account's ``~/.ssh/authorized_keys``.
+    """
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="sundown-sshd-"))
+        self.dir.chmod(0o755)
+        self.account = f"sdv{os.getpid()}{uuid.uuid4().hex[:6]}"
+        self.keys: dict[str, SSHKey] = {}
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.dir / "home" / ".ssh" / "authorized_keys"
+
+    @property
+    def krl(self) -> Path:
+        return self.dir / "revoked.krl"
+
+    def start(self) -> Sshd:
+        if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
+            pytest.fail("the SSH tests run as root with openssh-server (bin/ensure-services)")
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.dir / "host_ed25519")],
+            check=True,
+        )
+        self.host_key = (self.dir / "host_ed25519.pub").read_text().split()[:2]
+        self.admin = SSHKey(self.dir, "sundown")
+        (self.dir / "admin_keys").mkdir()
+        (self.dir / "admin_keys" / "root").write_text(self.admin.public + "\n")
+        subprocess.run(["ssh-keygen", "-q", "-k", "-f", str(self.krl)], check=True)
+        home = self.dir / "home"
+        subprocess.run(
+            ["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-p", "*", self.account],
+            check=True,
+        )
+        (home / ".ssh").mkdir(parents=True)
+        self.authorized_keys.write_text("# vendors\n")
+        shutil.chown(home, self.account)
+        # As on a real host: the account owns its file (sshd reads it as the account).
+        shutil.chown(self.authorized_keys, self.account)
+        self.authorized_keys.chmod(0o600)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        (self.dir / "sshd_config").write_text(SSHD_CONF.format(port=self.port, dir=self.dir))
+        self.log = self.dir / "sshd.log"
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/sshd", "-D", "-e", "-f", str(self.dir / "sshd_config")],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        _wait_port(self.port, self.proc, "sshd", self.log)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        subprocess.run(["pkill", "-KILL", "-u", self.account], check=False)
+        subprocess.run(["userdel", self.account], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def add_key(self, authorize: bool = True, options: str = "") -> SSHKey:
+        key = SSHKey(self.dir, unique("vendor"))
+        self.keys[key.fingerprint] = key
+        if authorize:
+            with self.authorized_keys.open("a") as f:
+                f.write(f"{options} {key.public}\n" if options else key.public + "\n")
+        return key
+
+    def config(self, **extra) -> dict:
+        return {
+            "host": LOOPBACK,
+            "port": self.port,
+            "user": "root",
+            "account": self.account,
+            "host_key": " ".join(self.host_key),
+            "krl_path": str(self.krl),
+            **extra,
+        }
+
+    def connect(self, fingerprint: str):
+        """A vendor's SSH client logged in with the key of ``fingerprint``."""
+        import paramiko
+
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # our own test server
+        client.connect(
+            LOOPBACK,
+            port=self.port,
+            username=self.account,
+            pkey=paramiko.Ed25519Key(filename=str(self.keys[fingerprint].path)),
+            timeout=5,
+            banner_timeout=5,
+            auth_timeout=5,
+            allow_agent=False,
+            look_for_keys=False,
+        )
+        return client
+
+    def can_login(self, fingerprint: str) -> bool:
+        import paramiko
+
+        try:
+            client = self.connect(fingerprint)
+        except paramiko.AuthenticationException:
+            return False
+        try:
+            _, out, _ = client.exec_command("id -un", timeout=5)
+            return out.read().decode().strip() == self.account
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    server = Sshd().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssh_system(agency, sshd):
+    def make(secret: str | None = None, **config):
+        return make_system(
+            agency,
+            "ssh",
+            sshd.config(**config),
+            secret=sshd.admin.private if secret is None else secret,
+        )
+
+    return make

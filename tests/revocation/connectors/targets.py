@@ -8,6 +8,7 @@ one subclass here and one line in ``TARGETS``; the contract cases then run again
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from typing import ClassVar
 
@@ -304,6 +305,51 @@ class SCIMTarget(Target):
             response.raise_for_status()
 
 
+class SSHTarget(Target):
+    kind = "ssh"
+
+    @property
+    def sshd(self):
+        return self.fixture("sshd")
+
+    @property
+    def keeps_account(self) -> bool:
+        # "remove" takes the key out of the file; a KRL leaves it listed and refused.
+        return self.mode.get("on_revoke") == "krl"
+
+    def system(self, **overrides):
+        return self.fixture("ssh_system")(**{**self.mode, **overrides})
+
+    def down_system(self):
+        return self.system(port=free_port(), timeout=1)
+
+    def bad_credentials_system(self):
+        stranger = self.sshd.add_key(authorize=False)
+        return self.system(secret=stranger.private)
+
+    def account(self):
+        return self.sshd.add_key().fingerprint
+
+    def missing(self):
+        return self.sshd.add_key(authorize=False).fingerprint
+
+    def revoke_by_hand(self, external_id):
+        key = self.sshd.keys[external_id]
+        if self.mode.get("on_revoke") == "krl":
+            subprocess.run(
+                ["ssh-keygen", "-q", "-k", "-u", "-f", str(self.sshd.krl), f"{key.path}.pub"],
+                check=True,
+                capture_output=True,
+            )
+        else:
+            path = self.sshd.authorized_keys
+            lines = path.read_text().splitlines(keepends=True)
+            path.write_text("".join(line for line in lines if key.public not in line))
+
+    def can_login(self, external_id):
+        return self.sshd.can_login(external_id)
+
+
 # Every connector in every on_revoke mode that changes what verify reads. The
 # LDAP remove_groups mode takes group memberships, not the login: its own tests
 # (test_ldap.py) cover it.
@@ -319,4 +365,6 @@ TARGETS: dict[str, tuple[type[Target], dict]] = {
     "ldap-delete": (LDAPTarget, {"on_revoke": "delete"}),
     "scim-deactivate": (SCIMTarget, {}),
     "scim-delete": (SCIMTarget, {"on_revoke": "delete"}),
+    "ssh-remove": (SSHTarget, {}),
+    "ssh-krl": (SSHTarget, {"on_revoke": "krl"}),
 }
