@@ -28,7 +28,16 @@ from vendors.permissions import role_grant
 ROOT = Path(__file__).resolve().parents[3]
 KINDS = list(CONNECTORS)
 # The least config each connector's constructor accepts (the rest has defaults).
-MINIMAL_CONFIG = {"ldap": {"base_dn": "dc=x"}, "scim": {"url": "http://127.0.0.1:9/v2"}}
+MINIMAL_CONFIG = {
+    "ldap": {"base_dn": "dc=x"},
+    "scim": {"url": "http://127.0.0.1:9/v2"},
+    "ssh": {
+        "host": "127.0.0.1",
+        "user": "root",
+        "host_key": "ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIJpIGNqRiIUkNgiPGz4Bgwm43rS/QyrPAMV4QLLenzEs",
+    },
+}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -40,7 +49,7 @@ def test_every_kind_has_a_connector_class(kind):
 
 
 def test_kinds_without_a_connector_are_not_offered():
-    assert "ssh" not in CONNECTORS and "webhook" not in CONNECTORS
+    assert "webhook" not in CONNECTORS
 
 
 def test_model_form_filter_and_serializer_offer_exactly_the_registry():
@@ -92,8 +101,8 @@ def test_the_registry_imports_no_model_and_no_connector():
     )
 
 
-# Systems of a kind that left the registry (ssh and webhook rows from before it) -----
-@pytest.mark.parametrize("kind", ["ssh", "webhook", "mainframe"])
+# Systems of a kind that left the registry (webhook rows from before it) -----
+@pytest.mark.parametrize("kind", ["webhook", "mainframe"])
 def test_a_kind_not_in_the_registry_is_a_permanent_connector_error(kind):
     with pytest.raises(ConnectorError, match=f"no connector for systems of kind '{kind}'") as exc:
         connector_for(System(name="x", kind=kind))
@@ -105,7 +114,7 @@ def test_a_removed_kind_cannot_be_created_or_kept_on_edit(actor, agency):
     with pytest.raises(ValidationError) as exc:
         access_services.system_create(actor=actor, agency=agency, name="x", kind="webhook")
     assert "no connector for systems of kind 'webhook'" in exc.value.message_dict["kind"][0]
-    old = SystemFactory(agency=agency, kind="ssh")  # a row from before the registry
+    old = SystemFactory(agency=agency, kind="webhook")  # a row from before the registry
     with pytest.raises(ValidationError) as exc:
         access_services.system_update(actor=actor, system=old, lifecycle="legacy")
     assert '"manual" hands revocations to a person' in exc.value.message_dict["kind"][0]
@@ -120,15 +129,15 @@ def test_the_api_answers_400_with_the_kind_field(agency):
     role_grant(user=integration, agency=agency, role="integration")
     api = token_client(integration)
     response = api.post(
-        "/api/v1/systems/", {"agency": agency.pk, "name": "x", "kind": "ssh"}, format="json"
+        "/api/v1/systems/", {"agency": agency.pk, "name": "x", "kind": "webhook"}, format="json"
     )
     assert response.status_code == 400
     assert "kind" in response.json()["error"]["fields"]
-    old = SystemFactory(agency=agency, kind="ssh")
+    old = SystemFactory(agency=agency, kind="webhook")
     response = api.patch(f"/api/v1/systems/{old.pk}/", {"lifecycle": "legacy"}, format="json")
     assert response.status_code == 400
     assert "no connector" in str(response.json()["error"]["fields"]["kind"])
-    assert api.get(f"/api/v1/systems/{old.pk}/").json()["kind"] == "ssh"
+    assert api.get(f"/api/v1/systems/{old.pk}/").json()["kind"] == "webhook"
 
 
 @pytest.mark.django_db
@@ -138,10 +147,10 @@ def test_revoking_on_a_removed_kind_fails_at_once_with_a_manual_task(
     from revocation import tasks
 
     monkeypatch.setattr(tasks.revoke_system_batch_task, "delay", lambda sid: None)
-    system = SystemFactory(agency=agency, kind="ssh", owner_email="ops@agency.example")
+    system = SystemFactory(agency=agency, kind="webhook", owner_email="ops@agency.example")
     credential = CredentialFactory(vendor__agency=agency, system=system, external_id="SHA256:x")
     services.credential_revoke(actor=actor, credential=credential, reason="contract ended")
     result = services.revocation_batch_run(system_id=system.pk)
     assert result.failed == [credential.pk]
     (task,) = ManualTask.objects.filter(credential=credential, status="open")
-    assert "no connector for systems of kind 'ssh'" in task.detail
+    assert "no connector for systems of kind 'webhook'" in task.detail
