@@ -2,7 +2,10 @@
 
 from dataclasses import dataclass
 
+import pytest
+
 from revocation.connectors.base import ConnectorError
+from revocation.services.events import credential_revoked_event
 from revocation.services.outcomes import STILL_ACCEPTED, ConnectorReport, classify
 
 
@@ -77,3 +80,22 @@ def test_every_row_lands_under_exactly_one_heading_in_claim_order():
     assert seen == list(range(1, 13))
     for heading in headings:
         assert heading == sorted(heading)
+
+
+def test_credential_revoked_has_one_shape_for_every_route():
+    target = ("access.credential", 1, "app (Database role)")
+    engine = credential_revoked_event(
+        target=target, agency_id=1, before_status="pending", how="connector", attempt=1
+    )
+    person = credential_revoked_event(
+        target=target, agency_id=1, before_status="active", how="confirmation", confirmed_by="ann"
+    )
+    shared = {"status", "verified", "how", "by"}
+    assert shared <= set(engine.after) and shared <= set(person.after)
+    assert engine.after["verified"] is True and engine.after["by"] == "engine"
+    assert "confirmed_by" not in engine.after
+    assert person.after["verified"] is False and person.after["confirmed_by"] == "ann"
+    with pytest.raises(ValueError):
+        credential_revoked_event(
+            target=target, agency_id=1, before_status="pending", how="manual_task"
+        )

@@ -112,6 +112,19 @@ def test_kill_switch_revokes_every_live_credential_and_suspends_vendor(
     assert list(selectors.kill_switch_preview(vendor=vendor)) == []
 
 
+def test_kill_switch_suspends_through_the_vendor_service(vendor, actor, dispatched):
+    """The suspension is vendors.services.vendor_set_status's audited write, once."""
+    CredentialFactory(vendor=vendor)
+    services.vendor_kill_switch(actor=actor, vendor=vendor, reason="Breach claimed")
+    (changed,) = events("vendor.status_changed", vendor)
+    assert changed.before == {"status": "active"}
+    assert changed.after == {"status": "suspended", "reason": "Breach claimed"}
+    # Pulled again on a suspended vendor: credentials are re-checked, the status is not.
+    services.vendor_kill_switch(actor=actor, vendor=vendor, reason="again")
+    assert len(events("vendor.status_changed", vendor)) == 1
+    assert len(events("vendor.kill_switch", vendor)) == 2
+
+
 def test_manual_task_complete_revokes_with_the_person_as_revoker(vendor, actor):
     credential = CredentialFactory(vendor=vendor, status=Credential.Status.PENDING)
     task = ManualTask.objects.create(
