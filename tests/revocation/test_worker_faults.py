@@ -46,9 +46,12 @@ def test_worker_sigkilled_mid_revocation_loses_nothing_and_does_nothing_twice(
 
         def worker_blocked_on_target():
             with pg_admin() as cursor:
+                # pg_stat_activity is cluster-wide and other suites run workers too:
+                # only a wait on this test's role counts.
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                    "'sundown-revocation' AND wait_event_type = 'Lock'"
+                    "'sundown-revocation' AND wait_event_type = 'Lock' AND query LIKE %s",
+                    [f"%{names[1]}%"],
                 )
                 return cursor.fetchone()[0] > 0
 
