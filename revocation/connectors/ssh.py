@@ -93,6 +93,27 @@ def parse_line(line: str) -> tuple[str, str, str, str] | None:
 class SSHConnector(BatchConnector):
     """Removes (or KRL-revokes) vendor keys over one SSH connection per batch."""
 
+    config_keys = frozenset(
+        {
+            "host",
+            "port",
+            "user",
+            "account",
+            "authorized_keys",
+            "timeout",
+            "on_revoke",
+            "krl_path",
+            "end_sessions",
+            "host_key",
+        }
+    )
+    # Where Sundown's private key is presented, and which server it trusts to get it.
+    destination_keys = frozenset({"host", "port", "user", "host_key"})
+
+    @classmethod
+    def destinations(cls, config: dict) -> list[tuple[str, int]]:
+        return [cls.host_port(config, 22)]
+
     def __init__(self, system):
         super().__init__(system)
         self.on_revoke = self.choice("on_revoke", (REMOVE, KRL))
@@ -145,13 +166,17 @@ class SSHConnector(BatchConnector):
     @property
     def client(self) -> paramiko.SSHClient:
         if self._client is None:
+            # The address just checked against the allowlist, not the name again (it
+            # could resolve elsewhere by now); the pinned key is the trust anchor.
+            [addresses] = self.checked_destinations()
+            address = str(addresses[0])
             client = paramiko.SSHClient()
-            name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+            name = address if self.port == 22 else f"[{address}]:{self.port}"
             client.get_host_keys().add(name, self.host_key.get_name(), self.host_key)
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
             try:
                 client.connect(
-                    self.host,
+                    address,
                     port=self.port,
                     username=self.user,
                     pkey=self._private_key(),
@@ -176,7 +201,7 @@ class SSHConnector(BatchConnector):
                 ) from exc
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 client.close()
-                raise ConnectorError(f"SSH unreachable ({self.host}:{self.port}): {exc}") from exc
+                raise self.connect_failed(exc) from exc
             self._client = client
         return self._client
 

@@ -106,3 +106,28 @@ def test_unusable_configs_are_permanent(ssh_system, config, message):
     with pytest.raises(ConnectorError, match=message) as exc:
         connector_for(ssh_system(**config))
     assert exc.value.permanent
+
+
+def test_a_full_ssh_config_can_be_saved_and_metadata_hosts_are_refused(settings):
+    from django.core.exceptions import ValidationError
+
+    from access.system_config import system_config_check
+
+    config = {
+        "host": "127.0.0.1",
+        "port": 2222,
+        "user": "sundown",
+        "account": "vendor",
+        "authorized_keys": "/home/vendor/.ssh/authorized_keys",
+        "timeout": 5,
+        "on_revoke": "krl",
+        "krl_path": "/etc/ssh/revoked_keys",
+        "end_sessions": "key",
+        "host_key": "ssh-ed25519 AAAA",
+    }
+    system_config_check("ssh", config)  # every key the connector reads is allowed
+    with pytest.raises(ValidationError) as exc:
+        system_config_check("ssh", {**config, "host": "169.254.169.254"})
+    assert "config" in exc.value.message_dict
+    with pytest.raises(ValidationError):
+        system_config_check("ssh", {**config, "password": "hunter2"})
