@@ -8,7 +8,11 @@ the SCIM ``id`` of the user.
 
 Batches go in one bulk request when the service announces bulk support (split
 at its ``maxOperations``), else one request per user; the verify read is one
-filtered query (``id eq ... or id eq ...``) per chunk. Sessions belong to the
+filtered query (``id eq ... or id eq ...``) per chunk. Endpoints the service
+announces as full paths (``/scim/v2/Users``) or URLs are taken relative to ``url``. A
+deactivation whose path form (``"path": "active"``) is refused with 400 is sent again
+in the value form (``"value": {"active": false}``). Errors name scim2-client's cause
+(a field the response lacks, say). Sessions belong to the
 applications behind the service: deactivating the user is what SCIM offers to
 end them.
 """
@@ -16,7 +20,7 @@ end them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx2
 from scim2_client import SCIMClientException
@@ -44,10 +48,47 @@ _FILTER_CHUNK = 50
 _PAGE = 200
 _NOT_FOUND = 404
 _SEGMENT_SAFE = "!$&'()*+,;=:@"  # RFC 3986 pchar minus unreserved (never encoded)
+_CAUSE_MAX = 300  # the cause goes into a manual task's message: the gist, not a dump
+_BAD_REQUEST = 400
 
 
 def _transient_status(status: int) -> bool:
     return status >= 500 or status in (408, 429)
+
+
+def relative_endpoint(base_url: str, endpoint: str | None) -> str | None:
+    """A resource type's endpoint as a path under ``base_url``.
+
+    RFC 7643 §6 has endpoints relative to the base (``/Users``), but services also
+    announce the full path (``/scim/v2/Users``) or URL; joined to a base that already
+    holds ``/scim/v2`` those would address ``/scim/v2/scim/v2/Users``.
+    """
+    if not endpoint:
+        return endpoint
+    base, parts = urlsplit(base_url), urlsplit(endpoint)
+    if parts.netloc and (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+        return endpoint  # another host: left for scim2-client to refuse
+    prefix = base.path.rstrip("/")
+    path = parts.path
+    if prefix and (path == prefix or path.startswith(prefix + "/")):
+        path = path[len(prefix) :]
+    return "/" + path.lstrip("/")
+
+
+def _cause(exc: BaseException) -> str:
+    """The library's reason, which scim2-client keeps in notes or the chained cause."""
+    texts = list(getattr(exc, "__notes__", None) or [])
+    if not texts and exc.__cause__ is not None and str(exc.__cause__) != str(exc):
+        texts = [str(exc.__cause__)]
+    # pydantic's messages span lines and end in a documentation link: one line, no link.
+    lines = [
+        line.strip()
+        for text in texts
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("For further information")
+    ]
+    text = "; ".join(lines)
+    return text if len(text) <= _CAUSE_MAX else text[: _CAUSE_MAX - 1] + "…"
 
 
 def _quoted(value: str) -> str:
@@ -91,7 +132,13 @@ class SCIMConnector(Connector):
             try:
                 self._call(client.discover)
             except ConnectorError as exc:
-                raise self.connect_failed(exc.__cause__ or exc, permanent=exc.permanent) from exc
+                # The log gets the library's cause; the message stays "could not connect".
+                raise self.connect_failed(exc, permanent=exc.permanent) from exc
+            for resource_type in client.provider.resource_types:
+                # Reference[URI] is a str on the wire and in memory; its type is narrower.
+                resource_type.endpoint = relative_endpoint(  # type: ignore[assignment]
+                    self.config["url"], resource_type.endpoint
+                )
             self._scim = client
         return self._scim
 
@@ -100,17 +147,23 @@ class SCIMConnector(Connector):
             self._http.close()
         self._http = self._scim = None
 
+    @staticmethod
+    def _status(exc: Exception) -> int:
+        return int(getattr(exc, "status", None) or getattr(exc, "status_code", None) or 0)
+
     def _error(self, exc: Exception) -> ConnectorError:
         if isinstance(exc, RequestNetworkException):
             return self.connect_failed(exc)
-        status = getattr(exc, "status", None) or getattr(exc, "status_code", None) or 0
+        status = self._status(exc)
+        cause = _cause(exc)
+        message = f"{exc} ({cause})" if cause else str(exc)
         if isinstance(exc, SCIMException | UnexpectedStatusCodeException) and _transient_status(
-            int(status)
+            status
         ):
-            return ConnectorError(f"SCIM service failed ({status}): {exc}")
+            return ConnectorError(f"SCIM service failed ({status}): {message}")
         # 401/403 (token refused), 400 (not supported), a response that breaks the RFC, ...
         return ConnectorError(
-            f"SCIM service refused ({status or 'invalid'}): {exc}", permanent=True
+            f"SCIM service refused ({status or 'invalid'}): {message}", permanent=True
         )
 
     def _call(self, fn, *args, **kwargs):
@@ -133,15 +186,30 @@ class SCIMConnector(Connector):
         return min(_FILTER_CHUNK, int(config.filter.max_results or _FILTER_CHUNK))
 
     @staticmethod
-    def _deactivation() -> PatchOp[User]:
+    def _deactivation(value_form: bool = False) -> PatchOp[User]:
         # scim2-models (pydantic) parses the path string and accepts field names as well as
         # the wire aliases ("Operations"); its generated signatures show only the latter.
-        operation: PatchOperation[User] = PatchOperation(
-            op=PatchOperation.Op.replace_,
-            path="active",  # type: ignore[arg-type]
-            value=False,
+        # The value form (no path, RFC 7644 §3.5.2.3) is for services that refuse paths.
+        operation: PatchOperation[User] = (
+            PatchOperation(op=PatchOperation.Op.replace_, value={"active": False})
+            if value_form
+            else PatchOperation(
+                op=PatchOperation.Op.replace_,
+                path="active",  # type: ignore[arg-type]
+                value=False,
+            )
         )
         return PatchOp[User](operations=[operation])  # type: ignore[call-arg]
+
+    def _deactivate(self, external_id: str) -> None:
+        try:
+            self.scim.modify(User, external_id, self._deactivation())
+        except SCIMException as exc:
+            if self._status(exc) != _BAD_REQUEST:
+                raise
+            # Refused as a request (noTarget, invalidPath, ...): some services only
+            # take the value form. Its own refusal is the one reported.
+            self.scim.modify(User, external_id, self._deactivation(value_form=True))
 
     # Writes ----------------------------------------------------------------
     def revoke(self, credential: Credential) -> None:
@@ -149,7 +217,7 @@ class SCIMConnector(Connector):
             if self.on_revoke == DELETE:
                 self.scim.delete(User, credential.external_id)
             else:
-                self.scim.modify(User, credential.external_id, self._deactivation())
+                self._deactivate(credential.external_id)
         except NotFoundException:
             return  # already gone
         except (SCIMClientException, SCIMException) as exc:

@@ -4,6 +4,9 @@
   port with a throwaway config and data directory, once per test session.
 - scim2-server: a SCIM 2.0 service in a subprocess on a free loopback port, once per
   test session, with a bearer token.
+- scimmy: an independently written SCIM 2.0 service (npm scimmy + scimmy-routers, in
+  node_modules), run by scimmy_server.mjs the same way; also in the quirky variants some
+  services in the field have (see that script).
 - Redis and MariaDB: the shared servers on 127.0.0.1:6379 / :3306. Accounts created
   there carry this process's pid in their name and are removed afterwards; nothing
   else on those servers is touched.
@@ -282,6 +285,30 @@ class ScimServer:
         return response.json()
 
 
+class ScimmyServer(ScimServer):
+    """scimmy behind express (node), in-memory users; ``quirks`` as scimmy_server.mjs."""
+
+    script = Path(__file__).with_name("scimmy_server.mjs")
+
+    def __init__(self, *quirks: str):
+        super().__init__()
+        self.url = f"http://{LOOPBACK}:{self.port}/scim/v2"
+        self.quirks = quirks
+
+    def start(self) -> ScimmyServer:
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("node is needed for the scimmy SCIM server")
+        self.proc = subprocess.Popen(
+            [node, str(self.script), str(self.port), self.token],
+            env={**os.environ, "SCIMMY_QUIRKS": ",".join(self.quirks)},
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        _wait_port(self.port, self.proc, "scimmy", self.log)
+        return self
+
+
 @pytest.fixture(scope="session")
 def scim_server():
     server = ScimServer().start()
@@ -289,15 +316,57 @@ def scim_server():
     server.stop()
 
 
-@pytest.fixture
-def scim_system(agency, scim_server):
+@pytest.fixture(scope="session")
+def scimmy_server():
+    server = ScimmyServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def scimmy_servers():
+    """scimmy with quirks, by quirk set: each started on first use, once per session."""
+    servers: dict[tuple[str, ...], ScimmyServer] = {}
+
+    def get(*quirks: str) -> ScimmyServer:
+        if quirks not in servers:
+            servers[quirks] = ScimmyServer(*quirks).start()
+        return servers[quirks]
+
+    yield get
+    for server in servers.values():
+        server.stop()
+
+
+def _scim_system_factory(agency, server: ScimServer):
     def make(token: str | None = None, **config):
         return make_system(
             agency,
             "scim",
-            {"url": scim_server.url, **config},
-            secret=scim_server.token if token is None else token,
+            {"url": server.url, **config},
+            secret=server.token if token is None else token,
         )
+
+    return make
+
+
+@pytest.fixture
+def scim_system(agency, scim_server):
+    return _scim_system_factory(agency, scim_server)
+
+
+@pytest.fixture
+def scimmy_system(agency, scimmy_server):
+    return _scim_system_factory(agency, scimmy_server)
+
+
+@pytest.fixture
+def scimmy_quirky_system(agency, scimmy_servers):
+    """A system on a scimmy started with these quirks, and that server."""
+
+    def make(*quirks: str, **config):
+        server = scimmy_servers(*quirks)
+        return _scim_system_factory(agency, server)(**config), server
 
     return make
 

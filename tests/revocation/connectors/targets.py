@@ -268,15 +268,19 @@ class LDAPTarget(Target):
 
 
 class SCIMTarget(Target):
+    """scim2-server; ScimmyTarget runs the same cases on an independent implementation."""
+
     kind = "scim"
     login = False
+    server_fixture: ClassVar[str] = "scim_server"
+    system_fixture: ClassVar[str] = "scim_system"
 
     @property
     def server(self):
-        return self.fixture("scim_server")
+        return self.fixture(self.server_fixture)
 
     def system(self, **overrides):
-        return self.fixture("scim_system")(**{**self.mode, **overrides})
+        return self.fixture(self.system_fixture)(**{**self.mode, **overrides})
 
     def down_system(self):
         return self.system(url=f"http://{LOOPBACK}:{free_port()}/v2", timeout=1)
@@ -350,6 +354,11 @@ class SSHTarget(Target):
         return self.sshd.can_login(external_id)
 
 
+class ScimmyTarget(SCIMTarget):
+    server_fixture = "scimmy_server"
+    system_fixture = "scimmy_system"
+
+
 # Every connector in every on_revoke mode that changes what verify reads. The
 # LDAP remove_groups mode takes group memberships, not the login: its own tests
 # (test_ldap.py) cover it.
@@ -367,4 +376,6 @@ TARGETS: dict[str, tuple[type[Target], dict]] = {
     "scim-delete": (SCIMTarget, {"on_revoke": "delete"}),
     "ssh-remove": (SSHTarget, {}),
     "ssh-krl": (SSHTarget, {"on_revoke": "krl"}),
+    "scimmy-deactivate": (ScimmyTarget, {}),
+    "scimmy-delete": (ScimmyTarget, {"on_revoke": "delete"}),
 }

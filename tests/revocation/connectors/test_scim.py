@@ -6,6 +6,7 @@ import httpx2
 import pytest
 
 from revocation.connectors.base import ConnectorError, connector_for
+from revocation.connectors.scim import relative_endpoint
 from tests.revocation.connectors.servers import (
     CallCounter,
     credentials,
@@ -107,3 +108,90 @@ def test_no_token_is_refused_and_permanent(scim_server, scim_system):
         connector.revoke(credential)
     assert caught.value.permanent is True
     assert scim_server.user(user_id)["active"] is True
+
+
+# An independent implementation (scimmy, npm), also as services in the field answer ------
+def test_scimmy_deactivates_and_reads_back(scimmy_server, scimmy_system):
+    user_id = scimmy_server.add_user()
+    (credential,) = credentials(scimmy_system(), [user_id])
+    with connector_for(credential.system) as connector:
+        assert connector.still_active([credential]) == {credential.pk}
+        connector.revoke(credential)
+        assert connector.still_active([credential]) == set()
+    assert scimmy_server.user(user_id)["active"] is False
+
+
+def test_absolute_endpoint_paths_are_joined_once(scimmy_quirky_system, monkeypatch):
+    # The service announces "/scim/v2/Users", its base URL already ends in /scim/v2.
+    system, server = scimmy_quirky_system("absolute-endpoints")
+    user_id = server.add_user()
+    (credential,) = credentials(system, [user_id])
+    paths = []
+    send = httpx2.Client.send
+
+    def recording(self, request, *args, **kwargs):
+        paths.append(request.url.path)
+        return send(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(httpx2.Client, "send", recording)
+    with connector_for(system) as connector:
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
+    assert f"/scim/v2/Users/{user_id}" in paths
+    assert not any("/scim/v2/scim/v2" in path for path in paths)
+    assert server.user(user_id)["active"] is False
+
+
+@pytest.mark.parametrize(
+    ("base", "endpoint", "joined"),
+    [
+        ("http://h/scim/v2", "/Users", "/Users"),
+        ("http://h/scim/v2", "Users", "/Users"),
+        ("http://h/scim/v2/", "/scim/v2/Users", "/Users"),
+        ("http://h/scim/v2", "http://h/scim/v2/Users", "/Users"),
+        ("http://h/v2", "/v2x/Users", "/v2x/Users"),  # a prefix of a segment is not the base
+        ("http://h", "/Users", "/Users"),
+        ("http://h/scim/v2", "http://other/scim/v2/Users", "http://other/scim/v2/Users"),
+    ],
+)
+def test_relative_endpoint(base, endpoint, joined):
+    assert relative_endpoint(base, endpoint) == joined
+
+
+def test_patch_falls_back_to_the_value_form(scimmy_quirky_system, monkeypatch):
+    system, server = scimmy_quirky_system("value-only")
+    user_id = server.add_user()
+    (credential,) = credentials(system, [user_id])
+    bodies = []
+    send = httpx2.Client.send
+
+    def recording(self, request, *args, **kwargs):
+        if request.method == "PATCH":
+            bodies.append(json.loads(request.content)["Operations"])
+        return send(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(httpx2.Client, "send", recording)
+    with connector_for(system) as connector:
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
+    assert bodies[-1] == [{"op": "replace", "value": {"active": False}}]
+    assert server.user(user_id)["active"] is False
+
+
+def test_a_missing_user_on_a_service_refusing_paths_is_already_gone(scimmy_quirky_system):
+    system, server = scimmy_quirky_system("value-only")
+    (credential,) = credentials(system, ["no-such-user"])
+    with connector_for(system) as connector:
+        connector.revoke(credential)  # 404 on both forms: already gone, not an error
+
+
+def test_errors_carry_the_librarys_cause(scimmy_quirky_system):
+    # django-scim2 0.23 leaves totalResults out of list responses.
+    system, server = scimmy_quirky_system("no-total")
+    server.add_user()
+    with pytest.raises(ConnectorError) as caught, connector_for(system) as connector:
+        connector.list_accounts()
+    message = str(caught.value)
+    assert "totalResults" in message
+    assert caught.value.permanent is True
+    assert "\n" not in message and len(message) < 500
