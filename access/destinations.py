@@ -12,13 +12,22 @@ names a loopback network itself; Sundown's own database, broker and cache
 (host and port) are refused unless ``SUNDOWN_TARGET_ALLOW_OWN_SERVICES`` is set.
 
 Messages here name the rule, never whether anything answered at that address.
+
+Local files (the htpasswd connector) are held to ``SUNDOWN_LOCAL_TARGET_ROOTS`` the
+same two ways: ``local_path_check`` at save time (the path's text: absolute, plain,
+below a root) and ``local_dir_open`` when the connector opens it (one directory at a
+time from the root, refusing symbolic links, so a link planted below a root cannot
+lead a rewrite to ``/etc/shadow``).
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
 import re
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -257,3 +266,100 @@ def destination_check(host, port: int, *, resolve: bool) -> list[Address]:
         if reason:
             raise DestinationRefused(f"{host}:{port} is not an allowed destination: {reason}.")
     return addresses
+
+
+# Local files -------------------------------------------------------------------
+@dataclass(frozen=True)
+class LocalPath:
+    """A file below one of ``SUNDOWN_LOCAL_TARGET_ROOTS``: the root and the names below it."""
+
+    root: str
+    parts: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.parts[-1]
+
+
+def _local_roots() -> list[tuple[str, str]]:
+    """(root as configured, normalised; the same with its own symlinks resolved)."""
+    roots = []
+    for entry in settings.SUNDOWN_LOCAL_TARGET_ROOTS:
+        entry = entry.strip()
+        if entry and os.path.isabs(entry):
+            # The operator's own links in the root's path are trusted; none below it.
+            roots.append((os.path.normpath(entry), os.path.realpath(entry)))
+    return roots
+
+
+def local_path_check(path) -> LocalPath:
+    """Refuse ``path`` unless it names a file below an allowed root; no file access.
+
+    The text alone decides (as ``destination_check`` with ``resolve=False``): an
+    absolute path with no ``.``, ``..``, empty or control-character parts, below a
+    root as configured or as it resolves. Whether the file exists, and that nothing
+    below the root is a link, is checked when it is opened (``local_dir_open``).
+    """
+    if not isinstance(path, str) or not path or len(path) > 1000:
+        raise DestinationRefused("The path must be an absolute file path.")
+    if not path.startswith("/") or any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise DestinationRefused("The path must be an absolute file path (starting with '/').")
+    parts = path.split("/")[1:]
+    if any(part in ("", ".", "..") for part in parts):
+        raise DestinationRefused(
+            "The path must be plain: no '.', '..', '//' or trailing '/' in it."
+        )
+    roots = _local_roots()
+    for configured, resolved in roots:
+        for prefix in dict.fromkeys((configured, resolved)):
+            head = prefix.rstrip("/") + "/"
+            below = path[len(head) :] if path.startswith(head) else ""
+            if below:
+                return LocalPath(root=resolved, parts=tuple(below.strip("/").split("/")))
+    if not roots:
+        raise DestinationRefused(
+            "Local files are not allowed in this deployment (SUNDOWN_LOCAL_TARGET_ROOTS is empty)."
+        )
+    raise DestinationRefused(
+        f"{path} is not below a directory listed in SUNDOWN_LOCAL_TARGET_ROOTS."
+    )
+
+
+class LocalPathMissing(Exception):
+    """A directory on the way to the file does not exist (yet): a mount not there, say."""
+
+
+def local_dir_open(path) -> tuple[int, LocalPath]:
+    """An open descriptor of the file's directory, reached from the root one name at a
+    time without following links; the caller opens ``.name`` in it (``dir_fd``) with
+    ``O_NOFOLLOW`` and closes the descriptor.
+
+    Raises DestinationRefused for a link (or a non-directory) below the root, and
+    LocalPathMissing when a directory is not there.
+    """
+    where = local_path_check(path)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    try:
+        fd = os.open(where.root, flags)
+    except FileNotFoundError as exc:
+        raise LocalPathMissing(f"{where.root} does not exist") from exc
+    try:
+        for part in where.parts[:-1]:
+            try:
+                child = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError as exc:
+                raise LocalPathMissing(f"{path}: the directory {part!r} does not exist") from exc
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise  # permission denied, I/O: the caller's to classify
+                # A link (ELOOP under O_NOFOLLOW) or a file: not a plain directory.
+                raise DestinationRefused(
+                    f"{path}: {part!r} is not a plain directory below the root "
+                    "(symbolic links are not followed)."
+                ) from exc
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, where

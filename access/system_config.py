@@ -3,7 +3,8 @@
 Settings are stored in clear and shown to every reader, so only the keys the
 system's connector reads are accepted (a password under a name nobody thought of
 is refused, not stored); values are flat scalars; and every destination must be
-one the deployment allows (access.destinations).
+one the deployment allows (access.destinations): hosts and ports against
+``SUNDOWN_TARGET_ALLOWLIST``, local files against ``SUNDOWN_LOCAL_TARGET_ROOTS``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from access.destinations import (
     RECORD_KEYS,
     DestinationRefused,
     destination_check,
+    local_path_check,
     recorded_destinations,
 )
 from config.text import text_problem
@@ -44,6 +46,11 @@ def config_keys(kind: str) -> tuple[frozenset[str], frozenset[str]]:
 def _destinations(kind: str, config: dict) -> list[tuple[str, int]]:
     cls = _connector(kind)
     return cls.destinations(config) if cls is not None else recorded_destinations(config)
+
+
+def _local_paths(kind: str, config: dict) -> list:
+    cls = _connector(kind)
+    return cls.local_paths(config) if cls is not None else []
 
 
 def _value_problem(value) -> str | None:
@@ -79,6 +86,8 @@ def system_config_check(kind: str, config) -> None:
     try:
         for host, port in _destinations(kind, config):
             destination_check(host, port, resolve=False)
+        for path in _local_paths(kind, config):
+            local_path_check(path)
     except DestinationRefused as exc:
         raise ValidationError({"config": str(exc)}) from exc
 

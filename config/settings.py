@@ -261,6 +261,13 @@ SUNDOWN_ENCRYPTION_KEYS = _keys
 # setting says otherwise.
 SUNDOWN_TARGET_ALLOWLIST = env_list("SUNDOWN_TARGET_ALLOWLIST", [])
 SUNDOWN_TARGET_ALLOW_OWN_SERVICES = env_bool("SUNDOWN_TARGET_ALLOW_OWN_SERVICES", False)
+# Directories whose files local-file connectors (htpasswd) may read and rewrite, on the
+# worker's own file system (access.destinations.local_path_check). Empty: none, which
+# is the production default; development (DEBUG, `make run`) allows var/targets, never
+# var/ itself, where Sundown's own database and keys live.
+SUNDOWN_LOCAL_TARGET_ROOTS = env_list(
+    "SUNDOWN_LOCAL_TARGET_ROOTS", [str(VAR_DIR / "targets")] if DEBUG else []
+)
 
 # Ed25519 key that signs audit checkpoints: a file outside the database, made by
 # `python manage.py audit_keygen`. Development (DEBUG) makes one under var/ on first use.

@@ -16,6 +16,12 @@ os.environ.setdefault("SECURE_COOKIES", "0")
 # here (tests/access/test_destinations.py checks the refusals with these switched off).
 os.environ.setdefault("SUNDOWN_TARGET_ALLOWLIST", "127.0.0.0/8,::1/128,*.internal")
 os.environ.setdefault("SUNDOWN_TARGET_ALLOW_OWN_SERVICES", "1")
+# htpasswd targets live in a directory of this process's own (the environment carries
+# it to the workers the tests start); tests/access checks the refusals.
+if "SUNDOWN_LOCAL_TARGET_ROOTS" not in os.environ:
+    import tempfile
+
+    os.environ["SUNDOWN_LOCAL_TARGET_ROOTS"] = tempfile.mkdtemp(prefix="sundown-files-")
 # One process per test run, and tests clear the cache: a shared Redis would be
 # flushed under the feet of parallel runs.
 os.environ.setdefault("CACHE_URL", "locmem://")

@@ -118,6 +118,12 @@ class Connector:
         """(host, port) pairs this config connects to; raises DestinationRefused if malformed."""
         return []
 
+    @classmethod
+    def local_paths(cls, config: dict) -> list:
+        """Files on the worker's own file system this config reads or rewrites; each must
+        be below ``SUNDOWN_LOCAL_TARGET_ROOTS`` (checked at save, and when opened)."""
+        return []
+
     @staticmethod
     def host_port(config: dict, default_port: int) -> tuple[str, int]:
         """``host`` (loopback when omitted, so the allowlist decides) and ``port``."""

@@ -41,6 +41,9 @@ CONNECTORS: dict[str, ConnectorEntry] = {
     "ldap": ConnectorEntry("LDAP directory", "revocation.connectors.ldap.LDAPConnector"),
     "scim": ConnectorEntry("SCIM 2.0 service", "revocation.connectors.scim.SCIMConnector"),
     "ssh": ConnectorEntry("SSH keys (authorized_keys)", "revocation.connectors.ssh.SSHConnector"),
+    "htpasswd": ConnectorEntry(
+        "htpasswd file (basic auth)", "revocation.connectors.htpasswd.HtpasswdConnector"
+    ),
     "manual": ConnectorEntry(
         "Manual (a person revokes)", "revocation.connectors.manual.ManualConnector"
     ),

@@ -1,9 +1,12 @@
 """Target-server fixtures for the connector tests (see servers.py)."""
 
 from tests.revocation.connectors.servers import (  # noqa: F401
+    htpasswd_file,
+    htpasswd_system,
     ldap_system,
     mariadb_system,
     mariadb_users,
+    nginx,
     redis_system,
     redis_users,
     scim_server,

@@ -650,3 +650,133 @@ def ssh_system(agency, sshd):
         )
 
     return make
+
+
+# htpasswd ------------------------------------------------------------------
+class HtpasswdFile:
+    """An htpasswd file below this run's SUNDOWN_LOCAL_TARGET_ROOTS, owned by another
+    user (as a web server's file would be), written and checked with Apache's own
+    ``htpasswd`` tool (Debian apache2-utils; `make test` installs it)."""
+
+    OWNER = (65534, 65534)  # nobody:nogroup: not the worker's uid, so keeping it is tested
+    MODE = 0o640
+
+    def __init__(self):
+        if shutil.which("htpasswd") is None:
+            pytest.fail("htpasswd is not installed: `make test` installs apache2-utils")
+        from django.conf import settings
+
+        root = Path(settings.SUNDOWN_LOCAL_TARGET_ROOTS[0])
+        root.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="htpasswd-", dir=root))
+        self.path = self.dir / "users.htpasswd"
+        self.htpasswd("-c", "-b", "-B", "-C", "4", str(self.path), "ops", "ops-pass")
+        with self.path.open("ab") as f:
+            f.write(b"# partners below\r\n\r\nbuild:{SHA}M2fSgM+LIEfZs00exDBDG15yHwc=\r\n")
+        os.chown(self.path, *self.OWNER)
+        self.path.chmod(self.MODE)
+
+    @staticmethod
+    def htpasswd(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["htpasswd", *args], capture_output=True, text=True, check=False)
+
+    def add_user(self, password: str = "vendor-pass-1", name: str | None = None) -> str:
+        name = name or unique("vendor")
+        result = self.htpasswd("-b", "-B", "-C", "4", str(self.path), name, password)
+        assert result.returncode == 0, result.stderr
+        return name
+
+    def can_login(self, name: str, password: str = "vendor-pass-1") -> bool:
+        """Apache's own check (apr_password_validate, as httpd's mod_authn_file)."""
+        return self.htpasswd("-v", "-b", str(self.path), name, password).returncode == 0
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def htpasswd_file():
+    made = HtpasswdFile()
+    yield made
+    made.remove()
+
+
+@pytest.fixture
+def htpasswd_system(agency, htpasswd_file):
+    def make(**config):
+        return make_system(agency, "htpasswd", {"path": str(htpasswd_file.path), **config})
+
+    return make
+
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+user root;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp/body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        # /<dir below the root>/<file>: that htpasswd file guards the answer.
+        location / {{
+            auth_basic "sundown test";
+            auth_basic_user_file {root}$uri;
+            root {dir}/www;
+            try_files /ok.txt =404;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """A private nginx (Debian's) on a free loopback port whose ``auth_basic`` reads the
+    htpasswd file named by the request path, below this run's local target root."""
+
+    def __init__(self):
+        from django.conf import settings
+
+        self.root = Path(settings.SUNDOWN_LOCAL_TARGET_ROOTS[0])
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="sundown-nginx-"))
+
+    def start(self) -> Nginx:
+        if not Path("/usr/sbin/nginx").exists():
+            pytest.fail("nginx is not installed: `make test` installs it (bin/ensure-services)")
+        (self.dir / "tmp").mkdir()
+        (self.dir / "www").mkdir()
+        (self.dir / "www" / "ok.txt").write_text("in\n")
+        conf = self.dir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=self.dir, port=self.port, root=self.root))
+        self.log = self.dir / "error.log"
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/nginx", "-c", str(conf), "-p", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        _wait_port(self.port, self.proc, "nginx", self.log)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def status(self, file: HtpasswdFile, name: str, password: str = "vendor-pass-1") -> int:
+        path = "/" + str(file.path.relative_to(self.root))
+        url = f"http://{LOOPBACK}:{self.port}{path}"
+        return httpx2.get(url, auth=(name, password), timeout=5).status_code
+
+
+@pytest.fixture(scope="session")
+def nginx():
+    server = Nginx().start()
+    yield server
+    server.stop()

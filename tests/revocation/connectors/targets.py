@@ -8,8 +8,11 @@ one subclass here and one line in ``TARGETS``; the contract cases then run again
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 from typing import ClassVar
 
 import ldap3
@@ -354,6 +357,51 @@ class SSHTarget(Target):
         return self.sshd.can_login(external_id)
 
 
+class HtpasswdTarget(Target):
+    """A file below this run's root; the vendor's login is Apache's own password check
+    (``htpasswd -v``); test_htpasswd.py also asks a real nginx."""
+
+    kind = "htpasswd"
+
+    @property
+    def file(self):
+        return self.fixture("htpasswd_file")
+
+    def system(self, **overrides):
+        return self.fixture("htpasswd_system")(**{**self.mode, **overrides})
+
+    def down_system(self):
+        # A directory that is not there: a mount not mounted yet.
+        return self.system(path=str(self.file.dir / "not-mounted" / "users.htpasswd"))
+
+    def bad_credentials_system(self):
+        # What the worker may not touch: a link below the root to a file outside it.
+        outside = Path(tempfile.mkdtemp(prefix="sundown-outside-")) / "users.htpasswd"
+        shutil.copy(self.file.path, outside)
+        self.request.addfinalizer(lambda: shutil.rmtree(outside.parent, ignore_errors=True))
+        link = self.file.dir / "link.htpasswd"
+        link.symlink_to(outside)
+        return self.system(path=str(link))
+
+    def account(self):
+        return self.file.add_user(VENDOR_PASSWORD)
+
+    def missing(self):
+        return unique("never")
+
+    def revoke_by_hand(self, external_id):
+        if self.mode.get("on_revoke") == "delete":
+            result = self.file.htpasswd("-D", str(self.file.path), external_id)
+            assert result.returncode == 0, result.stderr
+        else:
+            # No htpasswd option disables a user; administrators mark the hash.
+            text = self.file.path.read_text()
+            self.file.path.write_text(text.replace(f"{external_id}:", f"{external_id}:!", 1))
+
+    def can_login(self, external_id):
+        return self.file.can_login(external_id, VENDOR_PASSWORD)
+
+
 class ScimmyTarget(SCIMTarget):
     server_fixture = "scimmy_server"
     system_fixture = "scimmy_system"
@@ -376,6 +424,8 @@ TARGETS: dict[str, tuple[type[Target], dict]] = {
     "scim-delete": (SCIMTarget, {"on_revoke": "delete"}),
     "ssh-remove": (SSHTarget, {}),
     "ssh-krl": (SSHTarget, {"on_revoke": "krl"}),
+    "htpasswd-disable": (HtpasswdTarget, {}),
+    "htpasswd-delete": (HtpasswdTarget, {"on_revoke": "delete"}),
     "scimmy-deactivate": (ScimmyTarget, {}),
     "scimmy-delete": (ScimmyTarget, {"on_revoke": "delete"}),
 }

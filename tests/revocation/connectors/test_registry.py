@@ -31,6 +31,7 @@ KINDS = list(CONNECTORS)
 MINIMAL_CONFIG = {
     "ldap": {"base_dn": "dc=x"},
     "scim": {"url": "http://127.0.0.1:9/v2"},
+    "htpasswd": {"path": "/srv/htpasswd/users"},
     "ssh": {
         "host": "127.0.0.1",
         "user": "root",
