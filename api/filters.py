@@ -10,13 +10,16 @@ import datetime as dt
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django_filters.fields import IsoDateTimeField, RangeField
 from django_filters.widgets import DateRangeWidget
 from drf_spectacular.drainage import set_override
+from rest_framework.filters import SearchFilter
 
 from access.models import Credential, System
 from audit.models import AuditEvent
 from revocation.models import ManualTask, RevocationAttempt
+from revocation.selectors import connector_error_readers
 from vendors.models import Agency, Contract, Vendor
 from vendors.permissions import agency_path
 
@@ -174,3 +177,21 @@ class AuditEventFilter(filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["agency", "action", "actor_type", "target_type", "target_id", "occurred_at"]
+
+
+class ManualTaskSearch(SearchFilter):
+    """``?search=`` over a task's note, and over its ``detail`` (the connector's report,
+    the target's own words) only in agencies whose audit trail the user may read: a
+    search that matches is an answer about the text, as good as reading it."""
+
+    def filter_queryset(self, request, queryset, view):
+        terms = self.get_search_terms(request)
+        if not terms:
+            return queryset
+        readers = connector_error_readers(request.user)
+        agency = f"{agency_path(ManualTask)}__in"
+        for term in terms:
+            queryset = queryset.filter(
+                Q(note__icontains=term) | Q(detail__icontains=term, **{agency: readers})
+            )
+        return queryset

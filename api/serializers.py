@@ -11,6 +11,7 @@ from access.models import Credential, System
 from audit.hashing import COLUMNS
 from audit.models import AuditEvent
 from revocation.models import ManualTask, RevocationAttempt
+from revocation.selectors import connector_error_readers, connector_error_shown
 from vendors.models import Agency, Contract, Vendor
 from vendors.permissions import MANAGE_CONTRACTS, MANAGE_INVENTORY, MANAGE_VENDORS, restrict
 
@@ -266,6 +267,24 @@ class ManualTaskSerializer(serializers.ModelSerializer):
             "note",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "detail": {
+                "help_text": "What the connector reported (the target's own words) for "
+                "readers with the audit permission in the task's agency; a neutral label "
+                "for everyone else."
+            }
+        }
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # Once per response, not per row: a list's rows share the root serializer.
+        readers = getattr(self.root, "_connector_error_readers", None)
+        if readers is None:
+            request = self.context.get("request")
+            readers = connector_error_readers(getattr(request, "user", None))
+            self.root._connector_error_readers = readers  # type: ignore[attr-defined]
+        data["detail"] = connector_error_shown(data["detail"], obj=instance, readers=readers)
+        return data
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from access import selectors as access_selectors
@@ -305,7 +306,12 @@ class RevocationAttemptViewSet(
 class ManualTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet):
     serializer_class = serializers.ManualTaskSerializer
     filterset_class = filters.ManualTaskFilter
-    search_fields = ["detail", "note"]
+    filter_backends: list[type[Any]] = [
+        DjangoFilterBackend,
+        filters.ManualTaskSearch,
+        OrderingFilter,
+    ]
+    search_fields = ["detail", "note"]  # see ManualTaskSearch
     ordering_fields = ["opened_at", "completed_at", "status"]
     ordering = ["-opened_at", "-id"]
     action_perms = {"complete": REVOKE}

@@ -11,7 +11,10 @@ from access.models import Credential
 from revocation.constants import REVOCABLE
 from revocation.models import ManualTask, RevocationAttempt
 from vendors.models import Vendor
-from vendors.permissions import VIEW, restrict
+from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, agency_id_of, restrict
+
+# What someone without the audit permission reads where a connector's error would be.
+CONNECTOR_ERROR_HIDDEN = "Could not revoke; security staff have the details."
 
 
 def kill_switch_preview(*, vendor: Vendor) -> QuerySet[Credential]:
@@ -76,3 +79,21 @@ def vendor_revocation_history(vendor: Vendor, limit: int = 50) -> list[Revocatio
         .select_related("credential", "system")
         .order_by("-started_at")[:limit]
     )
+
+
+def connector_error_readers(user) -> frozenset[int]:
+    """Ids of the agencies whose connector errors ``user`` may read (VIEW_AUDIT).
+
+    A connector's error carries the target's own words (its refusal, what it said
+    about an account, which names it holds): security staff and auditors need them,
+    procurement does not, and the API shows attempts only to VIEW_AUDIT. One query;
+    compute it once per page or response and pass it to ``connector_error_shown``.
+    """
+    return frozenset(agencies_for(user, VIEW_AUDIT).values_list("pk", flat=True))
+
+
+def connector_error_shown(text: str, *, obj, readers: frozenset[int]) -> str:
+    """``text`` (an error stored on ``obj`` or its row) as this reader may see it."""
+    if not text:
+        return ""
+    return text if agency_id_of(obj) in readers else CONNECTOR_ERROR_HIDDEN

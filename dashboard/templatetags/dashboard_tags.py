@@ -6,7 +6,8 @@ import json
 from django import template
 from django.utils.html import format_html, format_html_join
 
-from dashboard.access_control import held_perms
+from dashboard.access_control import connector_error_readers, held_perms
+from revocation.selectors import connector_error_shown
 
 register = template.Library()
 
@@ -35,6 +36,15 @@ def nav_perms(context) -> dict:
     if request is None:
         return {}
     return {perm.split(".", 1)[1]: True for perm in held_perms(request)}
+
+
+@register.simple_tag(takes_context=True)
+def connector_error(context, obj, text: str) -> str:
+    """A connector's error on ``obj`` for those who may read the audit trail of its
+    agency; a neutral label for everyone else (as the API, which needs VIEW_AUDIT)."""
+    request = context.get("request")
+    readers = connector_error_readers(request) if request is not None else frozenset()
+    return connector_error_shown(text, obj=obj, readers=readers)
 
 
 @register.filter
