@@ -4,8 +4,12 @@ import os
 
 from celery import Celery
 
+from config.broker import use_patched_redis_transport
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+# Before any connection exists: redis:// uses the transport that survives a broker restart.
+use_patched_redis_transport()
 app = Celery("sundown")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

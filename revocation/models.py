@@ -135,3 +135,22 @@ class ExpiryNotice(models.Model):
 
     def __str__(self):
         return f"{self.days_before}-day notice for contract {self.contract_id}"
+
+
+class BatchLease(models.Model):
+    """A running batch's pulse: the process doing it renews ``alive_until`` every few seconds.
+
+    The credentials of a batch carry its lease name and a hard expiry (the longest a
+    batch may take, ``SUNDOWN_REVOCATION_LEASE_SECONDS``). A worker that was SIGKILLed
+    stops renewing, so its rows may be claimed again once ``alive_until`` has passed
+    (``SUNDOWN_REVOCATION_LIVENESS_SECONDS``), in seconds rather than at the hard
+    expiry; a live but stuck batch still loses its rows at the hard expiry. One row
+    per batch, not per credential, so a renewal never touches the rows the batch is
+    recording under lock.
+    """
+
+    lease = models.CharField(max_length=100, primary_key=True)
+    alive_until = models.DateTimeField()
+
+    def __str__(self):
+        return f"lease {self.lease} alive until {self.alive_until:%H:%M:%S}"

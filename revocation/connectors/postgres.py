@@ -2,8 +2,9 @@
 
 System config: ``host``, ``port``, ``user``, ``dbname``, optional
 ``on_revoke`` ("nologin", the default, or "drop"), ``revoke_memberships``
-(true by default), ``connect_timeout`` (s), ``lock_timeout_ms`` and
-``statement_timeout_ms``; the password is the system's encrypted secret. The
+(true by default), ``connect_timeout`` (s, 5), ``lock_timeout_ms`` (5000),
+``statement_timeout_ms`` (10000) and ``read_timeout`` (s, the statement timeout
+plus 2); the password is the system's encrypted secret. The
 connecting user needs CREATEROLE (and to be a member of, or superuser over, roles
 it drops), pg_signal_backend to end sessions, and SUPERUSER to revoke a
 superuser role (refused up front, with that reason, otherwise).
@@ -24,10 +25,24 @@ transaction. A failed drop (objects in another database, no right to reassign)
 or a lock timeout therefore leaves a role that cannot log in and has no
 sessions; the credential fails with the drop's error. The connector refuses to
 revoke its own login role.
+
+Timeouts, all well inside the batch's lease (SUNDOWN_REVOCATION_LEASE_SECONDS): the
+server cancels a statement after ``statement_timeout_ms`` and a lock wait after
+``lock_timeout_ms``, but a server that stops answering (a frozen process, a full
+disk, a network black hole) cancels nothing. So every call also has a client-side
+deadline, ``read_timeout``: a watchdog thread cuts the connection's socket when a
+call overruns it, libpq sees the connection end, and the call fails as a transient
+error for that batch. TCP keepalives and ``tcp_user_timeout`` end a connection whose
+peer vanished from the network even when no call is running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import threading
+import time
 from collections.abc import Iterable
 
 import psycopg2
@@ -58,6 +73,9 @@ REFUSED_LOGIN = (
     "permission denied for database",
 )
 RESERVED = ("pg_",)
+# The client's deadline exceeds the server's statement timeout by this much, so a
+# server that answers cancels its own statement first (with a clearer error).
+READ_MARGIN_S = 2
 TERMINATE_WAIT_MS = 5000
 RIGHTS = (
     "; the connector's role lacks the rights for this: it needs CREATEROLE, "
@@ -94,6 +112,7 @@ class PostgresConnector(BatchConnector):
             "connect_timeout",
             "lock_timeout_ms",
             "statement_timeout_ms",
+            "read_timeout",
         }
     )
     destination_keys = frozenset({"host", "port", "user", "dbname"})
@@ -115,6 +134,19 @@ class PostgresConnector(BatchConnector):
                 "postgres systems: revoke_memberships must be true or false", permanent=True
             )
         self.revoke_memberships = revoke_memberships
+        try:
+            self.lock_ms = int(self.config.get("lock_timeout_ms", 5000))
+            self.statement_ms = int(self.config.get("statement_timeout_ms", 10000))
+            self.connect_timeout = int(self.config.get("connect_timeout", 5))
+            self.read_timeout = float(
+                self.config.get("read_timeout", self.statement_ms / 1000 + READ_MARGIN_S)
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConnectorError(
+                "postgres systems: connect_timeout, lock_timeout_ms, statement_timeout_ms "
+                "and read_timeout must be numbers",
+                permanent=True,
+            ) from exc
         self._conn = None
         self._me: tuple[str, bool] | None = None
         # Login roles that could reach each revoked role: their sessions count in
@@ -124,8 +156,6 @@ class PostgresConnector(BatchConnector):
     # Connection ------------------------------------------------------------
     def _connect(self):
         if self._conn is None:
-            lock_ms = int(self.config.get("lock_timeout_ms", 30000))
-            statement_ms = int(self.config.get("statement_timeout_ms", 60000))
             [addresses] = self.checked_destinations()
             try:
                 self._conn = psycopg2.connect(
@@ -137,11 +167,20 @@ class PostgresConnector(BatchConnector):
                     user=self.config.get("user", "postgres"),
                     dbname=self.config.get("dbname", "postgres"),
                     password=self.system.get_secret() or None,
-                    connect_timeout=int(self.config.get("connect_timeout", 5)),
+                    connect_timeout=self.connect_timeout,
                     application_name="sundown-revocation",
                     # A role locked by someone else's open transaction must not hang
                     # the batch past its lease: give up, and let the ladder retry.
-                    options=f"-c lock_timeout={lock_ms} -c statement_timeout={statement_ms}",
+                    options=(
+                        f"-c lock_timeout={self.lock_ms} -c statement_timeout={self.statement_ms}"
+                    ),
+                    # A peer gone from the network: unacknowledged data or silent
+                    # keepalives end the connection in seconds, not the kernel's minutes.
+                    keepalives=1,
+                    keepalives_idle=5,
+                    keepalives_interval=2,
+                    keepalives_count=3,
+                    tcp_user_timeout=int(self.read_timeout * 1000),
                 )
             except psycopg2.Error as exc:
                 # Down or unreachable may come back: the retry ladder decides. Refusing
@@ -159,19 +198,33 @@ class PostgresConnector(BatchConnector):
 
     def _query(self, query, params=None) -> list[tuple]:
         conn = self._connect()
+        call = None
         try:
-            with conn.cursor() as cursor:
-                cursor.execute(query, params)
-                rows = cursor.fetchall() if cursor.description else []
-            conn.commit()
+            with WATCHDOG.deadline(conn, self.read_timeout) as call:
+                with conn.cursor() as cursor:
+                    cursor.execute(query, params)
+                    rows = cursor.fetchall() if cursor.description else []
+                conn.commit()
             return rows
         except psycopg2.Error as exc:
             self._abort(conn)
-            raise _error(exc) from exc
+            raise self._failure(exc, call) from exc
+
+    def _failure(self, exc: psycopg2.Error, call: _Call | None) -> ConnectorError:
+        if call is not None and call.cut:
+            return ConnectorError(
+                f"PostgreSQL did not answer within {self.read_timeout:g} s (a stalled "
+                "server or network); the connection was cut"
+            )
+        return _error(exc)
 
     def _abort(self, conn) -> None:
+        if conn.closed:
+            self.close()
+            return
         try:
-            conn.rollback()
+            with WATCHDOG.deadline(conn, self.read_timeout):
+                conn.rollback()
         except psycopg2.Error:
             self.close()
 
@@ -362,14 +415,16 @@ class PostgresConnector(BatchConnector):
         if not statements:
             return
         conn = self._connect()
+        call = None
         try:
-            with conn.cursor() as cursor:
-                # One round trip: every statement of the step in one transaction.
-                cursor.execute(sql.SQL("; ").join(statements))
-            conn.commit()
+            with WATCHDOG.deadline(conn, self.read_timeout) as call:
+                with conn.cursor() as cursor:
+                    # One round trip: every statement of the step in one transaction.
+                    cursor.execute(sql.SQL("; ").join(statements))
+                conn.commit()
         except psycopg2.Error as exc:
             self._abort(conn)
-            raise _error(exc) from exc
+            raise self._failure(exc, call) from exc
 
     def _terminate(self, names: list[str], members) -> None:
         """End the sessions of the roles and of every login role that could reach them."""
@@ -416,3 +471,73 @@ def _error(exc: psycopg2.Error) -> ConnectorError:
     if exc.pgcode == errorcodes.INSUFFICIENT_PRIVILEGE:
         return ConnectorError(f"PostgreSQL refused: {message}{RIGHTS}", permanent=True)
     return ConnectorError(message, permanent=exc.pgcode in PERMANENT)
+
+
+class _Call:
+    """One guarded call; ``cut`` says the watchdog ended it."""
+
+    __slots__ = ("deadline", "fd", "cut")
+
+    def __init__(self, deadline: float, fd: int):
+        self.deadline = deadline
+        self.fd = fd
+        self.cut = False
+
+
+class _Watchdog:
+    """Cuts the socket of a call that overran its deadline: libpq has no read timeout.
+
+    One daemon thread per process (started on first use, again after a fork), waking
+    every 0.2 s. ``shutdown`` on the socket wakes libpq's blocked poll/recv, which then
+    reports the connection closed; the call fails as a transient error instead of
+    waiting for a frozen server. Arming a call costs a dict entry under a lock.
+    """
+
+    TICK = 0.2
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._calls: dict[int, _Call] = {}
+        self._pid = 0
+
+    @contextlib.contextmanager
+    def deadline(self, conn, seconds: float):
+        call = _Call(time.monotonic() + seconds, conn.fileno())
+        key = id(call)
+        with self._lock:
+            self._calls[key] = call
+            self._ensure_thread()
+        try:
+            yield call
+        finally:
+            with self._lock:
+                self._calls.pop(key, None)
+
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="postgres-call-watchdog", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK)
+            now = time.monotonic()
+            with self._lock:
+                for key, call in list(self._calls.items()):
+                    if call.deadline <= now:
+                        call.cut = True
+                        del self._calls[key]
+                        _shutdown(call.fd)
+
+
+def _shutdown(fd: int) -> None:
+    try:
+        # A duplicate of the descriptor: shutdown acts on the socket itself, and the
+        # duplicate is closed at once, leaving libpq's descriptor for it to close.
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+WATCHDOG = _Watchdog()

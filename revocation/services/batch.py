@@ -39,7 +39,7 @@ from revocation.services.common import (
     worker_identity,
 )
 from revocation.services.events import batch_outcome_events
-from revocation.services.leases import claim
+from revocation.services.leases import LeaseHeartbeat, claim, lease_release
 from revocation.services.manual import open_manual_tasks, settle_manual_tasks
 from revocation.services.observe import batch_observe_on_commit
 from revocation.services.outcomes import Classified, ConnectorReport, Failure, classify
@@ -80,9 +80,15 @@ def revocation_batch_run(*, system_id: int, worker: str | None = None) -> BatchR
     rows, claimed_at = claim(system_id=system_id, lease=lease, limit=limit)
     if not rows:
         return BatchResult()
-    system = System.objects.get(pk=system_id)
-    with log_context(system=system.pk, agency=system.agency_id):
-        return _run_claimed(system=system, rows=rows, lease=lease, claimed_at=claimed_at)
+    try:
+        # The pulse says this process is alive: if it dies, the rows are claimed again
+        # within SUNDOWN_REVOCATION_LIVENESS_SECONDS instead of at the lease's end.
+        with LeaseHeartbeat(lease):
+            system = System.objects.get(pk=system_id)
+            with log_context(system=system.pk, agency=system.agency_id):
+                return _run_claimed(system=system, rows=rows, lease=lease, claimed_at=claimed_at)
+    finally:
+        lease_release(lease)
 
 
 def _run_claimed(

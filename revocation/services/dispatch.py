@@ -11,10 +11,11 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.db.models.functions import Now
 
 from access.models import Credential, System
+from revocation.services.leases import claimable
 from revocation.tasks import revoke_system_batch_task
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def revocation_dispatch_due() -> dict[int, int]:
     parallel = settings.SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM
     due = (
         Credential.objects.filter(status=Credential.Status.PENDING, next_attempt_at__lte=Now())
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now()))
+        .filter(claimable())
         .values("system_id", "system__kind")
         .annotate(n=Count("pk"))
         .order_by("system_id")
@@ -61,9 +62,12 @@ def revocation_dispatch_due() -> dict[int, int]:
 
         def send():
             for system_id, n in plan.items():
-                for _ in range(n):
-                    # Each kind has its queue (revocation.routing): slow ones wait alone.
-                    revoke_system_batch_task.delay(system_id, kind=kinds[system_id])
+                try:
+                    for _ in range(n):
+                        # Each kind has its queue (revocation.routing): slow ones wait alone.
+                        revoke_system_batch_task.delay(system_id, kind=kinds[system_id])
+                except Exception:  # noqa: BLE001 - broker down: every system still gets its try
+                    logger.exception("could not enqueue revocation of system %s", system_id)
 
         # Outside a transaction (the sweep) this runs at once, as before.
         transaction.on_commit(send)

@@ -3,24 +3,43 @@
 The lease is a conditional UPDATE with the database clock; a worker that died
 leaves its name on the rows, and whoever claims them after the lease expired
 records that lost attempt as ``abandoned``.
+
+A lease ends in one of two ways for a claimer: its hard expiry passed (the longest
+a batch may run, ``SUNDOWN_REVOCATION_LEASE_SECONDS``), or its pulse stopped: the
+process doing the batch renews one ``BatchLease`` row every
+``SUNDOWN_REVOCATION_HEARTBEAT_SECONDS`` from a thread, and a row not renewed for
+``SUNDOWN_REVOCATION_LIVENESS_SECONDS`` belongs to a process that is gone (SIGKILL,
+OOM, a lost machine). So a killed worker's batch is taken over in seconds, while the
+batch that is recording under its own lease still decides alone which rows are its
+(``batch._lock_still_mine``): a takeover never makes a second side effect count.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
-from revocation.models import RevocationAttempt
+from revocation.models import BatchLease, RevocationAttempt
 from revocation.services.attempts import attempt_row, insert_attempts
 from revocation.services.common import credential_target, db_now, worker_actor
 from revocation.services.observe import abandoned_observe_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+def claimable() -> Q:
+    """Rows no live batch holds: never leased, past the hard expiry, or whose pulse stopped."""
+    alive = BatchLease.objects.filter(lease=OuterRef("lease_owner"), alive_until__gte=Now())
+    return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now()) | Q(~Exists(alive))
 
 
 def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], datetime]:
@@ -32,17 +51,17 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
     """
     lease_seconds = settings.SUNDOWN_REVOCATION_LEASE_SECONDS
     with transaction.atomic():
-        claimable = (
+        claimable_rows = (
             Credential.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(
                 system_id=system_id,
                 status=Credential.Status.PENDING,
                 next_attempt_at__lte=Now(),
             )
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now()))
+            .filter(claimable())
             .order_by("next_attempt_at", "pk")
         )
-        rows = list(claimable[:limit])
+        rows = list(claimable_rows[:limit])
         if not rows:
             return [], timezone.now()
         Credential.objects.filter(pk__in=[row.pk for row in rows]).update(
@@ -50,12 +69,15 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
             lease_expires_at=Now() + timedelta(seconds=lease_seconds),
             attempts=F("attempts") + 1,
         )
+        BatchLease.objects.create(lease=lease, alive_until=_alive_until())
         now = db_now()
         # A lease that expired with its owner still named on the row is a worker
         # that died between claim and outcome: that attempt is recorded as lost.
         lost = [row for row in rows if row.lease_owner]
         if lost:
             record_abandoned(system_id=system_id, rows=lost, now=now, lease_seconds=lease_seconds)
+            # The dead batches' pulse rows: nobody renews them any more.
+            BatchLease.objects.filter(lease__in={row.lease_owner for row in lost}).delete()
         for row in rows:
             row.attempts += 1
             row.lease_owner = lease
@@ -67,7 +89,7 @@ def record_abandoned(
 ) -> None:
     """Attempts whose worker died before recording an outcome: a row and an event each."""
     system = System.objects.only("kind", "agency_id").get(pk=system_id)
-    error = "worker lost before recording an outcome (lease expired)"
+    error = "worker lost before recording an outcome (lease expired or its pulse stopped)"
     abandoned_observe_on_commit(kind=system.kind, n=len(rows))
     insert_attempts(
         [
@@ -105,3 +127,54 @@ def record_abandoned(
             for row in rows
         ],
     )
+
+
+def _alive_until():
+    return Now() + timedelta(seconds=settings.SUNDOWN_REVOCATION_LIVENESS_SECONDS)
+
+
+def lease_release(lease: str) -> None:
+    """The batch is over (recorded, or failed before it could be): its pulse row goes.
+
+    Rows still naming the lease become claimable at once; a claimer records them as
+    abandoned, which is what they are if the batch did not record them.
+    """
+    BatchLease.objects.filter(lease=lease).delete()
+
+
+class LeaseHeartbeat:
+    """Renews one batch's ``BatchLease`` from a thread while the batch runs.
+
+    The thread has its own database connection (Django's are per thread) and closes
+    it on exit. A failed renewal is logged and tried again on the next beat: if the
+    database stays away long enough for the pulse to lapse, another worker may take
+    the rows over, and this batch then finds them no longer its own when recording.
+    """
+
+    def __init__(self, lease: str):
+        self.lease = lease
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread = threading.Thread(
+            target=self._run, name=f"lease-heartbeat-{self.lease[-12:]}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        interval = settings.SUNDOWN_REVOCATION_HEARTBEAT_SECONDS
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    BatchLease.objects.filter(lease=self.lease).update(alive_until=_alive_until())
+                except Exception:  # noqa: BLE001 - the next beat tries again
+                    logger.warning("could not renew lease %s", self.lease, exc_info=True)
+        finally:
+            connection.close()

@@ -319,3 +319,90 @@ def use_test_broker() -> None:
 
 def db_name() -> str:
     return connection.settings_dict["NAME"]
+
+
+class StallProxy:
+    """A TCP proxy on loopback in front of a real server, for fault tests.
+
+    ``freeze()`` stops forwarding in both directions while keeping every connection
+    open: to the client the server looks frozen (SIGSTOP, a full disk), its kernel
+    still accepting and acknowledging. ``thaw()`` forwards again; ``stop()`` closes
+    the listener and every connection, so new ones are refused.
+    """
+
+    def __init__(self, target: tuple[str, int]):
+        import threading
+
+        self.target = target
+        self.port = free_port()
+        self._frozen = threading.Event()
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+
+    def start(self) -> StallProxy:
+        import threading
+
+        self._closed.clear()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", self.port))
+        self._listener.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        import threading
+
+        assert self._listener is not None
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while not self._closed.is_set():
+                if self._frozen.is_set():
+                    time.sleep(0.05)
+                    continue
+                src.settimeout(0.1)
+                try:
+                    data = src.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    def freeze(self) -> None:
+        self._frozen.set()
+
+    def thaw(self) -> None:
+        self._frozen.clear()
+
+    def stop(self) -> None:
+        self._closed.set()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._sockets.clear()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -440,3 +440,67 @@ def test_a_person_confirming_while_the_worker_settles_the_task_does_not_deadlock
     assert errors == []
     task.refresh_from_db()
     assert task.status == "done"
+
+
+def _stall_with_second_claim(monkeypatch, *, wait: float = 0.0):
+    """While the first batch is in its target call, a second worker claims (after ``wait``)."""
+    real_call = batch._call_connector
+    second = {}
+
+    def stalled_call(system, rows):
+        if not second:
+            second["started"] = True
+            time.sleep(wait)
+            second["result"] = services.revocation_batch_run(system_id=system.pk, worker="B")
+        return real_call(system, rows)
+
+    monkeypatch.setattr(batch, "_call_connector", stalled_call)
+    return second
+
+
+def test_a_batch_whose_pulse_stopped_is_taken_over_before_its_lease_ends(
+    settings, pg_system, pg_roles, make_credentials, monkeypatch
+):
+    """A SIGKILLed worker stops renewing its pulse: its rows go to the next claimer in
+    SUNDOWN_REVOCATION_LIVENESS_SECONDS, long before the hard lease would end, and are
+    still revoked and audited once."""
+    credentials = make_credentials(pg_system, pg_roles(2))
+    request(credentials)
+    settings.SUNDOWN_REVOCATION_LEASE_SECONDS = 3600
+    settings.SUNDOWN_REVOCATION_LIVENESS_SECONDS = 0  # A's pulse is stale at once
+    settings.SUNDOWN_REVOCATION_HEARTBEAT_SECONDS = 60  # and never renewed
+    second = _stall_with_second_claim(monkeypatch)
+    first = services.revocation_batch_run(system_id=pg_system.pk, worker="A")
+
+    assert sorted(second["result"].revoked) == sorted(c.pk for c in credentials)
+    assert sorted(first.lost_lease) == sorted(c.pk for c in credentials)
+    for credential in credentials:
+        assert count("credential.revoked", credential) == 1
+        outcomes = list(
+            RevocationAttempt.objects.filter(credential=credential)
+            .order_by("attempt")
+            .values_list("outcome", "worker")
+        )
+        assert [o for o, _ in outcomes] == ["abandoned", "success"]
+        assert outcomes[0][1].startswith("A/") and outcomes[1][1].startswith("B/")
+    from revocation.models import BatchLease
+
+    assert not BatchLease.objects.exists()  # both pulses are gone with their batches
+
+
+def test_a_live_pulse_keeps_the_batch_past_the_liveness_window(
+    settings, pg_system, pg_roles, make_credentials, monkeypatch
+):
+    """The heartbeat thread renews the pulse while the target call runs, so a slow but
+    live batch is not taken over (and nobody does its work twice)."""
+    credentials = make_credentials(pg_system, pg_roles(2))
+    request(credentials)
+    settings.SUNDOWN_REVOCATION_LEASE_SECONDS = 3600
+    settings.SUNDOWN_REVOCATION_LIVENESS_SECONDS = 1
+    settings.SUNDOWN_REVOCATION_HEARTBEAT_SECONDS = 0.2
+    second = _stall_with_second_claim(monkeypatch, wait=2.0)
+    first = services.revocation_batch_run(system_id=pg_system.pk, worker="A")
+
+    assert second["result"].claimed == 0
+    assert sorted(first.revoked) == sorted(c.pk for c in credentials)
+    assert not RevocationAttempt.objects.filter(outcome="abandoned").exists()
