@@ -61,7 +61,7 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
             .filter(claimable())
             .order_by("next_attempt_at", "pk")
         )
-        rows = list(claimable_rows[:limit])
+        rows = _still_claimable(list(claimable_rows[:limit]))
         if not rows:
             return [], timezone.now()
         Credential.objects.filter(pk__in=[row.pk for row in rows]).update(
@@ -82,6 +82,32 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
             row.attempts += 1
             row.lease_owner = lease
     return rows, now
+
+
+def _still_claimable(rows: list[Credential]) -> list[Credential]:
+    """Drop rows whose owner's pulse is alive after all, looked at again now.
+
+    A row another batch claimed while the SELECT ran is re-checked by PostgreSQL on
+    its new version (lease_owner set), but the pulse subquery still reads the
+    statement's older snapshot, in which that batch's BatchLease row does not exist
+    yet: it would look dead. A fresh statement sees it; the rows are locked by now,
+    so their owner cannot change under us.
+    """
+    owners = {row.lease_owner for row in rows if row.lease_owner}
+    if not owners:
+        return rows
+    now = db_now()
+    alive = set(
+        BatchLease.objects.filter(lease__in=owners, alive_until__gte=now).values_list(
+            "lease", flat=True
+        )
+    )
+    return [
+        row
+        for row in rows
+        if row.lease_owner not in alive
+        or (row.lease_expires_at is not None and row.lease_expires_at < now)
+    ]
 
 
 def record_abandoned(
