@@ -6,11 +6,14 @@ simply matches nothing. Each ``agency`` filter follows the model's path in
 """
 
 import datetime as dt
+import re
 
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.forms.utils import ErrorDict, ErrorList
+from django.http import QueryDict
 from django_filters.fields import IsoDateTimeField, RangeField
 from django_filters.widgets import DateRangeWidget
 from drf_spectacular.drainage import set_override
@@ -38,14 +41,29 @@ class IdFilter(filters.NumberFilter):
         set_override(self, "field", {"type": "integer", "description": kwargs["help_text"]})
 
 
+# RFC 3339 (the schema's ``format: date-time`` and ``format: date``), and nothing else:
+# Django alone would also take "2000-01-01" or "2000-01-01 10:00" without an offset,
+# which the schema calls invalid and which would be read in the server's time zone.
+RFC3339_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+RFC3339_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+EMPTY = "Give a value or leave the parameter out."
+
+
 class UtcIsoDateTimeField(IsoDateTimeField):
-    """ISO 8601 with any offset, normalised to UTC.
+    """An RFC 3339 date-time (with its offset), normalised to UTC.
 
     PostgreSQL accepts offsets only up to 15:59, and a date at the edge of the
     calendar may not survive the conversion: both are bad input, not a 500.
     """
 
     def to_python(self, value):
+        if value not in self.empty_values and not RFC3339_DATE_TIME.fullmatch(str(value)):
+            raise ValidationError(
+                "An RFC 3339 date and time with its offset is required, e.g. 2026-01-31T23:59:59Z.",
+                code="invalid",
+            )
         value = super().to_python(value)
         if value is None:
             return None
@@ -63,13 +81,72 @@ class UtcIsoDateTimeRangeField(RangeField):
 
 
 class DateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
-    """``<name>_after`` / ``<name>_before``, ISO 8601 date-times."""
+    """``<name>_after`` / ``<name>_before``, RFC 3339 date-times."""
 
     # A range of UTC-normalised fields in place of the stock one (see above).
     field_class = UtcIsoDateTimeRangeField  # type: ignore[assignment]
 
 
-class AgencyFilter(filters.FilterSet):
+class IsoDateField(forms.DateField):
+    """An RFC 3339 full date (2026-01-31), not Django's other input formats."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not RFC3339_DATE.fullmatch(str(value)):
+            raise ValidationError("A date as YYYY-MM-DD is required.", code="invalid")
+        return super().to_python(value)
+
+
+class IsoDateRangeField(RangeField):
+    widget = DateRangeWidget
+
+    def __init__(self, *args, **kwargs):
+        super().__init__((IsoDateField(), IsoDateField()), *args, **kwargs)
+
+
+class IsoDateRangeFilter(filters.DateFromToRangeFilter):
+    """``<name>_after`` / ``<name>_before``, inclusive, YYYY-MM-DD."""
+
+    field_class = IsoDateRangeField  # type: ignore[assignment]
+
+
+def _query_params(name: str, f: filters.Filter) -> list[str]:
+    # A range filter reads <name>_after and <name>_before (its widget's suffixes).
+    suffixes = getattr(f.field.widget, "suffixes", None)
+    return [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
+
+
+class StrictFilterSet(filters.FilterSet):
+    """A FilterSet that refuses an empty value where the schema allows none.
+
+    django-filter reads ``?status=`` as "no filter"; the schema says status is one of
+    its values (an id is an integer, a date a date), so a client that sent nothing
+    there sent something invalid and hears so. Text filters may be empty.
+    """
+
+    def _empty_params(self) -> list[str]:
+        data = self.data
+        if not isinstance(data, QueryDict):
+            return []
+        return [
+            param
+            for name, f in self.filters.items()
+            if not isinstance(f, filters.CharFilter)
+            for param in _query_params(name, f)
+            if param in data and "" in data.getlist(param)
+        ]
+
+    def is_valid(self) -> bool:
+        return super().is_valid() and not self._empty_params()
+
+    @property
+    def errors(self):  # a form's ErrorDict, as django-filter's own
+        errors = ErrorDict(super().errors)
+        for param in self._empty_params():
+            errors[param] = ErrorList([ValidationError(EMPTY, code="empty")])
+        return errors
+
+
+class AgencyFilter(StrictFilterSet):
     slug = filters.CharFilter(help_text="The agency's short name.")
 
     class Meta:
@@ -77,7 +154,7 @@ class AgencyFilter(filters.FilterSet):
         fields = ["slug"]
 
 
-class VendorFilter(filters.FilterSet):
+class VendorFilter(StrictFilterSet):
     agency = IdFilter(field_name=agency_path(Vendor))
 
     class Meta:
@@ -85,10 +162,10 @@ class VendorFilter(filters.FilterSet):
         fields = ["agency", "status", "risk_tier"]
 
 
-class ContractFilter(filters.FilterSet):
+class ContractFilter(StrictFilterSet):
     agency = IdFilter(field_name=agency_path(Contract))
     vendor = IdFilter(field_name="vendor_id")
-    end_date = filters.DateFromToRangeFilter(
+    end_date = IsoDateRangeFilter(
         help_text="end_date_after / end_date_before: inclusive range of end dates."
     )
     access_ends_at = DateTimeRangeFilter(
@@ -100,7 +177,7 @@ class ContractFilter(filters.FilterSet):
         fields = ["agency", "vendor", "status", "end_date", "access_ends_at"]
 
 
-class SystemFilter(filters.FilterSet):
+class SystemFilter(StrictFilterSet):
     agency = IdFilter(field_name=agency_path(System))
 
     class Meta:
@@ -108,7 +185,7 @@ class SystemFilter(filters.FilterSet):
         fields = ["agency", "kind", "lifecycle", "data_classification"]
 
 
-class CredentialFilter(filters.FilterSet):
+class CredentialFilter(StrictFilterSet):
     agency = IdFilter(field_name=agency_path(Credential))
     vendor = IdFilter(field_name="vendor_id")
     system = IdFilter(field_name="system_id")
@@ -120,7 +197,7 @@ class CredentialFilter(filters.FilterSet):
     expires_at = DateTimeRangeFilter(
         help_text="expires_at_after / expires_at_before: when the credential expires."
     )
-    contract_end_date = filters.DateFromToRangeFilter(
+    contract_end_date = IsoDateRangeFilter(
         field_name="contracts__end_date",
         distinct=True,
         help_text="contract_end_date_after / _before: credentials under contracts ending then.",
@@ -142,7 +219,7 @@ class CredentialFilter(filters.FilterSet):
         ]
 
 
-class RevocationAttemptFilter(filters.FilterSet):
+class RevocationAttemptFilter(StrictFilterSet):
     credential = IdFilter(field_name="credential_id")
     system = IdFilter(field_name="system_id")
     agency = IdFilter(field_name=agency_path(RevocationAttempt))
@@ -155,7 +232,7 @@ class RevocationAttemptFilter(filters.FilterSet):
         fields = ["credential", "system", "agency", "outcome", "started_at"]
 
 
-class ManualTaskFilter(filters.FilterSet):
+class ManualTaskFilter(StrictFilterSet):
     credential = IdFilter(field_name="credential_id")
     system = IdFilter(field_name="system_id")
     agency = IdFilter(field_name=agency_path(ManualTask))
@@ -165,7 +242,7 @@ class ManualTaskFilter(filters.FilterSet):
         fields = ["credential", "system", "agency", "status", "reason"]
 
 
-class AuditEventFilter(filters.FilterSet):
+class AuditEventFilter(StrictFilterSet):
     agency = IdFilter(field_name=agency_path(AuditEvent))
     occurred_at = DateTimeRangeFilter(
         help_text="occurred_at_after / occurred_at_before: database time of the event."

@@ -5,6 +5,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+# As the filters (api.filters.StrictFilterSet): "?page_size=" is not "the default".
+EMPTY = "Give a value or leave the parameter out."
+
 
 class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 50
@@ -15,7 +18,9 @@ class PageNumberPagination(pagination.PageNumberPagination):
         # DRF quietly falls back to the default for "abc" or -3: a client that asked for
         # something the schema does not allow should hear so (schemathesis found it).
         raw = request.query_params.get(self.page_size_query_param)
-        if raw not in (None, ""):
+        if raw == "":
+            raise ValidationError({"page_size": [EMPTY]})
+        if raw is not None:
             try:
                 value = int(raw)
             except ValueError:
@@ -23,6 +28,20 @@ class PageNumberPagination(pagination.PageNumberPagination):
             if value < 1:
                 raise ValidationError({"page_size": ["Must be at least 1."]})
         return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        # What get_page_size and DRF's page lookup accept, said in the schema: a page
+        # and a page size are whole numbers from 1 (page 0 is "not found", size 0 a 400).
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] in (self.page_query_param, self.page_size_query_param):
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Results per page (default {self.page_size}; more than "
+                    f"{self.max_page_size} returns {self.max_page_size})."
+                )
+        return parameters
 
 
 class AfterSeqPagination(pagination.BasePagination):
@@ -38,8 +57,10 @@ class AfterSeqPagination(pagination.BasePagination):
 
     def _int_param(self, request, name, default, minimum, maximum=None):
         raw = request.query_params.get(name)
-        if raw in (None, ""):
+        if raw is None:
             return default
+        if raw == "":
+            raise ValidationError({name: [EMPTY]})
         try:
             value = int(raw)
         except ValueError:

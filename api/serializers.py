@@ -5,17 +5,89 @@ the only checks here are types, lengths, choices, and that related objects are
 ones the user may write to (anything else "does not exist").
 """
 
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+from django.db import models
 from rest_framework import serializers
 
 from access.models import Credential, System
 from audit.hashing import COLUMNS
 from audit.models import AuditEvent
+from config.text import text_problem
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.selectors import connector_error_readers, connector_error_shown
 from vendors.models import Agency, Contract, Vendor
 from vendors.permissions import MANAGE_CONTRACTS, MANAGE_INVENTORY, MANAGE_VENDORS, restrict
 
 CANNOT_CHANGE = "This field cannot be changed here."
+
+
+class JsonString(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField would turn ``0`` into ``"0"``."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Text(JsonString):
+    """A JSON string holding only text the services store (``config.text``).
+
+    DRF's CharField turns ``0`` into ``"0"`` and trims a line break off a one-line
+    name before anything looks at it; this takes strings only and checks the text as
+    sent, so the API refuses exactly what the schema's ``pattern`` (api.schema) rules out.
+    """
+
+    multiline = False
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        problem = text_problem(data, multiline=self.multiline)
+        if problem:
+            raise serializers.ValidationError(f"This field {problem}.")
+        return super().to_internal_value(data)
+
+
+class MultiLineText(Text):
+    """Text that may hold tabs and line breaks (reasons, notes, privileges)."""
+
+    multiline = True
+
+
+# A plain address (dot-atom local part, host names with a letter TLD): a subset of what
+# Django's EmailValidator takes, stated in the schema so both say the same. Quoted
+# local parts, address literals and "localhost" are for people's mail, not a registry.
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+
+class PlainEmailValidator(EmailValidator):
+    def __call__(self, value):
+        super().__call__(value)
+        if not _EMAIL.match(value):
+            raise DjangoValidationError(self.message, code=self.code, params={"value": value})
+
+
+class Email(serializers.EmailField):
+    """An address as EMAIL_PATTERN describes it (the schema's ``pattern``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, EmailValidator)] + [
+            PlainEmailValidator(message=self.error_messages["invalid"])
+        ]
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
@@ -35,6 +107,15 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
 class ServiceModelSerializer(serializers.ModelSerializer):
     """Base: fields named in ``Meta.immutable`` are accepted on create only."""
+
+    # Model text fields as Text: one line for a CharField, several for a TextField, as
+    # the services' save_validated decides (config.modeling.text_errors).
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: Text,
+        models.TextField: MultiLineText,
+        models.EmailField: Email,
+    }
 
     def validate(self, attrs):
         if self.instance is not None:
@@ -78,7 +159,7 @@ class VendorSerializer(ServiceModelSerializer):
 class ContractSerializer(ServiceModelSerializer):
     vendor = ScopedPrimaryKeyRelatedField(perm=MANAGE_CONTRACTS, queryset=Vendor.objects.all())
     agency = serializers.IntegerField(source="vendor.agency_id", read_only=True)
-    change_reason = serializers.CharField(
+    change_reason = MultiLineText(
         write_only=True,
         required=False,
         allow_blank=True,
@@ -113,6 +194,8 @@ class ContractSerializer(ServiceModelSerializer):
             "updated_at",
         ]
         immutable = ("vendor",)
+        # An update that sends one of these must say why (api.schema states it too).
+        reason_required_with = {"change_reason": ("end_date", "grace_days")}
         validators: list = []
 
     def validate(self, attrs):
@@ -125,9 +208,13 @@ class ContractSerializer(ServiceModelSerializer):
         return attrs
 
 
+class ConfigField(serializers.JSONField):
+    """A system's connection settings (api.schema.config_schema says which keys)."""
+
+
 class SystemSerializer(ServiceModelSerializer):
     agency = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=Agency.objects.all())
-    config = serializers.JSONField(
+    config = ConfigField(
         required=False,
         allow_null=True,
         help_text=(
@@ -137,7 +224,7 @@ class SystemSerializer(ServiceModelSerializer):
             "the stored secret unless a new one is sent with it."
         ),
     )
-    secret = serializers.CharField(
+    secret = JsonString(
         write_only=True,
         required=False,
         allow_blank=True,
@@ -183,6 +270,7 @@ class CredentialSerializer(ServiceModelSerializer):
         perm=MANAGE_INVENTORY,
         queryset=Contract.objects.all(),
         many=True,
+        allow_empty=False,
         help_text="Contracts that authorise this access (at least one, of the same vendor).",
     )
     status_label = serializers.CharField(
@@ -301,30 +389,21 @@ class AuditEventSerializer(serializers.ModelSerializer):
 # Verbs ----------------------------------------------------------------------
 
 
-class TextField(serializers.CharField):
-    """A CharField that takes only JSON strings: DRF's would turn ``0`` into ``"0"``."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class ContractTerminateSerializer(serializers.Serializer):
     effective_date = serializers.DateField(
         required=False,
         allow_null=True,
         help_text="Last day of access (agency time zone); default today.",
     )
-    reason = TextField(max_length=2000)
+    reason = MultiLineText(max_length=2000)
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = TextField(max_length=2000)
+    reason = MultiLineText(max_length=2000)
 
 
 class ManualTaskCompleteSerializer(serializers.Serializer):
-    note = TextField(
+    note = MultiLineText(
         max_length=5000, help_text="What was done to revoke the access, for the audit trail."
     )
 

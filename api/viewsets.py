@@ -1,17 +1,21 @@
 """The base of every API resource: agency-scoped authorization, audited denials, and
 the helpers the write actions share."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import CharField
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
 from api.permissions import AgencyPermission
 from api.selectors import denied_target
+from api.serializers import CANNOT_CHANGE
 from audit.actor import Actor
 from audit.services import audit_record_standalone
 from vendors.permissions import VIEW, agency_id_of, owner_relations
@@ -156,5 +160,38 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
         serializer = serializer_class(
             instance, data=self.request.data, partial=partial, context=self.get_serializer_context()
         )
-        serializer.is_valid(raise_exception=True)
+        valid = serializer.is_valid()
+        errors = {**unexpected_fields(serializer, self.request.data), **serializer.errors}
+        if errors or not valid:
+            raise ValidationError(errors)
         return dict(serializer.validated_data)
+
+
+UNKNOWN_FIELD = "Unknown field."
+NOT_TEXT = "Not a valid string."
+
+
+def unexpected_fields(serializer, data) -> dict[str, list[str]]:
+    """A message for every key of ``data`` the serializer would not write.
+
+    DRF drops unknown and read-only keys without a word, so a typo ("end_dte") or a
+    field that is not the client's to set looks accepted. The schema says each request
+    body takes exactly its fields (``additionalProperties: false``, api.schema); this is
+    the API keeping that promise. Fields fixed after creation (``Meta.immutable``) count
+    as read-only on an update, and a text field takes a JSON string, nothing else.
+    """
+    if not isinstance(data, Mapping):
+        return {}  # DRF's own "expected a dictionary" error covers it
+    immutable = getattr(getattr(serializer, "Meta", None), "immutable", ())
+    fixed = set(immutable) if serializer.instance is not None else set()
+    errors: dict[str, list[str]] = {}
+    for key, value in data.items():
+        field = serializer.fields.get(key)
+        if field is None:
+            errors[str(key)] = [UNKNOWN_FIELD]
+        elif field.read_only or key in fixed:
+            errors[str(key)] = [CANNOT_CHANGE]
+        elif isinstance(field, CharField) and value is not None and not isinstance(value, str):
+            # The schema says string; DRF's CharField would store 0 as "0".
+            errors[str(key)] = [NOT_TEXT]
+    return errors

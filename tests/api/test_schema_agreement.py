@@ -1,0 +1,167 @@
+"""What the schema says a request may hold is what the API accepts (issue 10: schemathesis's
+"schema-valid request rejected" and "schema-violating request accepted" findings).
+
+Each test sends what the old code got wrong both ways: a request the schema allows is
+accepted, one it rules out is a 400 that names the field.
+"""
+
+import json
+
+import pytest
+
+from tests.api.conftest import token_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(officer, agency):
+    from vendors.permissions import role_grant
+
+    role_grant(user=officer, agency=agency, role="procurement")
+    return token_client(officer)
+
+
+@pytest.fixture(scope="module")
+def schema():
+    # The schema /api/schema/ serves, built once for the module (it needs no data).
+    from drf_spectacular.generators import SchemaGenerator
+
+    return json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True)))
+
+
+def _names(param: str) -> set[str]:
+    # A range's error is under the filter's name (occurred_at), an empty one under the param.
+    return {param, param.removesuffix("_after").removesuffix("_before")}
+
+
+def _fields(response) -> dict:
+    assert response.status_code == 400, (response.status_code, response.content)
+    return response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("url", "param"),
+    [
+        ("/api/v1/audit-events/", "occurred_at_before"),
+        ("/api/v1/audit-events/", "occurred_at_after"),
+        ("/api/v1/contracts/", "access_ends_at_after"),
+        ("/api/v1/contracts/", "end_date_before"),
+        ("/api/v1/credentials/", "expires_at_after"),
+        ("/api/v1/revocations/", "started_at_before"),
+        ("/api/v1/systems/", "lifecycle"),
+        ("/api/v1/vendors/", "status"),
+        ("/api/v1/vendors/", "agency"),
+        ("/api/v1/vendors/", "page_size"),
+        ("/api/v1/audit-events/", "after_seq"),
+        ("/api/v1/audit-events/", "limit"),
+    ],
+)
+def test_an_empty_filter_is_refused_not_ignored(api, world, url, param):
+    assert param in _fields(api.get(url, {param: ""}))
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-01-01", "2026-01-01 10:00:00", "2026-01-01T10:00:00", "01/02/2026", "x"]
+)
+def test_date_time_filters_take_rfc_3339_with_an_offset(api, world, value):
+    fields = _fields(api.get("/api/v1/audit-events/", {"occurred_at_after": value}))
+    assert _names("occurred_at_after") & set(fields)
+    for good in ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00.5+02:00"):
+        response = api.get("/api/v1/audit-events/", {"occurred_at_after": good})
+        assert response.status_code == 200, good
+
+
+@pytest.mark.parametrize("value", ["01/02/2026", "2026-1-2", "2026-01-02T00:00:00Z"])
+def test_date_filters_take_a_full_date(api, world, value):
+    fields = _fields(api.get("/api/v1/contracts/", {"end_date_after": value}))
+    assert _names("end_date_after") & set(fields)
+    assert api.get("/api/v1/contracts/", {"end_date_after": "2026-01-02"}).status_code == 200
+
+
+def test_page_and_page_size_say_their_minimum(schema):
+    params = {
+        p["name"]: p["schema"] for p in schema["paths"]["/api/v1/vendors/"]["get"]["parameters"]
+    }
+    assert params["page_size"]["minimum"] == 1 and params["page"]["minimum"] == 1
+
+
+def test_unknown_and_read_only_fields_are_refused(api, world, schema):
+    vendor = f"/api/v1/vendors/{world['vendor'].pk}/"
+    assert _fields(api.patch(vendor, {"nmae": "typo"}, format="json")) == {
+        "nmae": ["Unknown field."]
+    }
+    assert "created_at" in _fields(
+        api.patch(vendor, {"created_at": "2020-01-01T00:00:00Z"}, format="json")
+    )
+    response = api.post(
+        f"/api/v1/credentials/{world['credential'].pk}/revoke/",
+        {"reason": "left", "+0.0": True},
+        format="json",
+    )
+    assert "+0.0" in _fields(response)
+    components = schema["components"]["schemas"]
+    assert components["VendorRequest"]["additionalProperties"] is False
+    assert components["ReasonRequest"]["additionalProperties"] is False
+
+
+def test_fields_fixed_at_creation_are_not_offered_for_update(api, world, schema):
+    components = schema["components"]["schemas"]
+    assert "agency" in components["SystemRequest"]["properties"]
+    assert "agency" not in components["PatchedSystemRequest"]["properties"]
+    assert "external_id" not in components["PatchedCredentialRequest"]["properties"]
+    assert "vendor" not in components["PatchedContractRequest"]["properties"]
+    response = api.patch(
+        f"/api/v1/systems/{world['system'].pk}/", {"agency": world["agency"].pk}, format="json"
+    )
+    assert "agency" in _fields(response)
+
+
+def test_text_fields_state_and_keep_their_rules(api, world, schema):
+    name = schema["components"]["schemas"]["VendorRequest"]["properties"]["name"]
+    assert "pattern" in name
+    vendor = f"/api/v1/vendors/{world['vendor'].pk}/"
+    for bad in (0, "   ", "a\u0085b", "line\nbreak"):
+        assert "name" in _fields(api.patch(vendor, {"name": bad}, format="json")), bad
+    assert api.patch(vendor, {"name": "Ålborg Data ApS"}, format="json").status_code == 200
+    # Multi-line text keeps its line breaks; a reason must not be blank.
+    revoke = f"/api/v1/credentials/{world['credential'].pk}/revoke/"
+    assert "reason" in _fields(api.post(revoke, {"reason": " \n "}, format="json"))
+    assert "reason" in _fields(api.post(revoke, {"reason": "bell\u0007"}, format="json"))
+
+
+@pytest.mark.parametrize("address", ["0@0.a", "a..b@agency.example", "x@localhost", '"a b"@x.org'])
+def test_email_addresses_are_what_the_pattern_says(api, world, address):
+    vendor = f"/api/v1/vendors/{world['vendor'].pk}/"
+    assert "contact_email" in _fields(api.patch(vendor, {"contact_email": address}, format="json"))
+    ok = api.patch(vendor, {"contact_email": "sec.team+it@vendor-1.example.org"}, format="json")
+    assert ok.status_code == 200
+
+
+def test_config_says_its_keys_and_flat_values(api, world, schema):
+    config = schema["components"]["schemas"]["SystemRequest"]["properties"]["config"]
+    assert config["type"] == "object" and config["additionalProperties"] is False
+    assert {"host", "port", "dbname"} <= set(config["properties"])
+    system = f"/api/v1/systems/{world['system'].pk}/"
+    assert api.patch(system, {"config": None}, format="json").status_code == 200
+    assert "config" in _fields(api.patch(system, {"config": {"host": {"a": 1}}}, format="json"))
+
+
+def test_a_credential_needs_a_contract_and_the_schema_says_so(api, world, schema):
+    contracts = schema["components"]["schemas"]["PatchedCredentialRequest"]["properties"][
+        "contracts"
+    ]
+    assert contracts["minItems"] == 1
+    response = api.patch(
+        f"/api/v1/credentials/{world['credential'].pk}/", {"contracts": []}, format="json"
+    )
+    assert "contracts" in _fields(response)
+
+
+def test_moving_an_end_date_needs_a_reason_and_the_schema_says_so(api, world, schema):
+    rules = schema["components"]["schemas"]["PatchedContractRequest"]["allOf"]
+    assert any("change_reason" in str(rule) for rule in rules)
+    contract = f"/api/v1/contracts/{world['contract'].pk}/"
+    assert "change_reason" in _fields(
+        api.patch(contract, {"end_date": "2031-01-01"}, format="json")
+    )
