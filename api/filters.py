@@ -21,6 +21,8 @@ from rest_framework.filters import SearchFilter
 
 from access.models import Credential, System
 from audit.models import AuditEvent
+from findings.kinds import Severity, kind_choices
+from findings.models import Finding
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.selectors import connector_error_readers
 from vendors.models import Agency, Contract, Vendor
@@ -272,3 +274,42 @@ class ManualTaskSearch(SearchFilter):
                 Q(note__icontains=term) | Q(detail__icontains=term, **{agency: readers})
             )
         return queryset
+
+
+class FindingFilter(filters.FilterSet):
+    agency = IdFilter(field_name=agency_path(Finding))
+    system = IdFilter(field_name="system_id")
+    vendor = IdFilter(field_name="vendor_id")
+    credential = IdFilter(field_name="credential_id")
+    kind = filters.ChoiceFilter(choices=kind_choices, help_text="The finding's kind.")
+    severity = filters.ChoiceFilter(choices=Severity.CHOICES)
+    status = filters.ChoiceFilter(choices=Finding.Status.choices)
+    live = filters.BooleanFilter(
+        method="filter_live", help_text="true: open or acknowledged; false: closed."
+    )
+    account = filters.CharFilter(help_text="Exact account identifier on the target.")
+    last_seen_at = DateTimeRangeFilter(
+        help_text="last_seen_at_after / last_seen_at_before: when last seen."
+    )
+
+    class Meta:
+        model = Finding
+        fields = [
+            "agency",
+            "system",
+            "vendor",
+            "credential",
+            "kind",
+            "severity",
+            "status",
+            "live",
+            "account",
+            "last_seen_at",
+        ]
+
+    def filter_live(self, queryset, name, value):
+        if value is None:
+            return queryset
+        if value:
+            return queryset.filter(status__in=Finding.LIVE)
+        return queryset.exclude(status__in=Finding.LIVE)

@@ -16,6 +16,7 @@ from access.models import Credential, System
 from audit.hashing import COLUMNS
 from audit.models import AuditEvent
 from config.text import text_problem
+from findings.models import Finding
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.selectors import connector_error_readers, connector_error_shown
 from vendors.models import Agency, Contract, Vendor
@@ -319,6 +320,36 @@ class CredentialSerializer(ServiceModelSerializer):
         validators: list = []
 
 
+class FindingSerializer(serializers.ModelSerializer):
+    agency = serializers.IntegerField(source="system.agency_id", read_only=True)
+    kind_label = serializers.CharField(read_only=True)
+    evidence = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id",
+            "agency",
+            "kind",
+            "kind_label",
+            "severity",
+            "status",
+            "system",
+            "account",
+            "vendor",
+            "credential",
+            "summary",
+            "evidence",
+            "first_seen_at",
+            "last_seen_at",
+            "times_seen",
+            "status_changed_at",
+            "status_changed_by",
+            "status_reason",
+        ]
+        read_only_fields = fields
+
+
 class RevocationAttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = RevocationAttempt
@@ -406,6 +437,28 @@ class ManualTaskCompleteSerializer(serializers.Serializer):
     note = MultiLineText(
         max_length=5000, help_text="What was done to revoke the access, for the audit trail."
     )
+
+
+class FindingAdoptSerializer(serializers.Serializer):
+    vendor = ScopedPrimaryKeyRelatedField(
+        perm=MANAGE_INVENTORY,
+        queryset=Vendor.objects.all(),
+        help_text="The vendor whose access the account is.",
+    )
+    contracts = ScopedPrimaryKeyRelatedField(
+        perm=MANAGE_INVENTORY,
+        queryset=Contract.objects.all(),
+        many=True,
+        help_text="Contracts that authorise the access (at least one, of the same vendor).",
+    )
+    kind = serializers.ChoiceField(
+        choices=Credential.Kind.choices,
+        required=False,
+        help_text="The credential's kind; by default the usual one for the system's kind.",
+    )
+    holder = TextField(max_length=200, required=False, allow_blank=True, default="")
+    privileges = TextField(max_length=5000, required=False, allow_blank=True, default="")
+    reason = TextField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class KillSwitchResultSerializer(serializers.Serializer):

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "vendors",
     "access",
     "revocation",
+    "findings",
     "dashboard",
     "sso",
     "rest_framework",
@@ -494,6 +495,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        # The registry's kinds (findings.kinds), read when the schema is built.
+        "FindingKindEnum": "findings.kinds.kind_choices",
+        # A finding's severity has the same four levels as a vendor's risk tier.
+        "RiskTierEnum": "vendors.models.Vendor.RiskTier",
+        # Credentials and the adopt verb share the credential kinds.
+        "CredentialKindEnum": "access.models.Credential.Kind",
+    },
 }
 
 # LOG_FORMAT=json: one JSON object per line for the log shipper; text for people.

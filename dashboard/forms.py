@@ -6,6 +6,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from access.models import Credential, System
+from findings.kinds import Severity, kind_choices
+from findings.models import Finding
 from vendors import permissions
 from vendors.models import Contract, Vendor
 
@@ -232,3 +234,65 @@ class AuditFilterForm(USWDSMixin, forms.Form):
         self.fields["agency"].choices = [("", "All agencies")] + [
             (a.slug, a.name) for a in agencies
         ]
+
+
+class FindingFilterForm(USWDSMixin, forms.Form):
+    kind = forms.ChoiceField(choices=(), required=False)
+    severity = forms.ChoiceField(
+        choices=[("", "Any severity"), *reversed(Severity.CHOICES)], required=False
+    )
+    status = forms.ChoiceField(
+        choices=[("live", "Open or acknowledged"), ("", "Any status"), *Finding.Status.choices],
+        required=False,
+    )
+    system = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    vendor = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Read per request: other apps may register kinds after this module loads.
+        self.fields["kind"].choices = [("", "Any kind"), *kind_choices()]
+
+
+class FindingTriageForm(USWDSMixin, forms.Form):
+    to = forms.ChoiceField(
+        label="Decision",
+        choices=[
+            ("acknowledged", "Acknowledge (someone is on it)"),
+            ("resolved", "Resolve"),
+            ("false_positive", "False positive"),
+        ],
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        label="Why (kept in the audit trail)",
+    )
+
+
+class FindingAdoptForm(USWDSMixin, forms.Form):
+    vendor = forms.ModelChoiceField(queryset=Vendor.objects.none())
+    contracts = forms.ModelMultipleChoiceField(
+        queryset=Contract.objects.none(), help_text="Contracts that authorise this access."
+    )
+    holder = forms.CharField(max_length=200, required=False)
+    reason = forms.CharField(max_length=1000, required=False, label="Note for the audit trail")
+
+    def __init__(self, *args, user, agency_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        perm = permissions.MANAGE_INVENTORY
+        self.fields["vendor"].queryset = (
+            permissions.restrict(Vendor.objects.all(), user, perm)
+            .filter(agency_id=agency_id)
+            .order_by("name")
+        )
+        self.fields["contracts"].queryset = (
+            permissions.restrict(Contract.objects.all(), user, perm)
+            .filter(vendor__agency_id=agency_id)
+            .select_related("vendor")
+            .exclude(status=Contract.Status.ENDED)
+            .order_by("vendor__name", "reference")
+        )
+        self.fields["contracts"].label_from_instance = lambda c: (
+            f"{c.vendor.name}: {c.reference} (ends {c.end_date:%Y-%m-%d})"
+        )

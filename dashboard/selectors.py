@@ -12,6 +12,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from access.models import Credential, System
+from findings.kinds import Severity
+from findings.models import Finding
 from revocation.models import ManualTask
 from vendors.models import Agency, Contract
 from vendors.permissions import VIEW, agency_path, within
@@ -35,6 +37,9 @@ class AgencyOverview:
     failed_systems: list = field(default_factory=list)
     ends_chart: list = field(default_factory=list)
     revoked_chart: list = field(default_factory=list)
+    # Live (open or acknowledged) findings by severity, and the critical ones themselves.
+    findings: dict = field(default_factory=lambda: {s: 0 for s in Severity.RANK})
+    critical_findings: list = field(default_factory=list)
 
 
 @dataclass
@@ -104,6 +109,7 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
         by_id[contract.vendor.agency_id].ending_soon.append(contract)
 
     _add_overdue(by_id, system_agency, now, overdue_limit)
+    _add_findings(by_id, ids, limit=overdue_limit)
 
     for row in (
         within(ManualTask.objects.all(), ids)
@@ -197,3 +203,20 @@ def _add_overdue(by_id: dict, system_agency: dict, now, limit: int) -> None:
         by_id[credential.system.agency_id].overdue.append(
             OverdueCredential(credential, wanted[credential.pk], now - wanted[credential.pk])
         )
+
+
+def _add_findings(by_id: dict, ids: list[int], limit: int) -> None:
+    """Live findings by severity per agency, and the newest critical ones (two queries)."""
+    by_finding = agency_path(Finding)
+    live = within(Finding.objects.all(), ids).filter(status__in=Finding.LIVE)
+    for row in live.values(by_finding, "severity").annotate(n=Count("id")).order_by():
+        by_id[row[by_finding]].findings[row["severity"]] = row["n"]
+    critical = (
+        live.filter(severity=Severity.CRITICAL)
+        .select_related("system", "vendor")
+        .order_by("-last_seen_at", "-id")[: limit * max(1, len(ids))]
+    )
+    for finding in critical:
+        items = by_id[finding.system.agency_id].critical_findings
+        if len(items) < limit:
+            items.append(finding)

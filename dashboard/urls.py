@@ -6,6 +6,7 @@ from dashboard.views import (
     contracts,
     evidence,
     exposure,
+    findings,
     home,
     inventory,
     queue,
@@ -51,6 +52,10 @@ urlpatterns = [
     path(
         "credentials/<int:pk>/revoke/", inventory.credential_revoke_view, name="credential_revoke"
     ),
+    path("findings/", findings.finding_list, name="finding_list"),
+    path("findings/<int:pk>/", findings.finding_detail, name="finding_detail"),
+    path("findings/<int:pk>/triage/", findings.finding_triage_view, name="finding_triage"),
+    path("findings/<int:pk>/adopt/", findings.finding_adopt_view, name="finding_adopt"),
     path("revocations/", queue.revocation_queue, name="revocation_queue"),
     path(
         "revocations/tasks/<int:pk>/complete/",

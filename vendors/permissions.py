@@ -45,6 +45,7 @@ AGENCY_OWNER: dict[str, str] = {
     "revocation.revocationattempt": "system__agency_id",
     "revocation.manualtask": "system__agency_id",
     "audit.auditevent": "agency_id",
+    "findings.finding": "system__agency_id",
 }
 
 

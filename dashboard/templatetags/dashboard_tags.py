@@ -26,6 +26,13 @@ _STATUS_TAGS = {
     "suspended": "sd-tag--failed",
     "offboarding": "sd-tag--pending",
     "offboarded": "sd-tag--revoked",
+    # Findings: triage status and severity.
+    "acknowledged": "sd-tag--pending",
+    "resolved": "sd-tag--revoked",
+    "false_positive": "sd-tag--revoked",
+    "critical": "sd-tag--failed",
+    "high": "sd-tag--failed",
+    "medium": "sd-tag--pending",
 }
 
 

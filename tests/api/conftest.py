@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from api.services import api_token_create
 from audit.actor import Actor
+from findings.models import Finding
 from revocation.models import ManualTask
 from tests.factories import (
     ContractFactory,
@@ -75,6 +76,15 @@ def make_world(agency, tag: str) -> dict:
         reason=ManualTask.Reason.MANUAL_SYSTEM,
         opened_at=timezone.now() - dt.timedelta(hours=1),
     )
+    # Written directly (no audit event): tests count the events their own calls write.
+    finding = Finding.objects.create(
+        kind="orphan",
+        severity="high",
+        system=system,
+        account=f"{tag}_orphan",
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
     return {
         "agency": agency,
         "vendor": vendor,
@@ -82,6 +92,7 @@ def make_world(agency, tag: str) -> dict:
         "system": system,
         "credential": credential,
         "task": task,
+        "finding": finding,
     }
 
 

@@ -103,6 +103,30 @@ ACTIONS = [
         lambda w: {"reason": "left the project"},
     ),
     (
+        "finding.acknowledged",
+        "post",
+        lambda w: f"/api/v1/findings/{w['finding'].pk}/acknowledge/",
+        lambda w: {"reason": "on it"},
+    ),
+    (
+        "finding.resolved",
+        "post",
+        lambda w: f"/api/v1/findings/{w['finding'].pk}/resolve/",
+        lambda w: {"reason": "account dropped by the DBA"},
+    ),
+    (
+        "finding.false_positive",
+        "post",
+        lambda w: f"/api/v1/findings/{w['finding'].pk}/false-positive/",
+        lambda w: {"reason": "the agency's own backup role"},
+    ),
+    (
+        "finding.adopted",
+        "post",
+        lambda w: f"/api/v1/findings/{w['finding'].pk}/adopt/",
+        lambda w: {"vendor": w["vendor"].pk, "contracts": [w["contract"].pk]},
+    ),
+    (
         "manual_task.completed",
         "post",
         lambda w: f"/api/v1/manual-tasks/{w['task'].pk}/complete/",

@@ -206,6 +206,34 @@ CASES = [
         "write",
         body=lambda w, own: {"note": "dropped the account by hand"},
     ),
+    Case("findings.list", "get", lambda w: "/api/v1/findings/", ALL, "list"),
+    Case(
+        "findings.retrieve",
+        "get",
+        lambda w: f"/api/v1/findings/{w['finding'].pk}/",
+        ALL,
+        "detail",
+    ),
+    *(
+        Case(
+            f"findings.{verb}",
+            "post",
+            (lambda v: lambda w: f"/api/v1/findings/{w['finding'].pk}/{v}/")(verb),
+            {OFFICER},
+            "write",
+            body=lambda w, own: {"reason": "looked into it"},
+        )
+        for verb in ("acknowledge", "resolve", "false-positive")
+    ),
+    Case(
+        "findings.adopt",
+        "post",
+        lambda w: f"/api/v1/findings/{w['finding'].pk}/adopt/",
+        {OFFICER, INTEGRATION},
+        "write",
+        body=lambda w, own: {"vendor": w["vendor"].pk, "contracts": [w["contract"].pk]},
+        ok=201,
+    ),
     Case("audit_events.list", "get", lambda w: "/api/v1/audit-events/", {OFFICER, AUDITOR}, "list"),
     Case(
         "audit_events.retrieve",
@@ -233,6 +261,7 @@ LIST_MARKERS = {
     "revocations.list": ("attempt", "id"),
     "manual_tasks.list": ("task", "id"),
     "audit_events.list": ("event", "seq"),
+    "findings.list": ("finding", "id"),
 }
 
 

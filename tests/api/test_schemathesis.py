@@ -14,6 +14,7 @@ from django.utils import timezone
 from api.services import api_token_create
 from audit.actor import Actor
 from audit.services import audit_record_standalone
+from findings.models import Finding
 from revocation.models import ManualTask, RevocationAttempt
 from tests.api.conftest import make_world
 from tests.api.fuzzing import run_schemathesis
@@ -52,6 +53,14 @@ def _ids(agency) -> dict[str, list[int]]:
     event = audit_record_standalone(
         actor=Actor.system("tests"), action="tests.seeded", agency_id=agency.pk
     )
+    second_finding = Finding.objects.create(
+        kind="orphan",
+        severity="high",
+        system=world["system"],
+        account="fuzz_orphan_2",
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
     vendors = [world["vendor"].pk, second.pk]
     return {
         "agencies": [agency.pk],
@@ -62,6 +71,7 @@ def _ids(agency) -> dict[str, list[int]]:
         "revocations": [attempt.pk],
         "manual-tasks": [world["task"].pk, failed.pk],
         "audit-events": [event.seq],
+        "findings": [world["finding"].pk, second_finding.pk],
         "vendor-evidence-packs": vendors,
         "contract-evidence-packs": [c.pk for c in contracts],
     }

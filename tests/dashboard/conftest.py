@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from access.models import Credential, System
+from findings.models import Finding
 from tests.factories import ContractFactory, CredentialFactory, SystemFactory, VendorFactory
 from tests.sessions import signed_in
 
@@ -48,7 +49,18 @@ def estate(agency, other_agency):
         external_id="zeta_admin",
         contracts=[secret_contract],
     )
+    finding = Finding.objects.create(
+        kind="drift",
+        severity="critical",
+        system=db,
+        account="acme_rw",
+        vendor=acme,
+        credential=live,
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
     return {
+        "finding": finding,
         "vendor": acme,
         "ended": ended,
         "running": running,

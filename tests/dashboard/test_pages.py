@@ -26,6 +26,9 @@ def _pages(estate):
         reverse("credential_detail", args=[estate["live"].pk]),
         reverse("credential_register"),
         reverse("revocation_queue"),
+        reverse("finding_list"),
+        reverse("finding_list") + "?severity=critical&status=",
+        reverse("finding_detail", args=[estate["finding"].pk]),
         reverse("audit_log"),
         reverse("audit_log") + "?q=acme&action=vendor",
     ]
@@ -68,5 +71,9 @@ def test_query_counts_are_bounded(officer_client, estate, django_assert_max_num_
         officer_client.get(reverse("home"))
     with django_assert_max_num_queries(15):
         officer_client.get(reverse("vendor_list"))
+    with django_assert_max_num_queries(15):
+        officer_client.get(reverse("finding_list"))
+    with django_assert_max_num_queries(20):
+        officer_client.get(reverse("finding_detail", args=[estate["finding"].pk]))
     with django_assert_max_num_queries(20):
         officer_client.get(reverse("vendor_detail", args=[estate["vendor"].pk]))

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from audit.actor import Actor
 from audit.services import audit_record_standalone
+from findings.models import Finding
 from revocation.models import ManualTask, RevocationAttempt
 from tests.factories import CredentialFactory, UserFactory
 from vendors.permissions import (
@@ -49,6 +50,14 @@ def _one_of_each(agency) -> dict:
             system=credential.system,
             reason=ManualTask.Reason.FAILED,
             opened_at=now,
+        ),
+        "findings.finding": Finding.objects.create(
+            kind="orphan",
+            severity="high",
+            system=credential.system,
+            account="orphan",
+            first_seen_at=now,
+            last_seen_at=now,
         ),
         "audit.auditevent": audit_record_standalone(
             actor=Actor.system("tests"),
