@@ -111,6 +111,20 @@ def system_update(*, actor: Actor, system: System, secret=_UNSET, **changes) -> 
             before=old,
             after=new,
         )
+        if (
+            before["lifecycle"] != System.Lifecycle.DECOMMISSIONED
+            and system.lifecycle == System.Lifecycle.DECOMMISSIONED
+        ):
+            # A decommissioned system keeps no vendor access: every live credential
+            # on it is revoked (and reconciliation flags any account seen there later).
+            from revocation.services.requests import request_revocation
+
+            request_revocation(
+                actor=actor,
+                queryset=Credential.objects.filter(system=system),
+                reason=f"System {system.name} was decommissioned.",
+                trigger="system_decommissioned",
+            )
         if moved:
             # Its own event, so a reviewer (or a SIEM rule) can watch for exactly this.
             audit_record(

@@ -22,7 +22,7 @@ from rest_framework.filters import SearchFilter
 from access.models import Credential, System
 from audit.models import AuditEvent
 from findings.kinds import Severity, kind_choices
-from findings.models import Finding
+from findings.models import Finding, ReconciliationRun
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.selectors import connector_error_readers
 from vendors.models import Agency, Contract, Vendor
@@ -313,3 +313,13 @@ class FindingFilter(filters.FilterSet):
         if value:
             return queryset.filter(status__in=Finding.LIVE)
         return queryset.exclude(status__in=Finding.LIVE)
+
+
+class ReconciliationRunFilter(filters.FilterSet):
+    agency = IdFilter(field_name=agency_path(ReconciliationRun))
+    system = IdFilter(field_name="system_id")
+    status = filters.ChoiceFilter(choices=ReconciliationRun.Status.choices)
+
+    class Meta:
+        model = ReconciliationRun
+        fields = ["agency", "system", "status"]

@@ -16,7 +16,7 @@ from access.models import Credential, System
 from audit.hashing import COLUMNS
 from audit.models import AuditEvent
 from config.text import text_problem
-from findings.models import Finding
+from findings.models import Finding, ReconciliationRun
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.selectors import connector_error_readers, connector_error_shown
 from vendors.models import Agency, Contract, Vendor
@@ -346,6 +346,35 @@ class FindingSerializer(serializers.ModelSerializer):
             "status_changed_at",
             "status_changed_by",
             "status_reason",
+        ]
+        read_only_fields = fields
+
+
+class ReconciliationRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReconciliationRun
+        fields = [
+            "id",
+            "system",
+            "status",
+            "trigger",
+            "requested_by",
+            "worker",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "accounts",
+            "active_accounts",
+            "sessions",
+            "matched",
+            "orphans",
+            "drifted",
+            "not_found",
+            "used_after_end",
+            "findings_opened",
+            "findings_resolved",
+            "error",
         ]
         read_only_fields = fields
 

@@ -15,6 +15,9 @@ router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("revocations", views.RevocationAttemptViewSet, basename="revocation")
 router.register("manual-tasks", views.ManualTaskViewSet, basename="manual-task")
 router.register("findings", views.FindingViewSet, basename="finding")
+router.register(
+    "reconciliation-runs", views.ReconciliationRunViewSet, basename="reconciliation-run"
+)
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register(
     "vendor-evidence-packs", views_evidence.VendorEvidencePackViewSet, basename="vendor-evidence"

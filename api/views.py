@@ -22,6 +22,7 @@ from api.exceptions import error_body
 from api.pagination import AfterSeqPagination
 from api.viewsets import AgencyScopedViewSet
 from audit.selectors import audit_event_list
+from findings import reconciliation
 from findings import selectors as finding_selectors
 from findings import services as finding_services
 from revocation import selectors as revocation_selectors
@@ -211,9 +212,29 @@ class SystemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScop
     ordering_fields = ["name", "kind", "lifecycle", "estimated_records", "created_at"]
     ordering = ["name", "id"]
     write_perm = MANAGE_INVENTORY
+    action_perms = {"reconcile": MANAGE_INVENTORY}
 
     def rows(self, perm):
         return access_selectors.system_list(user=self.request.user, perm=perm)
+
+    @extend_schema(
+        summary="Reconcile a system now",
+        description=(
+            "Queues a pass that reads every account on the target and compares it with "
+            "the registry (orphans, drift, not found, use after the end). Returns the "
+            "queued run, or the one already queued or running."
+        ),
+        request=None,
+        responses={202: serializers.ReconciliationRunSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def reconcile(self, request, pk=None):
+        system = self.get_object()
+        run, _ = reconciliation.reconciliation_request(
+            actor=self.actor(), system=system, trigger="manual"
+        )
+        body = serializers.ReconciliationRunSerializer(run, context=self.get_serializer_context())
+        return Response(body.data, status=status.HTTP_202_ACCEPTED)
 
     def create(self, request):
         data = self.validated()
@@ -376,6 +397,22 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencySco
         ).get()
         body = serializers.CredentialSerializer(credential, context=self.get_serializer_context())
         return Response(body.data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Reconciliation runs (one per pass over a system)"),
+    retrieve=extend_schema(summary="One reconciliation run"),
+)
+class ReconciliationRunViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScopedViewSet
+):
+    serializer_class = serializers.ReconciliationRunSerializer
+    filterset_class = filters.ReconciliationRunFilter
+    ordering_fields = ["queued_at", "finished_at", "duration_ms"]
+    ordering = ["-queued_at", "-id"]
+
+    def rows(self, perm):
+        return finding_selectors.reconciliation_runs(user=self.request.user, perm=perm)
 
 
 # Revocation attempts and manual tasks -----------------------------------------

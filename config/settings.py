@@ -352,6 +352,14 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "sundown")
 CELERY_TASK_ROUTES = ("revocation.routing.route_task",)
 CELERY_TIMEZONE = "UTC"
 SUNDOWN_SWEEP_SECONDS = env_int("SUNDOWN_SWEEP_SECONDS", 5)
+# Reconciliation: minutes between passes over a system (a system's own schedule wins),
+# and how long a queued or running pass may take before the next one abandons it.
+SUNDOWN_RECONCILE_MINUTES = env_int("SUNDOWN_RECONCILE_MINUTES", 60)
+SUNDOWN_RECONCILE_STALE_SECONDS = env_int("SUNDOWN_RECONCILE_STALE_SECONDS", 900)
+# Days unused before access is a dormant finding, for agencies without their own policy.
+SUNDOWN_DORMANT_DAYS = env_int("SUNDOWN_DORMANT_DAYS", 90)
+# A pass refreshes a credential's "last seen on the target" when older than this.
+SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS = env_int("SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS", 21600)
 CELERY_BEAT_SCHEDULE = {
     # The sweep moves due credentials to pending and (re)dispatches pending work:
     # a lost or flushed broker message is simply sent again on the next run.
@@ -370,6 +378,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.checkpoint",
         "schedule": float(SUNDOWN_CHECKPOINT_SECONDS),
         "options": {"expires": SUNDOWN_CHECKPOINT_SECONDS},
+    },
+    # Reconciliation: queue a pass for each system whose interval has passed.
+    "findings-reconcile-due": {
+        "task": "findings.reconcile_due",
+        "schedule": float(env_int("SUNDOWN_RECONCILE_CHECK_SECONDS", 60)),
+        "options": {"expires": 120},
     },
     "revocation-expiry-notices": {
         "task": "revocation.expiry_notices",

@@ -40,6 +40,18 @@ class AgencyOverview:
     # Live (open or acknowledged) findings by severity, and the critical ones themselves.
     findings: dict = field(default_factory=lambda: {s: 0 for s in Severity.RANK})
     critical_findings: list = field(default_factory=list)
+    legacy: list = field(default_factory=list)
+
+
+@dataclass
+class LegacyExposure:
+    """A legacy system holding citizen records that vendors can still reach."""
+
+    system: System
+    live_credentials: int
+    vendors: int
+    ended_credentials: int  # live credentials whose every contract has ended
+    since_end: dt.timedelta | None  # the longest of those, since its last contract ended
 
 
 @dataclass
@@ -110,6 +122,7 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
 
     _add_overdue(by_id, system_agency, now, overdue_limit)
     _add_findings(by_id, ids, limit=overdue_limit)
+    _add_legacy(by_id, ids, now)
 
     for row in (
         within(ManualTask.objects.all(), ids)
@@ -220,3 +233,49 @@ def _add_findings(by_id: dict, ids: list[int], limit: int) -> None:
         items = by_id[finding.system.agency_id].critical_findings
         if len(items) < limit:
             items.append(finding)
+
+
+def _add_legacy(by_id: dict, ids: list[int], now) -> None:
+    """Legacy systems with citizen records and live vendor access, most records first."""
+    systems = {
+        s.pk: s
+        for s in within(System.objects.all(), ids).filter(
+            lifecycle=System.Lifecycle.LEGACY, estimated_records__gt=0
+        )
+    }
+    if not systems:
+        return
+    live = Credential.objects.filter(
+        system_id__in=list(systems),
+        status__in=[Credential.Status.ACTIVE, Credential.Status.FAILED, Credential.Status.PENDING],
+    )
+    counts = {
+        row["system_id"]: row
+        for row in live.values("system_id")
+        .annotate(n=Count("id"), vendors=Count("vendor_id", distinct=True))
+        .order_by()
+    }
+    ended: dict[int, list] = {}
+    link = Credential.contracts.through
+    for system_id, last_end in (
+        link.objects.filter(credential__in=live)
+        .values("credential_id", "credential__system_id")
+        .annotate(last_end=Max("contract__access_ends_at"))
+        .filter(Q(last_end__lte=now))
+        .values_list("credential__system_id", "last_end")  # type: ignore[misc]
+    ):
+        ended.setdefault(system_id, []).append(last_end)
+    for pk, system in sorted(systems.items(), key=lambda item: -item[1].estimated_records):
+        row = counts.get(pk)
+        if not row:
+            continue
+        ends = ended.get(pk, [])
+        by_id[system.agency_id].legacy.append(
+            LegacyExposure(
+                system=system,
+                live_credentials=row["n"],
+                vendors=row["vendors"],
+                ended_credentials=len(ends),
+                since_end=now - min(ends) if ends else None,
+            )
+        )

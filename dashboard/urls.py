@@ -47,6 +47,7 @@ urlpatterns = [
     ),
     path("systems/", inventory.system_list, name="system_list"),
     path("systems/<int:pk>/", inventory.system_detail, name="system_detail"),
+    path("systems/<int:pk>/reconcile/", findings.system_reconcile_view, name="system_reconcile"),
     path("credentials/new/", inventory.credential_register_view, name="credential_register"),
     path("credentials/<int:pk>/", inventory.credential_detail, name="credential_detail"),
     path(

@@ -8,12 +8,13 @@ kind, held by a partial unique index: seeing the same thing again moves its
 ``findings.services``, which audits every opening and every triage step.
 """
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from access.models import Credential, System
 from findings.kinds import FINDING_KINDS, Severity, kind_choices
-from vendors.models import Vendor
+from vendors.models import Agency, Vendor
 
 
 class Finding(models.Model):
@@ -97,3 +98,143 @@ class Finding(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE
+
+
+class ReconciliationRun(models.Model):
+    """One pass of reconciliation over one system: what the target showed, what differed.
+
+    Created ``queued`` by whoever asks (beat, a person, the command), ``running`` while a
+    worker reads and compares, then ``succeeded`` or ``failed``. A worker that dies
+    leaves its run ``running``; the next pass over the system marks it ``abandoned``
+    (its comparison, one transaction, left nothing half-written).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (worker lost)"
+
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="reconciliation_runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=32, help_text="schedule, manual, command, ...")
+    requested_by = models.CharField(max_length=200, blank=True, default="")
+    worker = models.CharField(max_length=200, blank=True, default="")
+    queued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # What the target showed.
+    accounts = models.PositiveIntegerField(default=0)
+    active_accounts = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    # How it compared with the registry.
+    matched = models.PositiveIntegerField(default=0)
+    orphans = models.PositiveIntegerField(default=0)
+    drifted = models.PositiveIntegerField(default=0)
+    not_found = models.PositiveIntegerField(default=0)
+    used_after_end = models.PositiveIntegerField(default=0)
+    findings_opened = models.PositiveIntegerField(default=0)
+    findings_resolved = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["system", "-queued_at"], name="reconrun_system_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed", "abandoned"]),
+                name="reconrun_status_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"reconciliation {self.pk} of system {self.system_id}"
+
+
+class ReconcileSchedule(models.Model):
+    """How often one system is reconciled (absent: every SUNDOWN_RECONCILE_MINUTES)."""
+
+    system = models.OneToOneField(
+        System, on_delete=models.CASCADE, primary_key=True, related_name="reconcile_schedule"
+    )
+    interval_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1)], help_text="Minutes between passes."
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(interval_minutes__gte=1), name="reconcile_interval_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"every {self.interval_minutes} min" if self.enabled else "off"
+
+
+class AccountPattern(models.Model):
+    """How an account on a target is recognised as a vendor's when no credential names it.
+
+    ``prefix``: the identifier starts with the value (``acme_``); ``email_domain``: the
+    account's e-mail is at the domain; ``dn_suffix``: an LDAP/AD DN under the value (an
+    OU); ``group``: the account is a member of the group (DN or name).
+    """
+
+    class Kind(models.TextChoices):
+        PREFIX = "prefix", "Name prefix"
+        EMAIL_DOMAIN = "email_domain", "E-mail domain"
+        DN_SUFFIX = "dn_suffix", "Directory OU (DN suffix)"
+        GROUP = "group", "Directory group"
+
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="account_patterns")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["vendor_id", "kind", "value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "kind", "value"], name="account_pattern_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["prefix", "email_domain", "dn_suffix", "group"]),
+                name="account_pattern_kind_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.value}"
+
+
+class FindingPolicy(models.Model):
+    """An agency's settings for the findings policies (absent: the defaults).
+
+    Dormant: active access not used for ``dormant_days`` (federal baselines say 90,
+    35 at high impact) is a finding, and with ``dormant_revoke`` it is also revoked
+    (trigger ``dormant``). Changed only through ``findings.services.finding_policy_set``.
+    """
+
+    agency = models.OneToOneField(
+        Agency, on_delete=models.CASCADE, primary_key=True, related_name="finding_policy"
+    )
+    dormant_days = models.PositiveIntegerField(
+        default=90, validators=[MinValueValidator(1)], help_text="Days unused before dormant."
+    )
+    dormant_revoke = models.BooleanField(
+        default=False, help_text="Revoke dormant access automatically."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(dormant_days__gte=1), name="finding_policy_dormant_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"dormant after {self.dormant_days} days"

@@ -8,7 +8,7 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from audit.models import AuditEvent
 from findings.kinds import Severity
-from findings.models import Finding
+from findings.models import Finding, ReconciliationRun
 from vendors.permissions import VIEW, restrict, within
 
 SEVERITY_ORDER = Case(
@@ -73,3 +73,21 @@ def finding_history(finding: Finding) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(
         target_type="findings.finding", target_id=str(finding.pk)
     ).order_by("seq")
+
+
+def reconciliation_runs(*, user, perm: str = VIEW) -> QuerySet[ReconciliationRun]:
+    return restrict(ReconciliationRun.objects.all(), user, perm)
+
+
+def system_last_runs(system, limit: int = 10) -> QuerySet[ReconciliationRun]:
+    """A system's latest passes (for its page), below a system fetched through restrict."""
+    return ReconciliationRun.objects.filter(system=system).order_by("-queued_at", "-id")[:limit]
+
+
+def system_live_findings(system, limit: int = 50) -> QuerySet[Finding]:
+    return (
+        Finding.objects.filter(system=system, status__in=Finding.LIVE)
+        .select_related("vendor")
+        .annotate(severity_order=SEVERITY_ORDER)
+        .order_by("-severity_order", "-last_seen_at")[:limit]
+    )

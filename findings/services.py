@@ -402,3 +402,36 @@ def alert_critical(system: System, findings: list[Finding]) -> None:
         )
     except Exception:
         logger.exception("could not send the critical findings alert for %s", system)
+
+
+# Policy -----------------------------------------------------------------------
+
+
+def finding_policy_set(
+    *, actor: Actor, agency, dormant_days: int | None = None, dormant_revoke: bool | None = None
+):
+    """Change an agency's findings policy (audited; unchanged values record nothing)."""
+    from findings.models import FindingPolicy
+
+    with transaction.atomic():
+        policy, _ = FindingPolicy.objects.select_for_update().get_or_create(agency=agency)
+        before = {"dormant_days": policy.dormant_days, "dormant_revoke": policy.dormant_revoke}
+        if dormant_days is not None:
+            if not isinstance(dormant_days, int) or dormant_days < 1:
+                raise ValidationError({"dormant_days": "A whole number of days, at least 1."})
+            policy.dormant_days = dormant_days
+        if dormant_revoke is not None:
+            policy.dormant_revoke = bool(dormant_revoke)
+        after = {"dormant_days": policy.dormant_days, "dormant_revoke": policy.dormant_revoke}
+        if before == after:
+            return policy
+        policy.save()
+        audit_record(
+            actor=actor,
+            action="agency.finding_policy_changed",
+            target=agency,
+            agency_id=agency.pk,
+            before=before,
+            after=after,
+        )
+    return policy

@@ -10,6 +10,9 @@ the task's ``kind`` argument, so routing needs no database read at publish time.
 from __future__ import annotations
 
 BATCH_TASK = "revocation.revoke_system_batch"
+# Reconciliation passes talk to the same targets: they share the kind's queue.
+RECONCILE_TASK = "findings.reconcile_system"
+ROUTED = (BATCH_TASK, RECONCILE_TASK)
 
 
 def kind_queue(kind: str, default_queue: str) -> str:
@@ -26,7 +29,7 @@ def queue_names(default_queue: str) -> list[str]:
 def route_task(name, args, kwargs, options, task=None, **kw):
     """Celery router: batch tasks by the kind they carry; everything else as configured."""
     kind = (kwargs or {}).get("kind")
-    if name != BATCH_TASK or not kind:
+    if name not in ROUTED or not kind:
         return None
     from config.celery import app
 

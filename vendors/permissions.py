@@ -46,6 +46,10 @@ AGENCY_OWNER: dict[str, str] = {
     "revocation.manualtask": "system__agency_id",
     "audit.auditevent": "agency_id",
     "findings.finding": "system__agency_id",
+    "findings.reconciliationrun": "system__agency_id",
+    "findings.reconcileschedule": "system__agency_id",
+    "findings.accountpattern": "vendor__agency_id",
+    "findings.findingpolicy": "agency_id",
 }
 
 

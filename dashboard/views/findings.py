@@ -6,11 +6,13 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from access.selectors import system_get
 from audit.actor import Actor
 from dashboard.forms import FindingAdoptForm, FindingFilterForm, FindingTriageForm
 from dashboard.views._common import found, paginate, query_without_page
 from findings import selectors
 from findings.models import Finding
+from findings.reconciliation import reconciliation_request
 from findings.services import (
     ADOPTABLE,
     finding_acknowledge,
@@ -107,3 +109,17 @@ def finding_adopt_view(request, pk: int):
         return redirect("finding_detail", pk=finding.pk)
     messages.success(request, f"{credential.external_id} adopted as a credential.")
     return redirect("credential_detail", pk=credential.pk)
+
+
+@login_required
+@require_POST
+def system_reconcile_view(request, pk: int):
+    system = found(system_get(user=request.user, pk=pk, perm=MANAGE_INVENTORY))
+    run, new = reconciliation_request(
+        actor=Actor.from_request(request), system=system, trigger="manual"
+    )
+    if new:
+        messages.success(request, f"Reconciliation of {system.name} queued.")
+    else:
+        messages.info(request, f"A reconciliation of {system.name} is already {run.status}.")
+    return redirect("system_detail", pk=system.pk)

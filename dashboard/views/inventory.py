@@ -12,6 +12,7 @@ from access.services import credential_register
 from audit.actor import Actor
 from dashboard.forms import CredentialForm, RevokeForm, SystemFilterForm, apply_validation_error
 from dashboard.views._common import found, paginate, query_without_page, require_any_perm
+from findings import selectors as finding_selectors
 from revocation.selectors import revocation_attempts
 from revocation.services import credential_revoke
 from vendors.permissions import MANAGE_INVENTORY, REVOKE, has_agency_perm
@@ -42,6 +43,9 @@ def system_detail(request, pk: int):
             "page": paginate(request, credentials),
             "query": query_without_page(request),
             "can_revoke": has_agency_perm(request.user, REVOKE, system),
+            "can_reconcile": has_agency_perm(request.user, MANAGE_INVENTORY, system),
+            "runs": finding_selectors.system_last_runs(system),
+            "findings": finding_selectors.system_live_findings(system),
         },
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from access.destinations import (
     Address,
@@ -40,11 +41,22 @@ class ConnectorError(Exception):
 
 @dataclass(frozen=True)
 class Account:
-    """An account found on a target by ``list_accounts`` (discovery and drift)."""
+    """An account found on a target by ``list_accounts`` (reconciliation).
+
+    ``active``: it could log in now. ``sessions`` and ``sources``: who is connected
+    now, where the target tells (0 where it cannot). ``last_login_at``: the last login
+    the target recorded, where it keeps one. ``email`` and ``groups`` attribute an
+    unregistered account to a vendor (findings.AccountPattern).
+    """
 
     external_id: str
     active: bool
     detail: str = ""
+    sessions: int = 0
+    sources: tuple[str, ...] = ()
+    last_login_at: datetime | None = None
+    email: str = ""
+    groups: tuple[str, ...] = ()
 
 
 def close_matches(wanted: str, names: Iterable[str], limit: int = 5) -> list[str]:
@@ -172,6 +184,11 @@ class Connector:
 
     def list_accounts(self) -> list[Account]:
         raise NotImplementedError
+
+    def account_key(self, external_id: str) -> str:
+        """How the target compares identifiers: reconciliation matches listed accounts
+        with credentials by this key (exact by default; LDAP DNs ignore case)."""
+        return external_id
 
     def missing(self, credentials: Iterable[Credential]) -> dict[int, list[str]]:
         """The credentials whose account the target does not show at all, each with

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import ldap3
 from ldap3.core import exceptions as lex
@@ -75,6 +76,39 @@ def _rdns(dn: str) -> list[str]:
             rdns.append("+".join(sorted(avas)))
             avas = []
     return rdns
+
+
+_ACCOUNT_ATTRIBUTES = (
+    "pwdAccountLockedTime",
+    "mail",
+    "memberOf",
+    "authTimestamp",
+    "pwdLastSuccess",
+)
+
+
+def _values(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _first(value) -> str:
+    values = _values(value)
+    return str(values[0]) if values else ""
+
+
+def _ldap_time(value: str) -> datetime | None:
+    """A GeneralizedTime (``20261202061000Z``, fractions allowed) as UTC, or None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _norm(dn: str) -> str:
@@ -348,7 +382,11 @@ class LDAPConnector(BatchConnector):
 
     def list_accounts(self) -> list[Account]:
         conn = self._connection()
-        entries = self._paged(conn, self.user_filter, ["pwdAccountLockedTime"])
+        # mail and memberOf attribute unregistered accounts to vendors; the last bind
+        # comes from the lastbind overlay (authTimestamp) or ppolicy (pwdLastSuccess)
+        # where the directory keeps one. Attributes the server does not know are
+        # simply not returned.
+        entries = self._paged(conn, self.user_filter, [*_ACCOUNT_ATTRIBUTES])
         # Whether a password is set, without reading the hashes back.
         with_password = {
             _norm(dn) for dn, _ in self._paged(conn, f"(&{self.user_filter}(userPassword=*))", [])
@@ -363,9 +401,18 @@ class LDAPConnector(BatchConnector):
                     external_id=dn,
                     active=has_password and not locked,
                     detail=", ".join(text for flag, text in flags if flag),
+                    email=_first(attributes.get("mail")),
+                    groups=tuple(str(g) for g in _values(attributes.get("memberOf"))),
+                    last_login_at=_ldap_time(
+                        _first(attributes.get("authTimestamp"))
+                        or _first(attributes.get("pwdLastSuccess"))
+                    ),
                 )
             )
         return accounts
+
+    def account_key(self, external_id: str) -> str:
+        return _norm(external_id)
 
     def _paged(self, conn: ldap3.Connection, search_filter: str, attributes: list[str]):
         """(dn, attributes) of every entry under base_dn matching, page by page."""

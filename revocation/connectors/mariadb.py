@@ -260,11 +260,21 @@ class MariaDBConnector(BatchConnector):
             "SELECT User, Host, COALESCE(JSON_VALUE(Priv, '$.account_locked'), 0) "
             "FROM mysql.global_priv WHERE User <> '' ORDER BY User, Host"
         )
+        # PROCESSLIST names the user and the client's address, not which host
+        # account matched: a user's sessions are shown on each of its accounts.
+        sessions: dict[str, list[str]] = {}
+        for user, client in self._run(
+            "SELECT USER, SUBSTRING_INDEX(HOST, ':', 1) FROM information_schema.PROCESSLIST "
+            "WHERE USER <> '' AND COMMAND <> 'Daemon'"
+        ):
+            sessions.setdefault(user, []).append(client)
         return [
             Account(
                 external_id=f"{user}@{host}",
                 active=str(locked) not in ("1", "true"),
                 detail="locked" if str(locked) in ("1", "true") else "",
+                sessions=len(sessions.get(user, ())),
+                sources=tuple(sorted({s for s in sessions.get(user, ()) if s})),
             )
             for user, host, locked in rows
         ]

@@ -238,13 +238,25 @@ class PostgresConnector(BatchConnector):
 
     # Interface -------------------------------------------------------------
     def list_accounts(self) -> list[Account]:
+        # Sessions from pg_stat_activity in the same read (cluster-wide, like roles).
         rows = self._query(
-            "SELECT rolname, rolcanlogin, rolsuper FROM pg_roles "
-            "WHERE rolname !~ '^pg_' ORDER BY rolname"
+            "SELECT r.rolname, r.rolcanlogin, r.rolsuper, s.n, s.sources "
+            "FROM pg_roles r LEFT JOIN ("
+            "  SELECT usename, count(*) AS n,"
+            "         array_remove(array_agg(DISTINCT host(client_addr)), NULL) AS sources"
+            "  FROM pg_stat_activity WHERE usename IS NOT NULL GROUP BY usename"
+            ") s ON s.usename = r.rolname "
+            "WHERE r.rolname !~ '^pg_' ORDER BY r.rolname"
         )
         return [
-            Account(external_id=name, active=login, detail="superuser" if sup else "")
-            for name, login, sup in rows
+            Account(
+                external_id=name,
+                active=login,
+                detail="superuser" if sup else "",
+                sessions=n or 0,
+                sources=tuple(sources or ()),
+            )
+            for name, login, sup, n, sources in rows
         ]
 
     def missing(self, credentials: Iterable[Credential]) -> dict[int, list[str]]:

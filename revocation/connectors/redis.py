@@ -181,6 +181,11 @@ class RedisConnector(BatchConnector):
 
     def list_accounts(self) -> list[Account]:
         rules = self._call(self.client.acl_list)
+        sessions: dict[str, list[str]] = {}
+        for client in self._call(self.client.client_list):
+            user = client.get("user")
+            if user:
+                sessions.setdefault(user, []).append(client.get("addr", "").rpartition(":")[0])
         accounts = []
         for rule in rules:
             # "user <name> on|off [nopass] [#<hash>...] ~keys &channels +@cmds"
@@ -192,6 +197,8 @@ class RedisConnector(BatchConnector):
                     external_id=tokens[1],
                     active="on" in tokens[2:],
                     detail=" ".join(t for t in tokens[2:] if not t.startswith("#")),
+                    sessions=len(sessions.get(tokens[1], ())),
+                    sources=tuple(sorted({a for a in sessions.get(tokens[1], ()) if a})),
                 )
             )
         return accounts

@@ -324,9 +324,21 @@ class SCIMConnector(Connector):
                     external_id=u.id,
                     active=u.active is not False,
                     detail=u.user_name or "",
+                    email=_primary_email(u),
+                    groups=tuple(
+                        str(g.display or g.value) for g in (u.groups or []) if g.display or g.value
+                    ),
                 )
                 for u in users
             ]
             start += len(users)
             if not users or start > int(page.total_results or 0):
                 return accounts
+
+
+def _primary_email(user) -> str:
+    """The primary (else the first) e-mail of a SCIM user, for vendor attribution."""
+    emails = [e for e in (getattr(user, "emails", None) or []) if getattr(e, "value", None)]
+    primary = [e for e in emails if getattr(e, "primary", False)]
+    chosen = (primary or emails)[:1]
+    return str(chosen[0].value) if chosen else ""

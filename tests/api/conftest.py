@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from api.services import api_token_create
 from audit.actor import Actor
-from findings.models import Finding
+from findings.models import Finding, ReconciliationRun
 from revocation.models import ManualTask
 from tests.factories import (
     ContractFactory,
@@ -85,7 +85,11 @@ def make_world(agency, tag: str) -> dict:
         first_seen_at=timezone.now(),
         last_seen_at=timezone.now(),
     )
+    run = ReconciliationRun.objects.create(
+        system=system, trigger="tests", queued_at=timezone.now(), status="succeeded"
+    )
     return {
+        "run": run,
         "agency": agency,
         "vendor": vendor,
         "contract": contract,

@@ -127,6 +127,12 @@ ACTIONS = [
         lambda w: {"vendor": w["vendor"].pk, "contracts": [w["contract"].pk]},
     ),
     (
+        "system.reconciliation_requested",
+        "post",
+        lambda w: f"/api/v1/systems/{w['system'].pk}/reconcile/",
+        lambda w: {},
+    ),
+    (
         "manual_task.completed",
         "post",
         lambda w: f"/api/v1/manual-tasks/{w['task'].pk}/complete/",

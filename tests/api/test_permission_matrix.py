@@ -234,6 +234,22 @@ CASES = [
         body=lambda w, own: {"vendor": w["vendor"].pk, "contracts": [w["contract"].pk]},
         ok=201,
     ),
+    Case(
+        "systems.reconcile",
+        "post",
+        lambda w: f"/api/v1/systems/{w['system'].pk}/reconcile/",
+        {OFFICER, INTEGRATION},
+        "write",
+        ok=202,
+    ),
+    Case("reconciliation_runs.list", "get", lambda w: "/api/v1/reconciliation-runs/", ALL, "list"),
+    Case(
+        "reconciliation_runs.retrieve",
+        "get",
+        lambda w: f"/api/v1/reconciliation-runs/{w['run'].pk}/",
+        ALL,
+        "detail",
+    ),
     Case("audit_events.list", "get", lambda w: "/api/v1/audit-events/", {OFFICER, AUDITOR}, "list"),
     Case(
         "audit_events.retrieve",
@@ -262,6 +278,7 @@ LIST_MARKERS = {
     "manual_tasks.list": ("task", "id"),
     "audit_events.list": ("event", "seq"),
     "findings.list": ("finding", "id"),
+    "reconciliation_runs.list": ("run", "id"),
 }
 
 

@@ -72,6 +72,7 @@ def _ids(agency) -> dict[str, list[int]]:
         "manual-tasks": [world["task"].pk, failed.pk],
         "audit-events": [event.seq],
         "findings": [world["finding"].pk, second_finding.pk],
+        "reconciliation-runs": [world["run"].pk],
         "vendor-evidence-packs": vendors,
         "contract-evidence-packs": [c.pk for c in contracts],
     }

@@ -6,7 +6,13 @@ from django.utils import timezone
 
 from audit.actor import Actor
 from audit.services import audit_record_standalone
-from findings.models import Finding
+from findings.models import (
+    AccountPattern,
+    Finding,
+    FindingPolicy,
+    ReconcileSchedule,
+    ReconciliationRun,
+)
 from revocation.models import ManualTask, RevocationAttempt
 from tests.factories import CredentialFactory, UserFactory
 from vendors.permissions import (
@@ -59,6 +65,14 @@ def _one_of_each(agency) -> dict:
             first_seen_at=now,
             last_seen_at=now,
         ),
+        "findings.reconciliationrun": ReconciliationRun.objects.create(
+            system=credential.system, trigger="tests", queued_at=now
+        ),
+        "findings.reconcileschedule": ReconcileSchedule.objects.create(system=credential.system),
+        "findings.accountpattern": AccountPattern.objects.create(
+            vendor=credential.vendor, kind="prefix", value="acme_"
+        ),
+        "findings.findingpolicy": FindingPolicy.objects.create(agency=agency),
         "audit.auditevent": audit_record_standalone(
             actor=Actor.system("tests"),
             action="tests.owned",

@@ -91,6 +91,11 @@ class Target:
         """A real login as the vendor (only where ``login``)."""
         raise NotImplementedError
 
+    def restore_by_hand(self, external_id: str) -> None:
+        """Undo a revocation in this mode behind Sundown's back (drift), where the
+        revoked account stays on the target."""
+        raise NotImplementedError
+
 
 class PostgresTarget(Target):
     """The shared server. It trusts loopback, so a wrong *password* is never refused
@@ -130,6 +135,10 @@ class PostgresTarget(Target):
         suffix = "" if verb == "DROP ROLE" else " NOLOGIN"
         with pg_admin() as cursor:
             cursor.execute(f'{verb} "{external_id}"{suffix}')
+
+    def restore_by_hand(self, external_id):
+        with pg_admin() as cursor:
+            cursor.execute(f'ALTER ROLE "{external_id}" LOGIN PASSWORD %s', [VENDOR_PASSWORD])
 
     def can_login(self, external_id):
         try:
@@ -174,6 +183,13 @@ class MariaDBTarget(Target):
         with mariadb_admin() as admin, admin.cursor() as cursor:
             cursor.execute(statement, (user,))
 
+    def restore_by_hand(self, external_id):
+        user = external_id.rpartition("@")[0]
+        with mariadb_admin() as admin, admin.cursor() as cursor:
+            cursor.execute(
+                "ALTER USER %s@'%%' IDENTIFIED BY %s ACCOUNT UNLOCK", (user, VENDOR_PASSWORD)
+            )
+
     def can_login(self, external_id):
         user = external_id.rpartition("@")[0]
         try:
@@ -214,6 +230,9 @@ class RedisTarget(Target):
             redis_admin().acl_deluser(external_id)
         else:
             redis_admin().acl_setuser(external_id, enabled=False, reset_passwords=True)
+
+    def restore_by_hand(self, external_id):
+        redis_admin().acl_setuser(external_id, enabled=True, passwords=[f"+{VENDOR_PASSWORD}"])
 
     def can_login(self, external_id):
         client = redis.Redis(
@@ -266,6 +285,14 @@ class LDAPTarget(Target):
             else:
                 conn.modify(external_id, {"userPassword": [(ldap3.MODIFY_DELETE, [])]})
 
+    def restore_by_hand(self, external_id):
+        with self.slapd.admin_connection() as conn:
+            if self.mode.get("disable_method") == "ppolicy":
+                conn.modify(external_id, {"pwdAccountLockedTime": [(ldap3.MODIFY_DELETE, [])]})
+            else:
+                password = {"userPassword": [(ldap3.MODIFY_REPLACE, [VENDOR_PASSWORD])]}
+                conn.modify(external_id, password)
+
     def can_login(self, external_id):
         return self.slapd.can_bind(external_id, VENDOR_PASSWORD)
 
@@ -311,6 +338,17 @@ class SCIMTarget(Target):
                 )
             response.raise_for_status()
 
+    def restore_by_hand(self, external_id):
+        with self.server.http() as http:
+            response = http.patch(
+                f"/Users/{external_id}",
+                json={
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": True}],
+                },
+            )
+            response.raise_for_status()
+
 
 class SSHTarget(Target):
     kind = "ssh"
@@ -352,6 +390,11 @@ class SSHTarget(Target):
             path = self.sshd.authorized_keys
             lines = path.read_text().splitlines(keepends=True)
             path.write_text("".join(line for line in lines if key.public not in line))
+
+    def restore_by_hand(self, external_id):
+        key = self.sshd.keys[external_id]
+        with self.sshd.authorized_keys.open("a") as f:
+            f.write(key.public + "\n")
 
     def can_login(self, external_id):
         return self.sshd.can_login(external_id)
@@ -397,6 +440,10 @@ class HtpasswdTarget(Target):
             # No htpasswd option disables a user; administrators mark the hash.
             text = self.file.path.read_text()
             self.file.path.write_text(text.replace(f"{external_id}:", f"{external_id}:!", 1))
+
+    def restore_by_hand(self, external_id):
+        text = self.file.path.read_text()
+        self.file.path.write_text(text.replace(f"{external_id}:!", f"{external_id}:"))
 
     def can_login(self, external_id):
         return self.file.can_login(external_id, VENDOR_PASSWORD)

@@ -1,0 +1,27 @@
+"""Celery tasks of reconciliation: thin, take ids, decisions in findings.reconciliation."""
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="findings.reconcile_system", ignore_result=True)
+def reconcile_system_task(run_id: int, kind: str = "") -> str:
+    """Do one queued pass. ``kind`` only routes the message to its kind's queue."""
+    from findings.reconciliation import reconciliation_run
+
+    run = reconciliation_run(run_id=run_id)
+    return run.status if run is not None else "gone"
+
+
+@shared_task(name="findings.reconcile_due", ignore_result=True)
+def reconcile_due_task() -> int:
+    """Beat: queue a pass for every system whose interval has passed."""
+    from findings.reconciliation import reconciliation_due
+
+    queued = reconciliation_due()
+    if queued:
+        logger.info("reconciliation: %s pass(es) queued", len(queued))
+    return len(queued)
