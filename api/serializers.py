@@ -485,9 +485,9 @@ class FindingAdoptSerializer(serializers.Serializer):
         required=False,
         help_text="The credential's kind; by default the usual one for the system's kind.",
     )
-    holder = TextField(max_length=200, required=False, allow_blank=True, default="")
-    privileges = TextField(max_length=5000, required=False, allow_blank=True, default="")
-    reason = TextField(max_length=2000, required=False, allow_blank=True, default="")
+    holder = Text(max_length=200, required=False, allow_blank=True, default="")
+    privileges = MultiLineText(max_length=5000, required=False, allow_blank=True, default="")
+    reason = MultiLineText(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class KillSwitchResultSerializer(serializers.Serializer):
