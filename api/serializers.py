@@ -478,6 +478,7 @@ class FindingAdoptSerializer(serializers.Serializer):
         perm=MANAGE_INVENTORY,
         queryset=Contract.objects.all(),
         many=True,
+        allow_empty=False,
         help_text="Contracts that authorise the access (at least one, of the same vendor).",
     )
     kind = serializers.ChoiceField(

@@ -251,11 +251,10 @@ def _triage(*, actor: Actor, finding: Finding, to: str, reason: str) -> Finding:
         if current.status == to:
             return current  # already there: nothing to record
         if current.status not in allowed:
+            # Not a field's fault: the finding's state (a non-field error, like every verb's).
             raise ValidationError(
-                {
-                    "status": f"A finding that is {current.get_status_display().lower()} "
-                    f"cannot become {Finding.Status(to).label.lower()}."
-                }
+                f"A finding that is {current.get_status_display().lower()} "
+                f"cannot become {Finding.Status(to).label.lower()}."
             )
         before = current.status
         current.status = to
@@ -332,9 +331,9 @@ def finding_adopt(
     with transaction.atomic():
         current = Finding.objects.select_for_update().select_related("system").get(pk=finding.pk)
         if current.kind not in ADOPTABLE:
-            raise ValidationError({"kind": "Only an orphan account can be adopted."})
+            raise ValidationError("Only an orphan account can be adopted.")
         if not current.is_live:
-            raise ValidationError({"status": "The finding is closed; nothing to adopt."})
+            raise ValidationError("The finding is closed; nothing to adopt.")
         system = current.system
         credential = credential_register(
             actor=actor,

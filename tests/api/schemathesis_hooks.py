@@ -36,7 +36,7 @@ RULES = (
     ),
     Rule(
         "contracts of another vendor (which contract is whose is data, not schema)",
-        r"^(POST|PATCH) /api/v1/credentials/",
+        r"^(POST|PATCH) /api/v1/credentials/|^POST /api/v1/findings/\{id\}/adopt/$",
         r"^contracts$",
         r"^Every contract must belong to the credential's vendor\.$",
     ),
