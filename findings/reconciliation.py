@@ -1,5 +1,8 @@
 """Reconciliation: read every account on a target and compare it with the registry.
 
+This module is the pass (runs, their claim and outcome, the schedule); the comparison
+is ``findings.comparison``, its rules ``findings.rules``, usage ``findings.usage``.
+
 One pass over one system (``reconciliation_run``):
 
 1. The connector's ``list_accounts`` reads the target once (paged where the protocol
@@ -33,48 +36,29 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Q
 from django.db.models.functions import Now
 
-from access.models import Credential, System
+from access.models import System
 from audit.actor import Actor
 from audit.services import audit_record
-from findings.models import AccountPattern, FindingPolicy, ReconciliationRun
-from findings.services import Sighting, findings_raise, findings_resolve_absent
-from revocation.connectors.base import Account, ConnectorError, connector_for
+from findings.comparison import compare
+from findings.models import ReconciliationRun
+from revocation.connectors.base import ConnectorError, connector_for
 from revocation.services.common import db_now, worker_identity
-from revocation.services.requests import request_revocation
 
 logger = logging.getLogger(__name__)
 
 RECONCILER = "reconciler"
-REVOKED = (Credential.Status.REVOKED, Credential.Status.CONFIRMED)
-LIVE_CREDENTIAL = (Credential.Status.ACTIVE, Credential.Status.FAILED)
-# The kinds a complete pass decides by itself: what it no longer sees, it resolves.
-SELF_RESOLVING = ("orphan", "not_found", "decommissioned_access", "dormant")
 # Kinds whose connectors cannot list a target.
 UNLISTABLE = ("manual", "webhook")
 
 
 def reconciler_actor() -> Actor:
     return Actor.system(RECONCILER)
-
-
-def _chunk_size() -> int:
-    # SQLite limits bound parameters; psycopg2 interpolates on the client.
-    return 900 if connection.vendor == "sqlite" else 50_000
-
-
-def _chunks(items: list, size: int | None = None):
-    size = size or _chunk_size()
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 # Runs -------------------------------------------------------------------------
@@ -209,326 +193,6 @@ def _finish_failed(run, actor: Actor, message: str, started: float) -> Reconcili
         )
     run.refresh_from_db()
     return run
-
-
-# The comparison ---------------------------------------------------------------
-
-
-@dataclass
-class _Cred:
-    pk: int
-    external_id: str
-    status: str
-    vendor_id: int
-    last_used_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-    created_at: dt.datetime
-    issued_at: dt.datetime | None
-
-
-@dataclass
-class Comparison:
-    """What one pass found (also what the bench prints)."""
-
-    sightings: list[Sighting] = field(default_factory=list)
-    drift_ids: list[int] = field(default_factory=list)
-    seen_ids: list[int] = field(default_factory=list)
-    absent_ids: list[int] = field(default_factory=list)
-    used_now: list[int] = field(default_factory=list)
-    logins: dict[int, dt.datetime] = field(default_factory=dict)
-
-
-def _patterns(system: System) -> list[tuple[int, str, str]]:
-    return [
-        (vendor_id, kind, value.casefold().strip())
-        for vendor_id, kind, value in AccountPattern.objects.filter(
-            vendor__agency_id=system.agency_id
-        ).values_list("vendor_id", "kind", "value")
-    ]
-
-
-def _dn_key(value: str) -> str:
-    return ",".join(part.strip() for part in value.casefold().split(","))
-
-
-def attribute(account: Account, patterns: list[tuple[int, str, str]]) -> tuple[int | None, list]:
-    """The vendor whose patterns match ``account`` (None when none or several do)."""
-    if not patterns:
-        return None, []
-    name = account.external_id.casefold()
-    email = (account.email or "").casefold()
-    dn = _dn_key(account.external_id)
-    groups = {_dn_key(g) for g in account.groups}
-    matched: dict[int, list[str]] = {}
-    for vendor_id, kind, value in patterns:
-        hit = (
-            (kind == AccountPattern.Kind.PREFIX and name.startswith(value))
-            or (kind == AccountPattern.Kind.EMAIL_DOMAIN and email.endswith("@" + value))
-            or (kind == AccountPattern.Kind.DN_SUFFIX and dn.endswith("," + _dn_key(value)))
-            or (kind == AccountPattern.Kind.GROUP and _dn_key(value) in groups)
-        )
-        if hit:
-            matched.setdefault(vendor_id, []).append(f"{kind}:{value}")
-    if len(matched) == 1:
-        ((vendor_id, why),) = matched.items()
-        return vendor_id, why
-    return None, sorted(f"vendor {v}: {', '.join(w)}" for v, w in matched.items())
-
-
-def compare(
-    *,
-    system: System,
-    accounts: list[Account],
-    key_of: Callable[[str], str],
-    actor: Actor,
-    run: ReconciliationRun,
-) -> Comparison:
-    """The comparison and its writes; runs inside the caller's transaction."""
-    now = db_now()
-    by_key: dict[str, Account] = {}
-    for account in accounts:
-        by_key.setdefault(key_of(account.external_id), account)
-    creds = {
-        key_of(row[1]): _Cred(*row)
-        for row in Credential.objects.filter(system=system).values_list(
-            "pk",
-            "external_id",
-            "status",
-            "vendor_id",
-            "last_used_at",
-            "revoked_at",
-            "created_at",
-            "issued_at",
-        )
-    }
-    result = Comparison()
-    decommissioned = system.lifecycle == System.Lifecycle.DECOMMISSIONED
-    patterns = _patterns(system)
-    session_creds: list[tuple[_Cred, Account]] = []
-    for key, account in by_key.items():
-        live = account.active or account.sessions > 0
-        evidence = _evidence(account)
-        cred = creds.get(key)
-        if decommissioned and live:
-            result.sightings.append(
-                Sighting(
-                    kind="decommissioned_access",
-                    account=account.external_id,
-                    vendor_id=cred.vendor_id if cred else None,
-                    credential_id=cred.pk if cred else None,
-                    summary="An account that can log in on a decommissioned system.",
-                    evidence=evidence,
-                )
-            )
-        if cred is None:
-            vendor_id, why = attribute(account, patterns)
-            if why:
-                evidence = {**evidence, "attributed_by" if vendor_id else "ambiguous": why}
-            result.sightings.append(
-                Sighting(
-                    kind="orphan",
-                    account=account.external_id,
-                    vendor_id=vendor_id,
-                    summary="On the target, in no credential"
-                    + ("" if account.active else " (cannot log in)")
-                    + ".",
-                    evidence=evidence,
-                )
-            )
-            continue
-        result.seen_ids.append(cred.pk)
-        if account.sessions > 0:
-            result.used_now.append(cred.pk)
-            session_creds.append((cred, account))
-        if account.last_login_at and (
-            cred.last_used_at is None or account.last_login_at > cred.last_used_at
-        ):
-            result.logins[cred.pk] = account.last_login_at
-        if cred.status in REVOKED and live:
-            result.drift_ids.append(cred.pk)
-            result.sightings.append(
-                Sighting(
-                    kind="drift",
-                    account=cred.external_id,
-                    vendor_id=cred.vendor_id,
-                    credential_id=cred.pk,
-                    summary="Revoked access is active on the target again; revoking it again.",
-                    evidence=evidence,
-                )
-            )
-        logged_in_since = bool(
-            account.last_login_at and cred.revoked_at and account.last_login_at > cred.revoked_at
-        )
-        if cred.status in REVOKED and (account.sessions > 0 or logged_in_since):
-            result.sightings.append(
-                Sighting(
-                    kind="used_after_revocation",
-                    account=cred.external_id,
-                    vendor_id=cred.vendor_id,
-                    credential_id=cred.pk,
-                    summary=f"{account.sessions} live session(s)"
-                    + (" and a login" if logged_in_since else "")
-                    + " after revocation.",
-                    evidence=evidence,
-                )
-            )
-    for key, cred in creds.items():
-        if key not in by_key and cred.status in LIVE_CREDENTIAL:
-            result.absent_ids.append(cred.pk)
-            result.sightings.append(
-                Sighting(
-                    kind="not_found",
-                    account=cred.external_id,
-                    vendor_id=cred.vendor_id,
-                    credential_id=cred.pk,
-                    summary="A registered credential the target does not show.",
-                )
-            )
-    _used_after_contract_end(session_creds, now, result)
-    dormant_ids = _dormant(system, creds, by_key, now, result)
-
-    # Writes: when the target showed what, and who used what.
-    # Refreshed when missing or older than the refresh period: the engine needs to
-    # know that the target has shown an account, not that it did so this very hour,
-    # and rewriting 100,000 rows every pass would be most of the pass's cost.
-    stale = now - dt.timedelta(seconds=settings.SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS)
-    for ids in _chunks(result.seen_ids):
-        Credential.objects.filter(pk__in=ids).filter(
-            Q(last_seen_on_target_at__isnull=True) | Q(last_seen_on_target_at__lt=stale)
-        ).update(last_seen_on_target_at=now, target_checked_at=now)
-    for ids in _chunks(result.absent_ids):
-        Credential.objects.filter(pk__in=ids).update(target_checked_at=now)
-    for ids in _chunks(result.used_now):
-        Credential.objects.filter(pk__in=ids).update(last_used_at=now)
-    if result.logins:
-        later = [
-            Credential(pk=pk, last_used_at=at)
-            for pk, at in result.logins.items()
-            if pk not in set(result.used_now)
-        ]
-        Credential.objects.bulk_update(later, ["last_used_at"], batch_size=500)
-    if result.drift_ids:
-        request_revocation(
-            actor=actor,
-            queryset=Credential.objects.filter(pk__in=result.drift_ids),
-            reason="Drift: the target shows this revoked access active again.",
-            trigger="drift",
-            statuses=REVOKED,
-            extra={"run": run.pk},
-        )
-    if dormant_ids:
-        request_revocation(
-            actor=actor,
-            queryset=Credential.objects.filter(pk__in=dormant_ids),
-            reason="Dormant: not used within the agency's limit.",
-            trigger="dormant",
-            extra={"run": run.pk},
-        )
-    raised = findings_raise(actor=actor, system=system, sightings=result.sightings)
-    present = {(s.kind, s.account) for s in result.sightings if s.kind in SELF_RESOLVING}
-    resolved = findings_resolve_absent(
-        actor=actor,
-        system=system,
-        kinds=SELF_RESOLVING,
-        present=present,
-        reason="Reconciliation no longer sees it on the target.",
-    )
-    kinds = [s.kind for s in result.sightings]
-    run.accounts = len(by_key)
-    run.active_accounts = sum(1 for a in by_key.values() if a.active)
-    run.sessions = sum(a.sessions for a in by_key.values())
-    run.matched = len(result.seen_ids)
-    run.orphans = kinds.count("orphan")
-    run.drifted = len(result.drift_ids)
-    run.not_found = len(result.absent_ids)
-    run.used_after_end = kinds.count("used_after_contract_end") + kinds.count(
-        "used_after_revocation"
-    )
-    run.findings_opened = len(raised.opened)
-    run.findings_resolved = len(resolved)
-    return result
-
-
-def _used_after_contract_end(session_creds, now, result: Comparison) -> None:
-    """Sessions of live credentials whose every contract has ended."""
-    candidates = {cred.pk: (cred, account) for cred, account in session_creds}
-    candidates = {pk: pair for pk, pair in candidates.items() if pair[0].status not in REVOKED}
-    if not candidates:
-        return
-    link = Credential.contracts.through
-    # Any: the plugin cannot see the annotation the filter below uses.
-    latest: Any = (
-        link.objects.filter(credential_id__in=list(candidates))
-        .values("credential_id")
-        .annotate(last_end=Max("contract__access_ends_at"))
-    )
-    ended = latest.filter(last_end__lte=now).values_list("credential_id", "last_end")
-    for pk, last_end in ended:
-        cred, account = candidates[pk]
-        result.sightings.append(
-            Sighting(
-                kind="used_after_contract_end",
-                account=cred.external_id,
-                vendor_id=cred.vendor_id,
-                credential_id=cred.pk,
-                summary=f"{account.sessions} live session(s); every contract ended "
-                f"{last_end:%Y-%m-%d %H:%M} UTC.",
-                evidence={**_evidence(account), "access_ended_at": last_end.isoformat()},
-            )
-        )
-
-
-def _dormant(system, creds: dict, by_key: dict, now, result: Comparison) -> list[int]:
-    """Active credentials the target shows that nobody used within the agency's limit.
-
-    Never used counts from when the access was issued (or registered). Returns the ids
-    to revoke when the agency's policy says so.
-    """
-    policy = FindingPolicy.objects.filter(agency_id=system.agency_id).first()
-    days = policy.dormant_days if policy else settings.SUNDOWN_DORMANT_DAYS
-    limit = now - dt.timedelta(days=days)
-    used_now = set(result.used_now)
-    revoke = []
-    for key, cred in creds.items():
-        if cred.status != Credential.Status.ACTIVE or key not in by_key or cred.pk in used_now:
-            continue
-        last = result.logins.get(cred.pk) or cred.last_used_at
-        since = last or cred.issued_at or cred.created_at
-        if since > limit:
-            continue
-        result.sightings.append(
-            Sighting(
-                kind="dormant",
-                account=cred.external_id,
-                vendor_id=cred.vendor_id,
-                credential_id=cred.pk,
-                summary=f"Not used for {(now - since).days} days (limit {days})."
-                if last
-                else f"Never used in the {(now - since).days} days since it was issued.",
-                evidence={
-                    "last_used_at": last.isoformat() if last else None,
-                    "limit_days": days,
-                },
-            )
-        )
-        if policy and policy.dormant_revoke:
-            revoke.append(cred.pk)
-    return revoke
-
-
-def _evidence(account: Account) -> dict:
-    evidence: dict = {"active": account.active}
-    if account.detail:
-        evidence["detail"] = account.detail[:500]
-    if account.sessions:
-        evidence["sessions"] = account.sessions
-    if account.sources:
-        evidence["sources"] = sorted(account.sources)[:20]
-    if account.last_login_at:
-        evidence["last_login_at"] = account.last_login_at.isoformat()
-    if account.email:
-        evidence["email"] = account.email
-    return evidence
 
 
 # Schedule ---------------------------------------------------------------------
