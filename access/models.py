@@ -169,6 +169,12 @@ class Credential(models.Model):
                 condition=Q(status="pending"),
                 name="credential_pending_idx",
             ),
+            # The sweep's expiry step: active credentials by their own expiry.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active", expires_at__isnull=False),
+                name="credential_active_expiry_idx",
+            ),
             models.Index(fields=["vendor", "status"], name="credential_vendor_status_idx"),
             models.Index(fields=["status"], name="credential_status_idx"),
         ]

@@ -358,6 +358,18 @@ SUNDOWN_RECONCILE_MINUTES = env_int("SUNDOWN_RECONCILE_MINUTES", 60)
 SUNDOWN_RECONCILE_STALE_SECONDS = env_int("SUNDOWN_RECONCILE_STALE_SECONDS", 900)
 # Days unused before access is a dormant finding, for agencies without their own policy.
 SUNDOWN_DORMANT_DAYS = env_int("SUNDOWN_DORMANT_DAYS", 90)
+# Maximum age in days per credential kind ("api_key=365,ssh_key=365"), for agencies
+# without their own policy; older active access is a max_age finding (findings.policies).
+SUNDOWN_MAX_AGE_DAYS = {
+    kind.strip(): int(days)
+    for kind, _, days in (
+        item.partition("=")
+        for item in env_list("SUNDOWN_MAX_AGE_DAYS", ["api_key=365", "ssh_key=365"])
+    )
+    if kind.strip()
+}
+# Seconds between passes of the time-based policies (maximum age) over every agency.
+SUNDOWN_POLICY_CHECK_SECONDS = env_int("SUNDOWN_POLICY_CHECK_SECONDS", 3600)
 # A pass refreshes a credential's "last seen on the target" when older than this.
 SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS = env_int("SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS", 21600)
 CELERY_BEAT_SCHEDULE = {
@@ -384,6 +396,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "findings.reconcile_due",
         "schedule": float(env_int("SUNDOWN_RECONCILE_CHECK_SECONDS", 60)),
         "options": {"expires": 120},
+    },
+    # Time-based policies: access older than its kind's maximum age.
+    "findings-policies": {
+        "task": "findings.policies_apply",
+        "schedule": float(SUNDOWN_POLICY_CHECK_SECONDS),
+        "options": {"expires": SUNDOWN_POLICY_CHECK_SECONDS},
     },
     "revocation-expiry-notices": {
         "task": "revocation.expiry_notices",

@@ -183,7 +183,7 @@ def _write(
             queryset=Credential.objects.filter(pk__in=dormant_ids),
             reason="Dormant: not used within the agency's limit.",
             trigger="dormant",
-            extra={"run": run.pk},
+            extra={"run": run.pk, "policy": {"name": "dormant", "days": dormant_policy(system)[0]}},
         )
     raised = findings_raise(actor=actor, system=system, sightings=result.sightings)
     present = {(s.kind, s.account) for s in result.sightings if s.kind in SELF_RESOLVING}

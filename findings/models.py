@@ -210,12 +210,22 @@ class AccountPattern(models.Model):
         return f"{self.get_kind_display()}: {self.value}"
 
 
+def default_max_age_days() -> dict[str, int]:
+    """The deployment's maximum ages per credential kind (SUNDOWN_MAX_AGE_DAYS)."""
+    from django.conf import settings
+
+    return dict(settings.SUNDOWN_MAX_AGE_DAYS)
+
+
 class FindingPolicy(models.Model):
-    """An agency's settings for the findings policies (absent: the defaults).
+    """An agency's settings for the findings and time-based policies (absent: the defaults).
 
     Dormant: active access not used for ``dormant_days`` (federal baselines say 90,
     35 at high impact) is a finding, and with ``dormant_revoke`` it is also revoked
-    (trigger ``dormant``). Changed only through ``findings.services.finding_policy_set``.
+    (trigger ``dormant``). Maximum age: active access of a kind in ``max_age_days``
+    (credential kind -> days since issued) older than its limit is a ``max_age`` finding,
+    and with ``max_age_revoke`` it is also revoked (trigger ``max_age``). Changed only
+    through ``findings.services.finding_policy_set``.
     """
 
     agency = models.OneToOneField(
@@ -226,6 +236,14 @@ class FindingPolicy(models.Model):
     )
     dormant_revoke = models.BooleanField(
         default=False, help_text="Revoke dormant access automatically."
+    )
+    max_age_days = models.JSONField(
+        default=default_max_age_days,
+        blank=True,
+        help_text='Maximum age in days per credential kind, e.g. {"api_key": 365}.',
+    )
+    max_age_revoke = models.BooleanField(
+        default=False, help_text="Revoke access older than its maximum age automatically."
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -407,21 +407,36 @@ def alert_critical(system: System, findings: list[Finding]) -> None:
 
 
 def finding_policy_set(
-    *, actor: Actor, agency, dormant_days: int | None = None, dormant_revoke: bool | None = None
+    *,
+    actor: Actor,
+    agency,
+    dormant_days: int | None = None,
+    dormant_revoke: bool | None = None,
+    max_age_days: dict[str, int] | None = None,
+    max_age_revoke: bool | None = None,
 ):
-    """Change an agency's findings policy (audited; unchanged values record nothing)."""
+    """Change an agency's findings policy (audited; unchanged values record nothing).
+
+    ``max_age_days`` replaces the whole table (credential kind -> days; an empty one
+    means no maximum age).
+    """
     from findings.models import FindingPolicy
 
+    fields = ("dormant_days", "dormant_revoke", "max_age_days", "max_age_revoke")
     with transaction.atomic():
         policy, _ = FindingPolicy.objects.select_for_update().get_or_create(agency=agency)
-        before = {"dormant_days": policy.dormant_days, "dormant_revoke": policy.dormant_revoke}
+        before = {name: getattr(policy, name) for name in fields}
         if dormant_days is not None:
             if not isinstance(dormant_days, int) or dormant_days < 1:
                 raise ValidationError({"dormant_days": "A whole number of days, at least 1."})
             policy.dormant_days = dormant_days
         if dormant_revoke is not None:
             policy.dormant_revoke = bool(dormant_revoke)
-        after = {"dormant_days": policy.dormant_days, "dormant_revoke": policy.dormant_revoke}
+        if max_age_days is not None:
+            policy.max_age_days = _max_age_table(max_age_days)
+        if max_age_revoke is not None:
+            policy.max_age_revoke = bool(max_age_revoke)
+        after = {name: getattr(policy, name) for name in fields}
         if before == after:
             return policy
         policy.save()
@@ -434,3 +449,16 @@ def finding_policy_set(
             after=after,
         )
     return policy
+
+
+def _max_age_table(value) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise ValidationError({"max_age_days": "A table of credential kind to days."})
+    table: dict[str, int] = {}
+    for kind, days in value.items():
+        if kind not in Credential.Kind.values:
+            raise ValidationError({"max_age_days": f"{kind!r} is not a credential kind."})
+        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            raise ValidationError({"max_age_days": "A whole number of days, at least 1."})
+        table[kind] = days
+    return table

@@ -25,3 +25,18 @@ def reconcile_due_task() -> int:
     if queued:
         logger.info("reconciliation: %s pass(es) queued", len(queued))
     return len(queued)
+
+
+@shared_task(name="findings.policies_apply", ignore_result=True)
+def policies_apply_task() -> int:
+    """Beat: the time-based policies (maximum age per credential kind) over every agency."""
+    from findings.policies import policies_apply
+
+    result = policies_apply()
+    if result.findings_opened or result.revoked:
+        logger.info(
+            "policies: %s finding(s) opened, %s credential(s) revoked",
+            result.findings_opened,
+            len(result.revoked),
+        )
+    return len(result.revoked)

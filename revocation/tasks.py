@@ -48,14 +48,15 @@ def revocation_sweep_task() -> int:
     from revocation.services import revocation_sweep
 
     result = revocation_sweep()
-    if result.requested or result.contracts_ended:
+    if result.requested or result.expired or result.contracts_ended:
         logger.info(
-            "sweep: %s credential(s) to pending, %s contract(s) ended, dispatched %s",
+            "sweep: %s credential(s) to pending, %s expired, %s contract(s) ended, dispatched %s",
             result.requested,
+            result.expired,
             result.contracts_ended,
             result.dispatched,
         )
-    return result.requested
+    return result.requested + result.expired
 
 
 @shared_task(name="revocation.expiry_notices", ignore_result=True)

@@ -1,4 +1,5 @@
-"""The periodic sweep: due credentials to pending, ended contracts to ended, then dispatch."""
+"""The periodic sweep: due credentials (contracts ended, own expiry passed) to pending,
+ended contracts to ended, then dispatch."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class SweepResult:
     """What one sweep did."""
 
     requested: int = 0
+    expired: int = 0
     contracts_ended: int = 0
     dispatched: dict[int, int] = field(default_factory=dict)
     skipped: bool = False
@@ -47,6 +49,7 @@ def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) ->
             result.skipped = True
             return result
         _sweep_requests(actor=actor, chunk=chunk, result=result)
+        _sweep_expired(actor=actor, chunk=chunk, result=result)
         result.contracts_ended = _contracts_end(actor=actor)
         result.dispatched = revocation_dispatch_due()
     # The heartbeat /readyz and the watchdog read: this sweep ran to the end. A skipped
@@ -55,6 +58,7 @@ def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) ->
         name="sweep",
         detail={
             "requested": result.requested,
+            "expired": result.expired,
             "contracts_ended": result.contracts_ended,
             "dispatched_systems": len(result.dispatched),
         },
@@ -101,6 +105,29 @@ def _sweep_requests(*, actor: Actor, chunk: int, result: SweepResult) -> None:
                 statuses=(Credential.Status.ACTIVE,),
             )
         result.requested += len(moved)
+
+
+def _expired_credentials() -> QuerySet[Credential]:
+    """Active credentials whose own ``expires_at`` has passed (by the database clock)."""
+    return Credential.objects.filter(status=Credential.Status.ACTIVE, expires_at__lte=Now())
+
+
+def _sweep_expired(*, actor: Actor, chunk: int, result: SweepResult) -> None:
+    # A credential's own expiry is a policy of its own (time-based, issue 13): it ends
+    # the access whatever its contracts say, and the request names that policy.
+    due = list(_expired_credentials().order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(due), chunk):
+        with transaction.atomic():
+            moved = request_revocation(
+                actor=actor,
+                queryset=_expired_credentials().filter(pk__in=due[start : start + chunk]),
+                reason="The credential's own expiry date has passed.",
+                trigger="expiry",
+                skip_locked=True,
+                statuses=(Credential.Status.ACTIVE,),
+                extra={"policy": {"name": "expiry", "field": "expires_at"}},
+            )
+        result.expired += len(moved)
 
 
 def _contracts_end(*, actor: Actor) -> int:

@@ -192,3 +192,4 @@ def test_dormant_access_is_a_finding_and_revoked_when_the_agency_says_so(
         action="credential.revocation_requested", target_id=str(old.pk)
     ).get()
     assert request.after["trigger"] == "dormant"
+    assert request.after["policy"] == {"name": "dormant", "days": 35}
