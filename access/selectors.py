@@ -53,6 +53,13 @@ def system_page_stats(systems: list[System]) -> None:
         system.credential_counts = counts[system.pk]  # type: ignore[attr-defined]
 
 
+def system_live_credential_count(system: System) -> int:
+    """Credentials on ``system`` that decommissioning it would revoke (active or failed)."""
+    return system.credentials.filter(
+        status__in=(Credential.Status.ACTIVE, Credential.Status.FAILED)
+    ).count()
+
+
 def system_credentials(system: System) -> QuerySet[Credential]:
     return system.credentials.select_related("vendor").order_by("external_id")
 

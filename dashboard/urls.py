@@ -10,6 +10,7 @@ from dashboard.views import (
     home,
     inventory,
     queue,
+    systems,
     vendors,
 )
 
@@ -46,7 +47,11 @@ urlpatterns = [
         name="contract_terminate",
     ),
     path("systems/", inventory.system_list, name="system_list"),
+    path("systems/new/", systems.system_create_view, name="system_create"),
     path("systems/<int:pk>/", inventory.system_detail, name="system_detail"),
+    path("systems/<int:pk>/edit/", systems.system_edit_view, name="system_edit"),
+    path("systems/<int:pk>/test/", systems.system_test_view, name="system_test"),
+    path("systems/<int:pk>/lifecycle/", systems.system_lifecycle_view, name="system_lifecycle"),
     path("systems/<int:pk>/reconcile/", findings.system_reconcile_view, name="system_reconcile"),
     path("credentials/new/", inventory.credential_register_view, name="credential_register"),
     path("credentials/<int:pk>/", inventory.credential_detail, name="credential_detail"),

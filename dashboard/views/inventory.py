@@ -11,8 +11,10 @@ from access.models import Credential
 from access.services import credential_register
 from audit.actor import Actor
 from dashboard.forms import CredentialForm, RevokeForm, SystemFilterForm, apply_validation_error
+from dashboard.system_forms import SystemLifecycleForm
 from dashboard.views._common import found, paginate, query_without_page, require_any_perm
 from findings import selectors as finding_selectors
+from revocation.connectors.registry import CONNECTORS, connector_class
 from revocation.selectors import revocation_attempts
 from revocation.services import credential_revoke
 from vendors.permissions import MANAGE_INVENTORY, REVOKE, has_agency_perm
@@ -35,6 +37,7 @@ def system_list(request):
 def system_detail(request, pk: int):
     system = found(selectors.system_get(user=request.user, pk=pk))
     credentials = selectors.system_credentials(system)
+    can_manage = has_agency_perm(request.user, MANAGE_INVENTORY, system)
     return render(
         request,
         "dashboard/systems/detail.html",
@@ -43,7 +46,13 @@ def system_detail(request, pk: int):
             "page": paginate(request, credentials),
             "query": query_without_page(request),
             "can_revoke": has_agency_perm(request.user, REVOKE, system),
-            "can_reconcile": has_agency_perm(request.user, MANAGE_INVENTORY, system),
+            "can_reconcile": can_manage,
+            "can_manage": can_manage,
+            "can_test": can_manage and connector_class(system.kind).verifies
+            if system.kind in CONNECTORS
+            else False,
+            "lifecycle_form": SystemLifecycleForm(initial={"lifecycle": system.lifecycle}),
+            "live_credentials": selectors.system_live_credential_count(system) if can_manage else 0,
             "runs": finding_selectors.system_last_runs(system),
             "findings": finding_selectors.system_live_findings(system),
         },

@@ -59,6 +59,17 @@ class Account:
     groups: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``system.config``, as the system form shows it: the help text next to
+    its field, its type (``str``, ``int``, ``float`` or ``bool``) and, for a fixed set
+    of values, the values (the first is the default, as in ``Connector.choice``)."""
+
+    help: str
+    type: type = str
+    choices: tuple[str, ...] = ()
+
+
 def close_matches(wanted: str, names: Iterable[str], limit: int = 5) -> list[str]:
     """Names a person may have meant by ``wanted``: the same in another case, or the
     same user part before ``@`` (another host, another domain)."""
@@ -103,6 +114,10 @@ class Connector:
     # The settings that decide where the secret is sent and how: changing one of
     # them (or the kind) clears the stored secret unless a new one comes with it.
     destination_keys: frozenset[str] = frozenset()
+    # What each of ``config_keys`` means, for the system form's field-level help (a
+    # test holds every kind to one entry per key), and what the one secret is.
+    config_help: dict[str, Setting] = {}
+    secret_help: str = "None: this kind uses no secret."
 
     def __init__(self, system: System):
         self.system = system

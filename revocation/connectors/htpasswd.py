@@ -53,7 +53,7 @@ from access.destinations import (
 )
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError
+from .base import Account, BatchConnector, ConnectorError, Setting
 
 DISABLE, DELETE = "disable", "delete"
 DISABLED_MARK = b"!"
@@ -115,6 +115,20 @@ class HtpasswdConnector(BatchConnector):
     config_keys = frozenset({"path", "timeout", "on_revoke"})
     # No secret goes anywhere; the path is what says which file the system is.
     destination_keys = frozenset({"path"})
+    config_help = {
+        "path": Setting(
+            "Required. Absolute path of the file on the workers' file system, below one of the "
+            "deployment's local target roots."
+        ),
+        "timeout": Setting(
+            "Seconds to wait for another Sundown worker editing the same file; 5 when empty.",
+            float,
+        ),
+        "on_revoke": Setting(
+            "disable puts ! in front of the user's hash (the line stays); delete removes it.",
+            choices=("disable", "delete"),
+        ),
+    }
 
     @classmethod
     def local_paths(cls, config: dict) -> list:

@@ -40,7 +40,7 @@ from ldap3.utils.dn import parse_dn
 from access.destinations import url_destination
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError, close_matches
+from .base import Account, BatchConnector, ConnectorError, Setting, close_matches
 
 DISABLE, DELETE, REMOVE_GROUPS = "disable", "delete", "remove_groups"
 PASSWORD, PPOLICY = "password", "ppolicy"
@@ -139,6 +139,40 @@ class LDAPConnector(BatchConnector):
         }
     )
     destination_keys = frozenset({"url", "host", "port", "use_ssl", "start_tls", "bind_dn"})
+    config_help = {
+        "url": Setting("ldap://host:389 or ldaps://host:636; or give host and port instead."),
+        "host": Setting("Server host name or address, when no url is given."),
+        "port": Setting("Server port, when no url is given; 389 (636 with TLS) when empty.", int),
+        "use_ssl": Setting("With host and port: connect over TLS (ldaps; no when empty).", bool),
+        "start_tls": Setting("Upgrade the connection with StartTLS (no when empty).", bool),
+        "bind_dn": Setting("DN Sundown binds as, e.g. cn=sundown,dc=agency,dc=example."),
+        "base_dn": Setting(
+            "Required. Every credential's DN must lie under it, e.g. "
+            "ou=people,dc=agency,dc=example."
+        ),
+        "timeout": Setting("Seconds to wait for the server; 5 when empty.", int),
+        "on_revoke": Setting(
+            "disable keeps the entry but stops its binds; delete removes the entry; "
+            "remove_groups takes the DN out of every matching group.",
+            choices=("disable", "delete", "remove_groups"),
+        ),
+        "disable_method": Setting(
+            "How disable works: password deletes every userPassword (works on any server); "
+            "ppolicy sets pwdAccountLockedTime (only where the ppolicy overlay enforces it).",
+            choices=("password", "ppolicy"),
+        ),
+        "group_base_dn": Setting("Where remove_groups looks for groups; base_dn when empty."),
+        "group_filter": Setting("Which entries are groups; (objectClass=groupOfNames) when empty."),
+        "member_attribute": Setting("Attribute that lists a group's members; member when empty."),
+        "placeholder_member": Setting(
+            "Member put into a group that would be left empty; cn=nobody when empty."
+        ),
+        "user_filter": Setting(
+            "Which entries are accounts when listing them (reconciliation); "
+            "(objectClass=inetOrgPerson) when empty."
+        ),
+    }
+    secret_help = "The password of bind_dn."
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

@@ -30,7 +30,7 @@ from pymysql.constants import ER
 
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError, close_matches
+from .base import Account, BatchConnector, ConnectorError, Setting, close_matches
 
 LOCK = "lock"
 DROP = "drop"
@@ -54,6 +54,24 @@ class MariaDBConnector(BatchConnector):
 
     config_keys = frozenset({"host", "port", "user", "timeout", "on_revoke", "other_hosts"})
     destination_keys = frozenset({"host", "port", "user"})
+    config_help = {
+        "host": Setting("Server host name or address (allowed by the deployment's target list)."),
+        "port": Setting("Server port; 3306 when empty.", int),
+        "user": Setting(
+            "Account Sundown logs in as (CREATE USER, PROCESS, CONNECTION ADMIN); root when empty."
+        ),
+        "timeout": Setting("Seconds to wait for the server; 5 when empty.", int),
+        "on_revoke": Setting(
+            "lock keeps the account and its grants but refuses every login; drop removes it.",
+            choices=("lock", "drop"),
+        ),
+        "other_hosts": Setting(
+            "For a user@host credential, the same user's accounts on other hosts: lock revokes "
+            "them too, report leaves them and fails the credential naming them.",
+            choices=("lock", "report"),
+        ),
+    }
+    secret_help = "The password of the account named in user."
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

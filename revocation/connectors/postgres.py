@@ -50,7 +50,13 @@ from psycopg2 import errorcodes, sql
 
 from access.destinations import DestinationRefused
 from access.models import Credential
-from revocation.connectors.base import Account, BatchConnector, ConnectorError, close_matches
+from revocation.connectors.base import (
+    Account,
+    BatchConnector,
+    ConnectorError,
+    Setting,
+    close_matches,
+)
 
 # SQLSTATEs that no retry can fix: the target refuses on principle.
 PERMANENT = {
@@ -116,6 +122,33 @@ class PostgresConnector(BatchConnector):
         }
     )
     destination_keys = frozenset({"host", "port", "user", "dbname"})
+    config_help = {
+        "host": Setting("Server host name or address (allowed by the deployment's target list)."),
+        "port": Setting("Server port; 5432 when empty.", int),
+        "user": Setting("Role Sundown logs in as (needs CREATEROLE); postgres when empty."),
+        "dbname": Setting("Database to connect to; postgres when empty."),
+        "on_revoke": Setting(
+            "nologin keeps the role but refuses every login; drop removes the role and "
+            "reassigns what it owns.",
+            choices=("nologin", "drop"),
+        ),
+        "revoke_memberships": Setting(
+            "Also cut the roles that are members of a revoked role (yes when empty); with no, "
+            "such a role fails for a person to resolve.",
+            bool,
+        ),
+        "connect_timeout": Setting("Seconds to wait for a connection; 5 when empty.", int),
+        "lock_timeout_ms": Setting("Milliseconds to wait for a lock; 5000 when empty.", int),
+        "statement_timeout_ms": Setting(
+            "Milliseconds before the server cancels a statement; 10000 when empty.", int
+        ),
+        "read_timeout": Setting(
+            "Seconds before Sundown gives up on an answer; the statement timeout plus 2 "
+            "when empty.",
+            float,
+        ),
+    }
+    secret_help = "The password of the role named in user."
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

@@ -24,7 +24,7 @@ from redis.retry import Retry
 
 from access.models import Credential
 
-from .base import Account, BatchConnector, ConnectorError
+from .base import Account, BatchConnector, ConnectorError, Setting
 
 DISABLE = "disable"
 DELETE = "delete"
@@ -37,6 +37,24 @@ class RedisConnector(BatchConnector):
         {"host", "port", "user", "db", "ssl", "timeout", "on_revoke", "acl_save"}
     )
     destination_keys = frozenset({"host", "port", "user", "db", "ssl"})
+    config_help = {
+        "host": Setting("Server host name or address (allowed by the deployment's target list)."),
+        "port": Setting("Server port; 6379 when empty.", int),
+        "user": Setting("ACL user Sundown logs in as; default when empty."),
+        "db": Setting("Database number to select; 0 when empty.", int),
+        "ssl": Setting("Connect over TLS (no when empty).", bool),
+        "timeout": Setting("Seconds to wait for the server; 5 when empty.", float),
+        "on_revoke": Setting(
+            "disable turns the user off and removes its passwords; delete removes the user.",
+            choices=("disable", "delete"),
+        ),
+        "acl_save": Setting(
+            "Run ACL SAVE after a change, when the server keeps its users in an ACL file, so "
+            "the revocation survives a restart (no when empty).",
+            bool,
+        ),
+    }
+    secret_help = "The password of the ACL user named in user."
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

@@ -40,7 +40,7 @@ from scim2_models import (
 from access.destinations import url_destination
 from access.models import Credential
 
-from .base import Account, Connector, ConnectorError
+from .base import Account, Connector, ConnectorError, Setting
 
 DEACTIVATE, DELETE = "deactivate", "delete"
 # Keeps each filtered query's URL short; RFC 7644 sets no limit, servers do.
@@ -100,6 +100,16 @@ class SCIMConnector(Connector):
 
     config_keys = frozenset({"url", "timeout", "on_revoke"})
     destination_keys = frozenset({"url"})
+    config_help = {
+        "url": Setting("Required. The service's SCIM base, e.g. https://idp.example/scim/v2."),
+        "timeout": Setting("Seconds to wait for the service; 10 when empty.", float),
+        "on_revoke": Setting(
+            "deactivate sets active=false (the account and its history stay); delete removes "
+            "the user.",
+            choices=("deactivate", "delete"),
+        ),
+    }
+    secret_help = "The bearer token sent to the service (empty: no Authorization header)."
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

@@ -13,6 +13,7 @@ ids (revocation.tasks), so a lost, duplicated or replayed message changes nothin
 - events.py     the batch's audit events; the one builder of ``credential.revoked``
 - attempts.py   the attempt rows
 - presence.py   is the account on the target? (registration check)
+- connection.py test a system's connection (read-only, audited)
 - manual.py     manual tasks and a person's confirmation that access is gone
 - alerts.py     failure and hand-off mail
 - sweep.py      the periodic sweep

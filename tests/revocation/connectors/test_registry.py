@@ -155,3 +155,41 @@ def test_revoking_on_a_removed_kind_fails_at_once_with_a_manual_task(
     assert result.failed == [credential.pk]
     (task,) = ManualTask.objects.filter(credential=credential, status="open")
     assert "no connector for systems of kind 'webhook'" in task.detail
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_setting_of_every_kind_is_explained(kind):
+    """The system form's field-level help comes from ``config_help``: one entry per key
+    the connector reads, no more, each with words and a type the form can parse."""
+    from dashboard.system_forms import config_field_name, kind_settings
+
+    cls = connector_class(kind)
+    assert set(cls.config_help) == set(cls.config_keys)
+    for key, setting in cls.config_help.items():
+        assert len(setting.help) > 10, (kind, key)
+        assert setting.type in (str, int, float, bool), (kind, key)
+    assert cls.secret_help
+    # And the form shows each of them, labelled and explained.
+    from dashboard.system_forms import SystemForm
+
+    form = SystemForm(agencies=())
+    for key, setting in kind_settings(kind):
+        field = form.fields[config_field_name(kind, key)]
+        assert field.label == key and field.help_text == setting.help
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_settings_with_fixed_values_match_the_connector(kind):
+    """The form's choices for a setting are the ones the connector accepts."""
+    from revocation.connectors.base import ConnectorError as Refused
+
+    cls = connector_class(kind)
+    # ssh: krl mode needs the KRL path, ending the account's processes another account.
+    extra = {"krl_path": "/etc/ssh/krl", "account": "vendor"} if kind == "ssh" else {}
+    base = {**MINIMAL_CONFIG.get(kind, {}), **extra}
+    for key, setting in cls.config_help.items():
+        for value in setting.choices:
+            cls(System(name="x", kind=kind, config={**base, key: value}))
+        if setting.choices:
+            with pytest.raises(Refused):
+                cls(System(name="x", kind=kind, config={**base, key: "no-such-value"}))
