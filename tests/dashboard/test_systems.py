@@ -5,10 +5,11 @@ services, audited; bad input is a form error."""
 import pytest
 from django.urls import reverse
 
+from access.crypto import encrypt
 from access.models import Credential, System
 from audit.models import AuditEvent
 from dashboard.system_forms import config_field_name
-from tests.factories import UserFactory
+from tests.factories import SystemFactory, UserFactory
 from tests.revocation.connectors.servers import htpasswd_file  # noqa: F401
 from tests.revocation.helpers import PG
 from tests.sessions import signed_in
@@ -125,9 +126,6 @@ def test_edit_keeps_replaces_and_clears_the_secret(officer_client, agency):
 
 
 def test_an_api_spelled_port_does_not_count_as_a_move(officer_client, agency):
-    from tests.factories import SystemFactory
-    from access.crypto import encrypt
-
     system = SystemFactory(
         agency=agency,
         kind="postgres",
