@@ -1,0 +1,119 @@
+"""Target systems and the credentials vendors hold on them."""
+
+from rest_framework import serializers
+
+from access.models import Credential, System
+from api.serializers.base import JsonString, ScopedPrimaryKeyRelatedField, ServiceModelSerializer
+from vendors.models import Agency, Contract, Vendor
+from vendors.permissions import MANAGE_INVENTORY
+
+
+class ConfigField(serializers.JSONField):
+    """A system's connection settings (api.schema.config_schema says which keys)."""
+
+
+class SystemSerializer(ServiceModelSerializer):
+    agency = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=Agency.objects.all())
+    config = ConfigField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Non-secret connection settings of the system's kind (host, port, database, ...); "
+            "only the settings its connector reads are accepted, and destinations must be "
+            "allowed by the deployment. null is {}. Changing where the system points clears "
+            "the stored secret unless a new one is sent with it."
+        ),
+    )
+    secret = JsonString(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=10000,
+        style={"input_type": "password"},
+        help_text="Connection secret; stored encrypted, never returned. Empty clears it.",
+    )
+    has_secret = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = System
+        fields = [
+            "id",
+            "agency",
+            "name",
+            "kind",
+            "config",
+            "secret",
+            "has_secret",
+            "lifecycle",
+            "data_classification",
+            "estimated_records",
+            "owner_email",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        immutable = ("agency",)
+        validators: list = []
+
+    def validate_config(self, value):
+        # The keys and destinations are the service's rules (access.system_config).
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError("Connection settings must be a JSON object.")
+        return {} if value is None else value
+
+
+class CredentialSerializer(ServiceModelSerializer):
+    vendor = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=Vendor.objects.all())
+    system = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=System.objects.all())
+    contracts = ScopedPrimaryKeyRelatedField(
+        perm=MANAGE_INVENTORY,
+        queryset=Contract.objects.all(),
+        many=True,
+        allow_empty=False,
+        help_text="Contracts that authorise this access (at least one, of the same vendor).",
+    )
+    status_label = serializers.CharField(
+        read_only=True,
+        help_text='"Revoked (verified)" only after a read of the target; a person\'s word '
+        'is "Revoked, confirmed by <name>".',
+    )
+
+    class Meta:
+        model = Credential
+        fields = [
+            "id",
+            "vendor",
+            "system",
+            "contracts",
+            "kind",
+            "external_id",
+            "holder",
+            "privileges",
+            "status",
+            "status_label",
+            "last_seen_on_target_at",
+            "target_checked_at",
+            "issued_at",
+            "expires_at",
+            "last_used_at",
+            "revocation_requested_at",
+            "revocation_reason",
+            "revoked_at",
+            "revoked_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "status",
+            "last_seen_on_target_at",
+            "target_checked_at",
+            "revocation_requested_at",
+            "revocation_reason",
+            "revoked_at",
+            "revoked_by",
+            "created_at",
+            "updated_at",
+        ]
+        immutable = ("vendor", "system", "kind", "external_id")
+        validators: list = []
