@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from access.models import Credential, System
+from access.models import System
 from findings.kinds import Severity, kind_choices
 from findings.models import Finding
 from vendors import permissions
@@ -174,39 +174,6 @@ class SystemFilterForm(USWDSMixin, forms.Form):
         required=False,
     )
     kind = forms.ChoiceField(choices=[("", "Any kind"), *System.Kind.choices], required=False)
-
-
-class CredentialForm(USWDSMixin, forms.Form):
-    vendor = forms.ModelChoiceField(queryset=Vendor.objects.none())
-    system = forms.ModelChoiceField(queryset=System.objects.none())
-    contracts = forms.ModelMultipleChoiceField(
-        queryset=Contract.objects.none(), help_text="Contracts that authorise this access."
-    )
-    kind = forms.ChoiceField(choices=Credential.Kind.choices)
-    external_id = forms.CharField(
-        max_length=500, label="Identifier on the target", help_text="Role name, DN, SCIM id, ..."
-    )
-    holder = forms.CharField(max_length=200, required=False)
-    privileges = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        perm = permissions.MANAGE_INVENTORY
-        self.fields["vendor"].queryset = permissions.restrict(
-            Vendor.objects.all(), user, perm
-        ).order_by("name")
-        self.fields["system"].queryset = permissions.restrict(
-            System.objects.all(), user, perm
-        ).exclude(lifecycle=System.Lifecycle.DECOMMISSIONED)
-        self.fields["contracts"].queryset = (
-            permissions.restrict(Contract.objects.all(), user, perm)
-            .select_related("vendor")
-            .exclude(status=Contract.Status.ENDED)
-            .order_by("vendor__name", "reference")
-        )
-        self.fields["contracts"].label_from_instance = lambda c: (
-            f"{c.vendor.name}: {c.reference} (ends {c.end_date:%Y-%m-%d})"
-        )
 
 
 class RevokeForm(USWDSMixin, forms.Form):

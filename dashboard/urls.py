@@ -54,7 +54,13 @@ urlpatterns = [
     path("systems/<int:pk>/lifecycle/", systems.system_lifecycle_view, name="system_lifecycle"),
     path("systems/<int:pk>/reconcile/", findings.system_reconcile_view, name="system_reconcile"),
     path("credentials/new/", inventory.credential_register_view, name="credential_register"),
+    path(
+        "credentials/contract-picker/",
+        inventory.credential_contract_picker,
+        name="credential_contract_picker",
+    ),
     path("credentials/<int:pk>/", inventory.credential_detail, name="credential_detail"),
+    path("credentials/<int:pk>/edit/", inventory.credential_edit_view, name="credential_edit"),
     path(
         "credentials/<int:pk>/revoke/", inventory.credential_revoke_view, name="credential_revoke"
     ),

@@ -91,3 +91,25 @@ def contract_search(*, user, q: str = "", status: str = "") -> QuerySet[Contract
     if status:
         qs = qs.filter(status=status)
     return qs.order_by("end_date", "reference")
+
+
+PICKER_LIMIT = 20
+
+
+def contract_picker(
+    *, user, perm: str, vendor_id: int, q: str = "", selected=(), limit: int = PICKER_LIMIT
+) -> tuple[list[Contract], list[Contract], int]:
+    """One vendor's contracts for a searchable picker: (the selected ones, up to ``limit``
+    others matching ``q`` that have not ended, soonest end first, how many match in all).
+
+    A vendor may hold thousands of contracts: only a page of them is ever listed, and
+    the person narrows it by reference or title.
+    """
+    scoped = restrict(Contract.objects.all(), user, perm).filter(vendor_id=vendor_id)
+    ids = [int(pk) for pk in selected if str(pk).isdigit()]
+    chosen = list(scoped.filter(pk__in=ids).order_by("end_date", "reference")) if ids else []
+    matches = scoped.exclude(pk__in=[c.pk for c in chosen]).exclude(status=Contract.Status.ENDED)
+    if q:
+        matches = matches.filter(Q(reference__icontains=q) | Q(title__icontains=q))
+    matches = matches.order_by("end_date", "reference")
+    return chosen, list(matches[:limit]), matches.count()

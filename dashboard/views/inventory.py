@@ -8,11 +8,18 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access import selectors
 from access.models import Credential
-from access.services import credential_register
+from access.services import credential_register, credential_update
 from audit.actor import Actor
-from dashboard.forms import CredentialForm, RevokeForm, SystemFilterForm, apply_validation_error
+from dashboard.credential_forms import ContractPicker, CredentialEditForm, CredentialForm
+from dashboard.forms import RevokeForm, SystemFilterForm, apply_validation_error
 from dashboard.system_forms import SystemLifecycleForm
-from dashboard.views._common import found, paginate, query_without_page, require_any_perm
+from dashboard.views._common import (
+    found,
+    paginate,
+    query_without_page,
+    render_page_or_partial,
+    require_any_perm,
+)
 from findings import selectors as finding_selectors
 from revocation.connectors.registry import CONNECTORS, connector_class
 from revocation.selectors import revocation_attempts
@@ -72,6 +79,7 @@ def credential_detail(request, pk: int):
             "can_revoke": has_agency_perm(request.user, REVOKE, credential)
             and credential.status in (Credential.Status.ACTIVE, Credential.Status.FAILED),
             "revoke_form": RevokeForm(),
+            "can_edit": has_agency_perm(request.user, MANAGE_INVENTORY, credential),
         },
     )
 
@@ -125,3 +133,57 @@ def credential_revoke_view(request, pk: int):
     else:
         messages.error(request, "Give a reason for revoking the credential.")
     return redirect("credential_detail", pk=credential.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def credential_edit_view(request, pk: int):
+    credential = found(selectors.credential_get(user=request.user, pk=pk, perm=MANAGE_INVENTORY))
+    form = CredentialEditForm(request.POST or None, user=request.user, credential=credential)
+    if request.method == "POST" and form.is_valid():
+        try:
+            credential_update(
+                actor=Actor.from_request(request), credential=credential, **form.service_fields()
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Credential {credential.external_id} saved.")
+            return redirect("credential_detail", pk=credential.pk)
+    return render(
+        request,
+        "dashboard/credentials/form.html",
+        {"form": form, "credential": credential},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+def credential_contract_picker(request):
+    """The contract picker (htmx): the whole fieldset when the vendor changes, only the
+    options while a person types in its search box."""
+    require_any_perm(request, MANAGE_INVENTORY)
+    raw = request.GET.get("vendor", "")
+    credential_id = request.GET.get("credential", "")
+    vendor_id = int(raw) if raw.isdigit() else None
+    if credential_id.isdigit():
+        credential = found(
+            selectors.credential_get(
+                user=request.user, pk=int(credential_id), perm=MANAGE_INVENTORY
+            )
+        )
+        vendor_id = credential.vendor_id
+    picker = ContractPicker(
+        user=request.user,
+        vendor_id=vendor_id,
+        q=request.GET.get("contract_q", "")[:100],
+        selected=request.GET.getlist("contracts"),
+    )
+    return render_page_or_partial(
+        request,
+        "dashboard/credentials/_contract_picker.html",
+        "dashboard/credentials/_contract_options.html"
+        if request.headers.get("HX-Target") == "contract-picker-results"
+        else "dashboard/credentials/_contract_picker.html",
+        {"picker": picker},
+    )
