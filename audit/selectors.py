@@ -4,13 +4,16 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
+from guardian.models import UserObjectPermission
 
 from audit.hashing import COLUMNS, GENESIS_HASH, KNOWN_VERSIONS, canonical
-from audit.models import AuditEvent, ChainHead, Checkpoint, VerificationRun
+from audit.models import ActorType, AuditEvent, ChainHead, Checkpoint, VerificationRun
 from vendors.models import Agency, Vendor
-from vendors.permissions import VIEW_AUDIT, restrict
+from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, restrict
 
 
 @dataclass
@@ -98,6 +101,44 @@ def audit_event_list(*, user, perm: str = VIEW_AUDIT) -> QuerySet[AuditEvent]:
     return restrict(AuditEvent.objects.all(), user, perm)
 
 
+def audit_trail_list(*, user) -> QuerySet[AuditEvent]:
+    """The audit page's events: the agencies' where ``user`` holds VIEW_AUDIT, and the
+    deployment-wide ones (no agency) about the people of those agencies.
+
+    Sign-ins, sign-outs, second factors, lockouts and chain checks belong to no agency,
+    yet they take seq numbers; an auditor who never sees them reads the gaps as
+    deletions. Each is shown to the auditors of the agencies where its person (the
+    actor, or the user it is about, failed sign-ins by user name) holds a role, so no
+    auditor learns who signs in elsewhere. Events about nobody in particular (a sign-in
+    attempt for an unknown name, a refused API token) are for superusers, who see all.
+    """
+    if user.is_active and user.is_superuser:
+        return AuditEvent.objects.all()
+    agencies = agencies_for(user, VIEW_AUDIT)
+    # Who holds a role in those agencies (every role includes VIEW); guardian keeps
+    # object ids as text.
+    members = UserObjectPermission.objects.filter(
+        content_type=ContentType.objects.get_for_model(Agency),
+        permission__codename=VIEW.removeprefix("vendors."),
+        object_pk__in=_ids_as_text(agencies),
+    )
+    member_ids = members.annotate(t=Cast("user_id", CharField())).values("t")
+    User = get_user_model()
+    member_names = User._default_manager.filter(pk__in=members.values("user_id"))
+    about_members = (
+        Q(actor_type=ActorType.USER, actor_id__in=member_ids)
+        | Q(target_type="auth.user", target_id__in=member_ids)
+        | Q(
+            target_type="auth.user",
+            target_id="",
+            target_repr__in=member_names.values(User.USERNAME_FIELD),
+        )
+    )
+    return AuditEvent.objects.filter(
+        Q(agency_id__in=agencies.values("pk")) | (Q(agency_id__isnull=True) & about_members)
+    )
+
+
 def audit_search(
     *,
     user,
@@ -109,7 +150,7 @@ def audit_search(
     date_to: dt.date | None = None,
 ) -> QuerySet[AuditEvent]:
     """The dashboard's audit log: newest first, narrowed by the filter form's fields."""
-    qs = audit_event_list(user=user)
+    qs = audit_trail_list(user=user)
     if q:
         qs = qs.filter(
             Q(action__icontains=q)
