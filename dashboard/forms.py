@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from access.models import System
 from findings.kinds import Severity, kind_choices
@@ -133,6 +134,33 @@ class ContractForm(USWDSMixin, forms.Form):
         self.fields["vendor"].queryset = permissions.restrict(
             Vendor.objects.select_related("agency"), user, permissions.MANAGE_CONTRACTS
         ).order_by("name")
+
+    def clean(self):
+        data = super().clean() or {}
+        vendor, start, end = data.get("vendor"), data.get("start_date"), data.get("end_date")
+        if vendor is None or start is None or end is None or end < start:
+            return data  # the service names what is wrong with these
+        if self.data.get("past_ok"):
+            return data
+        grace = data.get("grace_days") or 0
+        try:
+            ends = Contract(vendor=vendor, end_date=end, grace_days=grace).compute_access_ends_at()
+        except OverflowError:
+            return data  # the service names the date it cannot compute
+        if ends <= timezone.now():
+            # Legitimate (recording history), but usually a typo: ask before saving.
+            self.fields["past_ok"] = forms.BooleanField(
+                required=False,
+                label="Record it anyway: this contract is wholly in the past.",
+                widget=forms.CheckboxInput(attrs={"class": "usa-checkbox__input"}),
+            )
+            self.add_error(
+                "end_date",
+                f"Access under this contract would have ended on {ends:%Y-%m-%d %H:%M %Z}: it "
+                "is wholly in the past, and any credential registered under it would be "
+                "revoked at once. Check the dates, or tick the box below to record it anyway.",
+            )
+        return data
 
 
 class ContractEndDateForm(USWDSMixin, forms.Form):

@@ -100,6 +100,10 @@ class Vendor(models.Model):
                 fields=["agency", "registration_number"],
                 condition=~Q(registration_number=""),
                 name="vendor_regno_unique_per_agency",
+                # A partial constraint's default message names the constraint itself.
+                violation_error_message=(
+                    "Another vendor of this agency already has this registration number."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["active", "offboarding", "offboarded", "suspended"]),

@@ -5,6 +5,7 @@ contract read below an object the caller has already fetched through one of them
 """
 
 from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.functions import Now
 
 from access.models import Credential
 from vendors.models import Agency, Contract, Vendor
@@ -43,7 +44,12 @@ def vendor_search(
 
 
 def vendor_page_stats(vendors: list[Vendor]) -> None:
-    """Credential counts and latest active contract end for one page of vendors (two queries)."""
+    """Credential counts and contract ends for one page of vendors (two queries).
+
+    ``last_contract_end`` is the latest end of a running contract or, when none runs,
+    of any contract; ``contracts_state`` says which ("running", "ended", or "none"), so
+    a vendor whose contracts all ended is not shown as if it had a running one.
+    """
     ids = [v.pk for v in vendors]
     counts: dict[int, dict] = {pk: {} for pk in ids}
     for row in (
@@ -53,16 +59,28 @@ def vendor_page_stats(vendors: list[Vendor]) -> None:
         .order_by()
     ):
         counts[row["vendor_id"]][row["status"]] = row["n"]
-    last_end = {
-        row["vendor_id"]: row["end"]
-        for row in Contract.objects.filter(vendor_id__in=ids, status=Contract.Status.ACTIVE)
+    ends = {
+        row["vendor_id"]: row
+        for row in Contract.objects.filter(vendor_id__in=ids)
         .values("vendor_id")
-        .annotate(end=Max("end_date"))
+        .annotate(
+            # Running: access under it has not ended (a termination may still lie ahead).
+            running=Max("end_date", filter=Q(access_ends_at__gt=Now())),
+            any_end=Max("end_date"),
+        )
         .order_by()
     }
     for vendor in vendors:
         vendor.credential_counts = counts[vendor.pk]  # type: ignore[attr-defined]
-        vendor.last_contract_end = last_end.get(vendor.pk)  # type: ignore[attr-defined]
+        latest = ends.get(vendor.pk)
+        if latest is None:
+            state, end = "none", None
+        elif latest["running"] is not None:
+            state, end = "running", latest["running"]
+        else:
+            state, end = "ended", latest["any_end"]
+        vendor.contracts_state = state  # type: ignore[attr-defined]
+        vendor.last_contract_end = end  # type: ignore[attr-defined]
 
 
 def vendor_contracts(vendor: Vendor) -> QuerySet[Contract]:

@@ -1,6 +1,7 @@
 """Writes for agencies, vendors and contracts. Each writes its audit event in its transaction."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -231,6 +232,38 @@ def _refuse_if_access_ended(contract: Contract) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Amendments:
+    """Which amendments a contract still allows, and why not, for the pages to say."""
+
+    extend: bool
+    terminate: bool
+    why_not: str
+
+    @property
+    def any(self) -> bool:
+        return self.extend or self.terminate
+
+
+def contract_amendments(contract: Contract) -> Amendments:
+    """What ``contract_change_end_date`` and ``contract_terminate`` would still accept."""
+    if contract.access_ends_at <= timezone.now() or contract.status == Contract.Status.ENDED:
+        return Amendments(
+            False,
+            False,
+            "Access under this contract has ended, so it can no longer be amended: "
+            "record a new contract for further work.",
+        )
+    if contract.status == Contract.Status.TERMINATED:
+        return Amendments(
+            False,
+            False,
+            "This contract was terminated early. A terminated contract cannot be extended "
+            "or terminated again: record a new contract for further work.",
+        )
+    return Amendments(True, True, "")
+
+
 def contract_update(*, actor: Actor, contract: Contract, **changes) -> Contract:
     """Change descriptive fields. End dates change through the verbs below."""
     with transaction.atomic():
@@ -299,6 +332,38 @@ def contract_change_end_date(
     return contract
 
 
+@dataclass(frozen=True)
+class TerminationPlan:
+    """What terminating a contract on ``effective_date`` would do: access ends at
+    ``access_ends_at`` (the end of that day in the agency's zone, no grace)."""
+
+    effective_date: dt.date
+    access_ends_at: dt.datetime
+
+
+def contract_termination_plan(
+    *, contract: Contract, effective_date: dt.date | None = None
+) -> TerminationPlan:
+    """The termination's outcome, or the ValidationError ``contract_terminate`` would
+    raise; changes nothing (the dashboard's confirmation step shows it first)."""
+    agency = contract.vendor.agency
+    if effective_date is None:
+        effective_date = timezone.now().astimezone(agency.tz).date()
+    if contract.status == Contract.Status.TERMINATED:
+        raise ValidationError("This contract is already terminated.")
+    _refuse_if_access_ended(contract)
+    if effective_date > contract.end_date:
+        raise ValidationError(
+            {"effective_date": "Termination cannot be after the contract's end date."}
+        )
+    if effective_date < contract.start_date:
+        raise ValidationError(
+            {"effective_date": "Termination cannot be before the contract's start date."}
+        )
+    ended = Contract(vendor=contract.vendor, end_date=effective_date, grace_days=0)
+    return TerminationPlan(effective_date, ended.compute_access_ends_at(agency))
+
+
 def contract_terminate(
     *, actor: Actor, contract: Contract, effective_date: dt.date | None = None, reason: str
 ) -> Contract:
@@ -308,25 +373,13 @@ def contract_terminate(
     with transaction.atomic():
         contract = _lock_contract(contract)
         agency = contract.vendor.agency
-        if effective_date is None:
-            effective_date = timezone.now().astimezone(agency.tz).date()
-        if contract.status == Contract.Status.TERMINATED:
-            raise ValidationError("This contract is already terminated.")
-        _refuse_if_access_ended(contract)
-        if effective_date > contract.end_date:
-            raise ValidationError(
-                {"effective_date": "Termination cannot be after the contract's end date."}
-            )
-        if effective_date < contract.start_date:
-            raise ValidationError(
-                {"effective_date": "Termination cannot be before the contract's start date."}
-            )
+        plan = contract_termination_plan(contract=contract, effective_date=effective_date)
         before = snapshot(contract, CONTRACT_FIELDS)
-        contract.end_date = effective_date
+        contract.end_date = plan.effective_date
         contract.grace_days = 0
         contract.status = Contract.Status.TERMINATED
         contract.termination_reason = reason.strip()
-        contract.access_ends_at = contract.compute_access_ends_at(agency)
+        contract.access_ends_at = plan.access_ends_at
         save_validated(contract)
         old, new = changed(before, snapshot(contract, CONTRACT_FIELDS))
         audit_record(

@@ -23,10 +23,12 @@ from vendors import selectors
 from vendors.models import Contract
 from vendors.permissions import MANAGE_CONTRACTS, VIEW, has_agency_perm
 from vendors.services import (
+    contract_amendments,
     contract_change_end_date,
     contract_create,
     contract_import,
     contract_terminate,
+    contract_termination_plan,
 )
 
 CSV_COLUMNS = (
@@ -93,13 +95,16 @@ def contract_create_view(request):
 
 
 def _render_detail(request, contract, end_form=None, terminate_form=None, status=200):
+    amendable = contract_amendments(contract)
     return render(
         request,
         "dashboard/contracts/detail.html",
         {
             "contract": contract,
             "credentials": contract_credentials(contract),
-            "can_amend": has_agency_perm(request.user, MANAGE_CONTRACTS, contract),
+            "can_amend": has_agency_perm(request.user, MANAGE_CONTRACTS, contract)
+            and amendable.any,
+            "amendable": amendable,
             "end_form": end_form
             or ContractEndDateForm(
                 initial={"end_date": contract.end_date, "grace_days": contract.grace_days}
@@ -146,14 +151,39 @@ def contract_end_date_view(request, pk: int):
 @login_required
 @require_POST
 def contract_terminate_view(request, pk: int):
-    return _amend(
-        request,
-        pk,
-        ContractTerminateForm,
-        "terminate_form",
-        contract_terminate,
-        "Contract {reference} terminated.",
-    )
+    """Two steps: the form shows when access would end (in the agency's zone) and what it
+    authorises; only the confirmation, which carries the same fields, terminates."""
+    if request.POST.get("confirmed") == "yes":
+        return _amend(
+            request,
+            pk,
+            ContractTerminateForm,
+            "terminate_form",
+            contract_terminate,
+            "Contract {reference} terminated.",
+        )
+    contract = _contract_for(request, pk, MANAGE_CONTRACTS)
+    form = ContractTerminateForm(request.POST)
+    if form.is_valid():
+        try:
+            plan = contract_termination_plan(
+                contract=contract, effective_date=form.cleaned_data["effective_date"]
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            return render(
+                request,
+                "dashboard/contracts/terminate_confirm.html",
+                {
+                    "contract": contract,
+                    "plan": plan,
+                    "reason": form.cleaned_data["reason"],
+                    "tz": contract.vendor.agency.tz,
+                    "credentials": contract_credentials(contract),
+                },
+            )
+    return _render_detail(request, contract, terminate_form=form, status=400)
 
 
 def _read_rows(file) -> tuple[list[dict], str]:

@@ -79,12 +79,37 @@ def test_extend_and_terminate(procurement_client, estate):
         reverse("contract_terminate", args=[contract.pk]), {"reason": ""}
     )
     assert missing_reason.status_code == 400
-    response = procurement_client.post(
+    # First the confirmation: when access ends, in the agency's zone; nothing changes yet.
+    review = procurement_client.post(
         reverse("contract_terminate", args=[contract.pk]), {"reason": "breach of contract"}
+    )
+    assert review.status_code == 200
+    today = timezone.now().astimezone(contract.vendor.agency.tz).date()
+    ends = dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min)
+    ends = ends.replace(tzinfo=contract.vendor.agency.tz)
+    page = review.content.decode()
+    assert f"{ends:%Y-%m-%d %H:%M %Z} ({contract.vendor.agency.tz.key})" in page
+    contract.refresh_from_db()
+    assert contract.status == Contract.Status.ACTIVE
+    response = procurement_client.post(
+        reverse("contract_terminate", args=[contract.pk]),
+        {"reason": "breach of contract", "effective_date": today.isoformat(), "confirmed": "yes"},
     )
     assert response.status_code == 302
     contract.refresh_from_db()
     assert contract.status == Contract.Status.TERMINATED
+    assert contract.access_ends_at == ends
+    # A terminated contract offers no extension, and says why.
+    detail = procurement_client.get(reverse("contract_detail", args=[contract.pk]))
+    body = detail.content.decode()
+    assert "cannot be extended" in body
+    assert reverse("contract_end_date", args=[contract.pk]) not in body
+    refused = procurement_client.post(
+        reverse("contract_end_date", args=[contract.pk]),
+        {"end_date": (contract.end_date + dt.timedelta(days=400)).isoformat(), "reason": "more"},
+    )
+    assert refused.status_code == 400
+    assert "A terminated contract cannot be extended" in refused.content.decode()
     assert AuditEvent.objects.filter(action="contract.terminated").exists()
 
 
