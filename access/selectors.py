@@ -90,20 +90,11 @@ def credential_contracts(credential: Credential) -> QuerySet[Contract]:
     return credential.contracts.order_by("end_date")
 
 
-def contract_credentials(contract: Contract, limit: int = 200) -> QuerySet[Credential]:
-    """Credentials the contract authorises (at most ``limit``), by system."""
-    qs = contract.credentials.select_related("system").order_by("system__name", "external_id")
-    return qs[:limit]
+def contract_credentials(contract: Contract) -> QuerySet[Credential]:
+    """Credentials the contract authorises, by system (pages show them a page at a time)."""
+    return contract.credentials.select_related("system").order_by("system__name", "external_id")
 
 
-def vendor_credentials_by_system(vendor: Vendor, limit: int = 500) -> tuple[list[dict], int]:
-    """The vendor's credentials grouped by system (at most ``limit`` shown), and their total."""
-    qs = vendor.credentials.select_related("system").order_by("system__name", "external_id")
-    total = qs.count()
-    groups: dict[int, dict] = {}
-    for credential in qs[:limit]:
-        group = groups.setdefault(
-            credential.system_id, {"system": credential.system, "credentials": []}
-        )
-        group["credentials"].append(credential)
-    return list(groups.values()), total
+def vendor_credentials(vendor: Vendor) -> QuerySet[Credential]:
+    """The vendor's credentials by system, for a paged list (a vendor already fetched)."""
+    return vendor.credentials.select_related("system").order_by("system__name", "external_id")

@@ -230,6 +230,13 @@ class AuditFilterForm(USWDSMixin, forms.Form):
             (a.slug, a.name) for a in agencies
         ]
 
+    def clean(self):
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end of the range must not be before its start.")
+        return data
+
 
 class FindingFilterForm(USWDSMixin, forms.Form):
     kind = forms.ChoiceField(choices=(), required=False)

@@ -13,10 +13,11 @@ PAGE_SIZE = 50
 T = TypeVar("T")
 
 
-def paginate(request, queryset, per_page: int = PAGE_SIZE):
-    """One page; the count query is the paginator's, rows are fetched for this page only."""
+def paginate(request, queryset, per_page: int = PAGE_SIZE, param: str = "page"):
+    """One page; the count query is the paginator's, rows are fetched for this page only.
+    ``param`` names the page number in the query string (two lists on one page)."""
     paginator = Paginator(queryset, per_page)
-    return paginator.get_page(request.GET.get("page"))
+    return paginator.get_page(request.GET.get(param))
 
 
 def found(obj: T | None) -> T:
@@ -33,9 +34,9 @@ def require_any_perm(request, perm: str) -> None:
         raise Http404
 
 
-def query_without_page(request) -> str:
+def query_without_page(request, param: str = "page") -> str:
     params = request.GET.copy()
-    params.pop("page", None)
+    params.pop(param, None)
     return params.urlencode()
 
 

@@ -5,13 +5,14 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
 from audit.hashing import COLUMNS
+from audit.models import AuditEvent
 from audit.selectors import audit_search, verification_run_latest
 from dashboard import services
 from dashboard.access_control import held_perms
@@ -41,9 +42,13 @@ def _csv_cell(index: int, value):
 
 
 def _filtered(request):
+    """The filter form and the events it selects: none at all when the filter is invalid
+    (a bad date must not widen the selection to everything)."""
     agencies = list(agency_list(user=request.user, perm=VIEW_AUDIT))
     form = AuditFilterForm(request.GET or None, agencies=agencies)
-    filters = dict(form.cleaned_data) if form.is_valid() else {}
+    if form.is_bound and not form.is_valid():
+        return form, AuditEvent.objects.none(), agencies
+    filters = dict(form.cleaned_data) if form.is_bound else {}
     slug = filters.pop("agency", "")
     filters["agency"] = next((a for a in agencies if a.slug == slug), None)
     return form, audit_search(user=request.user, **filters), agencies
@@ -64,9 +69,13 @@ def audit_log(request):
         "can_verify": VIEW_AUDIT in held_perms(request),
         "agency_names": {a.pk: a.name for a in agencies},
     }
-    return render_page_or_partial(
+    response = render_page_or_partial(
         request, "dashboard/audit/list.html", "dashboard/audit/_table.html", context
     )
+    if form.errors and not request.htmx:
+        # htmx swaps only 2xx answers: the partial then carries the errors itself.
+        response.status_code = 400
+    return response
 
 
 def _mark_gaps(events) -> None:
@@ -88,7 +97,14 @@ class _Echo:
 def audit_export(request):
     """The filtered events as CSV, streamed so a large trail never sits in memory."""
     require_any_perm(request, VIEW_AUDIT)
-    _form, events, _ = _filtered(request)
+    form, events, _ = _filtered(request)
+    if form.errors:
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        return HttpResponseBadRequest(
+            f"Nothing exported: the filter is not valid ({problems}). Correct it on the "
+            "audit page and export again.",
+            content_type="text/plain; charset=utf-8",
+        )
     writer = csv.writer(_Echo())
 
     def rows():

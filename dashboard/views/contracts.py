@@ -101,7 +101,8 @@ def _render_detail(request, contract, end_form=None, terminate_form=None, status
         "dashboard/contracts/detail.html",
         {
             "contract": contract,
-            "credentials": contract_credentials(contract),
+            "credentials": paginate(request, contract_credentials(contract), 50),
+            "query": query_without_page(request),
             "can_amend": has_agency_perm(request.user, MANAGE_CONTRACTS, contract)
             and amendable.any,
             "amendable": amendable,
@@ -180,7 +181,7 @@ def contract_terminate_view(request, pk: int):
                     "plan": plan,
                     "reason": form.cleaned_data["reason"],
                     "tz": contract.vendor.agency.tz,
-                    "credentials": contract_credentials(contract),
+                    "credentials": paginate(request, contract_credentials(contract), 50),
                 },
             )
     return _render_detail(request, contract, terminate_form=form, status=400)

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from access.selectors import vendor_credentials_by_system
+from access.selectors import vendor_credentials
 from audit.actor import Actor
 from audit.selectors import vendor_audit_trail
 from dashboard.forms import KillSwitchForm, VendorFilterForm, VendorForm, apply_validation_error
@@ -77,17 +77,22 @@ def vendor_create_view(request):
 @login_required
 def vendor_detail(request, pk: int):
     vendor = found(selectors.vendor_get(user=request.user, pk=pk))
-    groups, credential_total = vendor_credentials_by_system(vendor)
     can_audit = has_agency_perm(request.user, VIEW_AUDIT, vendor)
+    # A vendor may hold thousands of contracts and credentials: each list is paged on
+    # its own (contracts_page, credentials_page), so the page stays small and fast.
     context = {
         "vendor": vendor,
-        "contracts": selectors.vendor_contracts(vendor),
-        "credential_groups": groups,
-        "credential_total": credential_total,
+        "contracts": paginate(
+            request, selectors.vendor_contracts(vendor), 25, param="contracts_page"
+        ),
+        "contracts_query": query_without_page(request, "contracts_page"),
+        "credentials": paginate(request, vendor_credentials(vendor), 25, param="credentials_page"),
+        "credentials_query": query_without_page(request, "credentials_page"),
         "history": vendor_revocation_history(vendor),
         "audit_events": (
             vendor_audit_trail(user=request.user, vendor=vendor) if can_audit else None
         ),
+        "can_audit": can_audit,
         "can_revoke": has_agency_perm(request.user, REVOKE, vendor),
         "can_manage_contracts": has_agency_perm(request.user, MANAGE_CONTRACTS, vendor),
     }
