@@ -1,4 +1,4 @@
-"""SQL installed by migrations 0005 and 0006 (kept here so they stay readable).
+"""SQL installed by migrations 0005, 0006 and 0007 (kept here so they stay readable).
 
 Frozen with the migration: change it only through a new migration.
 """
@@ -127,6 +127,95 @@ BEGIN
         FROM unnest(v_texts, v_prevs, v_hashes) WITH ORDINALITY AS u(txt, prev, h, i)
         OFFSET 0
     ) t;
+    UPDATE audit_chainhead SET seq = v_seq, hash = v_hash WHERE id = 1;
+    hashes := v_hashes;
+    RETURN NEXT;
+END;
+$$;
+REVOKE ALL ON FUNCTION audit_append(text[], text, text[]) FROM PUBLIC;
+"""
+
+# 0007: the batch parsed before the head lock is taken; under the lock only the hashing
+# (the chain is sequential), one multi-row insert and one head update.
+PG_APPEND_BULK = r"""
+CREATE OR REPLACE FUNCTION audit_append(p_pre text[], p_mid text, p_post text[])
+RETURNS TABLE (first_seq bigint, occurred_at timestamptz, first_prev text, hashes text[])
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+#variable_conflict use_variable
+DECLARE
+    v_n integer := coalesce(array_length(p_pre, 1), 0);
+    v_seq bigint;
+    v_hash text;
+    v_now timestamptz;
+    v_time text;
+    v_mid text;
+    v_pre text;
+    v_post text;
+    v_heads jsonb[];
+    v_tails jsonb[];
+    v_request_id text;
+    v_prevs text[] := '{}';
+    v_hashes text[] := '{}';
+BEGIN
+    IF v_n = 0 OR array_length(p_post, 1) IS DISTINCT FROM v_n OR p_mid IS NULL THEN
+        RAISE EXCEPTION 'audit_append: % canonical prefixes but % suffixes',
+            v_n, coalesce(array_length(p_post, 1), 0);
+    END IF;
+    -- Parse the batch before taking the head lock: what a row's columns hold does not
+    -- depend on its seq, time or link, so concurrent appenders parse side by side and
+    -- the lock covers only the hashing and the insert.
+    v_request_id := ('{' || p_mid || '}')::jsonb->>'request_id';
+    IF v_request_id IS NULL OR p_mid !~ '^"request_id":' THEN
+        RAISE EXCEPTION 'audit_append: the middle piece must be "request_id":...';
+    END IF;
+    SELECT array_agg(h.j ORDER BY h.i), array_agg(t.j ORDER BY h.i)
+        INTO v_heads, v_tails
+        FROM unnest(p_pre, p_post) WITH ORDINALITY AS u(pre, post, i),
+        LATERAL (SELECT u.i, (u.pre || '"}')::jsonb AS j) h,
+        LATERAL (SELECT ('{' || u.post)::jsonb AS j) t;
+    -- Each piece holds only its own keys, so every column is read from the same key the
+    -- full text would have given it (a key repeated across pieces could disagree).
+    IF EXISTS (
+        SELECT 1 FROM unnest(v_heads, v_tails) AS x(h, t)
+        WHERE x.h ?| '{source_ip,target_id,target_repr,target_type,v,request_id,seq,
+                       prev_hash}'::text[]
+           OR x.t ?| '{action,actor_id,actor_name,actor_type,after,agency_id,before,
+                       occurred_at,request_id,seq,prev_hash}'::text[]
+    ) THEN
+        RAISE EXCEPTION 'audit_append: a canonical piece holds another piece''s key';
+    END IF;
+    SELECT h.seq, h.hash INTO v_seq, v_hash FROM audit_chainhead h WHERE h.id = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO audit_chainhead (id, seq, hash) VALUES (1, 0, repeat('0', 64))
+            ON CONFLICT DO NOTHING;
+        SELECT h.seq, h.hash INTO v_seq, v_hash FROM audit_chainhead h
+            WHERE h.id = 1 FOR UPDATE;
+    END IF;
+    -- The time is read under the lock, so it never runs backwards along the chain.
+    v_now := clock_timestamp();
+    first_seq := v_seq + 1;
+    first_prev := v_hash;
+    occurred_at := v_now;
+    v_time := to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        || '","prev_hash":"';
+    v_mid := '",' || p_mid || ',"seq":';
+    FOR v_pre, v_post IN SELECT u.pre, u.post FROM unnest(p_pre, p_post) AS u(pre, post) LOOP
+        v_seq := v_seq + 1;
+        v_prevs := array_append(v_prevs, v_hash);
+        v_hash := encode(sha256(convert_to(
+            v_pre || v_time || v_hash || v_mid || v_seq || ',' || v_post, 'UTF8')), 'hex');
+        v_hashes := array_append(v_hashes, v_hash);
+    END LOOP;
+    INSERT INTO audit_auditevent (
+        seq, occurred_at, actor_type, actor_id, actor_name, source_ip, action,
+        target_type, target_id, target_repr, agency_id, before, after, request_id,
+        hash_version, prev_hash, hash)
+    SELECT first_seq + u.i - 1, v_now, u.h->>'actor_type', u.h->>'actor_id',
+        u.h->>'actor_name', (u.t->>'source_ip')::inet, u.h->>'action', u.t->>'target_type',
+        u.t->>'target_id', u.t->>'target_repr', (u.h->>'agency_id')::bigint,
+        NULLIF(u.h->'before', 'null'::jsonb), NULLIF(u.h->'after', 'null'::jsonb),
+        v_request_id, (u.t->>'v')::smallint, u.prev, u.hash
+    FROM unnest(v_heads, v_tails, v_prevs, v_hashes) WITH ORDINALITY AS u(h, t, prev, hash, i);
     UPDATE audit_chainhead SET seq = v_seq, hash = v_hash WHERE id = 1;
     hashes := v_hashes;
     RETURN NEXT;

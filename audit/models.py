@@ -34,7 +34,10 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True, default="")
     hash_version = models.PositiveSmallIntegerField(default=1)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Not unique and not indexed: nothing looks an event up by its hash, and two indexes
+    # of random 64-character keys cost more on every append than anything else in it.
+    # The seq primary key keeps the chain gap-free and fork-free (migration 0007).
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["seq"]

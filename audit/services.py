@@ -135,22 +135,20 @@ def _append_postgresql(records: list[dict]) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(records), _APPEND_CHUNK):
             chunk = records[start : start + _APPEND_CHUNK]
-            pres, posts = [], []
-            for record in chunk:
-                pre, _, post = canonical_parts(record)
-                pres.append(pre)
-                posts.append(post)
-            cursor.execute("SELECT * FROM audit_append(%s, %s, %s)", [pres, mid, posts])
+            parts = [canonical_parts(record) for record in chunk]
+            cursor.execute(
+                "SELECT * FROM audit_append(%s, %s, %s)",
+                [[p[0] for p in parts], mid, [p[2] for p in parts]],
+            )
             first_seq, occurred_at, prev_hash, hashes = cursor.fetchone()
-            for offset, (record, digest) in enumerate(zip(chunk, hashes, strict=True)):
-                record.update(
-                    seq=first_seq + offset,
-                    occurred_at=occurred_at,
-                    hash_version=HASH_VERSION,
-                    prev_hash=prev_hash,
-                    hash=digest,
-                )
-                prev_hash = digest
+            for seq, record, digest in zip(
+                range(first_seq, first_seq + len(chunk)), chunk, hashes, strict=True
+            ):
+                record["seq"] = seq
+                record["occurred_at"] = occurred_at
+                record["hash_version"] = HASH_VERSION
+                record["prev_hash"] = prev_hash
+                record["hash"] = prev_hash = digest
 
 
 def _append_sqlite(records: list[dict]) -> None:

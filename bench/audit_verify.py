@@ -1,9 +1,21 @@
-"""Events verified per second by `audit_verify` on a 200,000-event chain (PostgreSQL).
+"""Audit chain build and `audit_verify` on PostgreSQL, each next to its yardstick.
 
-.venv/bin/python bench/audit_verify.py [--events 200000]
+    .venv/bin/python bench/audit_verify.py [--events 200000] [--batch 1000] [--workers 2]
+
+Build: the chain is appended in batches through `audit_record_many` (the product's
+path: canonical pieces in Python, `audit_append` hashes, inserts and moves the head).
+The yardstick is a raw multi-row INSERT of the same rows (one statement per batch, no
+hashing, no framework) into a table shaped like the events: as VALUES lists
+(psycopg2 execute_values) and as column arrays (unnest) with only the primary key, and
+as column arrays with the events' own indexes; the ratio is taken against the faster.
+Batches alternate between the paths so that all see the same load on a shared machine.
+
+Verify: `audit_verify`'s full check (chain, stored tree, no checkpoints) with
+``--workers`` processes, next to one process in the same run.
 """
 
 import argparse
+import json
 import time
 
 from _setup import django_on_fresh_database, drop_database
@@ -14,52 +26,142 @@ DB = "sundown_bench_audit_verify"
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="verify processes")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     django_on_fresh_database(DB)
 
-    from django.db import transaction
+    from django.db import connection, transaction
+    from psycopg2.extras import execute_values
 
     from audit.actor import Actor
-    from audit.selectors import audit_chain_verify
     from audit.services import PendingEvent, audit_record_many
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_raw_pk (LIKE audit_auditevent INCLUDING DEFAULTS)")
+        cursor.execute("ALTER TABLE bench_raw_pk ADD PRIMARY KEY (seq)")
+        cursor.execute("CREATE TABLE bench_raw_pk_u (LIKE bench_raw_pk INCLUDING ALL)")
+        cursor.execute("CREATE TABLE bench_raw_idx (LIKE audit_auditevent INCLUDING ALL)")
+    raw_sql = (
+        "INSERT INTO {} (seq, occurred_at, actor_type, actor_id, actor_name, source_ip, action,"
+        " target_type, target_id, target_repr, agency_id, before, after, request_id,"
+        " hash_version, prev_hash, hash) VALUES %s"
+    )
+    unnest_sql = raw_sql.replace(
+        "VALUES %s",
+        "SELECT c1, clock_timestamp(), 'system', c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12,"
+        " c13, c14, c15 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::inet[],"
+        " %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::jsonb[],"
+        " %s::jsonb[], %s::text[], %s::smallint[], %s::text[], %s::text[])"
+        " AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15)",
+    )
 
     actor = Actor(type="system", name="system:bench", request_id="bench")
     before = {"status": "active"}
     after = {"status": "revoked", "verified": True, "connector": "postgres"}
-    started = time.perf_counter()
-    batch = 1000
-    for start in range(0, args.events, batch):
-        with transaction.atomic():
-            audit_record_many(
-                actor=actor,
-                events=[
-                    PendingEvent(
-                        "credential.revoked",
-                        ("access.credential", i, f"role_{i}"),
-                        1,
-                        before,
-                        after,
-                    )
-                    for i in range(start, min(start + batch, args.events))
-                ],
-            )
-    built = time.perf_counter() - started
 
-    started = time.perf_counter()
-    report = audit_chain_verify()
-    elapsed = time.perf_counter() - started
-    assert report.ok, report.message
+    def events(start, end):
+        return [
+            PendingEvent("credential.revoked", ("access.credential", i, f"role_{i}"), 1, b, a)
+            for i in range(start, end)
+            for b, a in [(dict(before), dict(after, n=i))]
+        ]
+
+    def raw_rows(batch):
+        return [
+            (
+                int(e.target[1]) + 1,
+                "",
+                actor.name,
+                None,
+                e.action,
+                e.target[0],
+                str(e.target[1]),
+                e.target[2],
+                e.agency_id,
+                json.dumps(e.before),
+                json.dumps(e.after),
+                actor.request_id,
+                1,
+                "0" * 64,
+                "f" * 64,
+            )
+            for e in batch
+        ]
+
+    def raw_values(table, batch):
+        """INSERT ... VALUES (...), (...): one statement, rows quoted by psycopg2."""
+        rows = raw_rows(batch)
+        with transaction.atomic(), connection.cursor() as cursor:
+            execute_values(
+                cursor,
+                raw_sql.format(table),
+                rows,
+                template="(%s, clock_timestamp(), 'system', " + ", ".join(["%s"] * 14) + ")",
+                page_size=len(rows),
+            )
+
+    def raw_unnest(table, batch):
+        """INSERT ... SELECT FROM unnest(column arrays): one statement, one array per column."""
+        columns = [list(column) for column in zip(*raw_rows(batch), strict=True)]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(unnest_sql.format(table), columns)
+
+    def chained(batch):
+        with transaction.atomic():
+            audit_record_many(actor=actor, events=batch)
+
+    spent = {"chained": 0.0, "values_pk": 0.0, "unnest_pk": 0.0, "unnest_idx": 0.0}
+    for start in range(0, args.events, args.batch):
+        end = min(start + args.batch, args.events)
+        for name, fn in (
+            ("values_pk", lambda b: raw_values("bench_raw_pk", b)),
+            ("chained", chained),
+            ("unnest_pk", lambda b: raw_unnest("bench_raw_pk_u", b)),
+            ("unnest_idx", lambda b: raw_unnest("bench_raw_idx", b)),
+        ):
+            # Building the events counts for every path: each starts from the same objects.
+            began = time.perf_counter()
+            fn(events(start, end))
+            spent[name] += time.perf_counter() - began
+    n = args.events
+    rate = {name: n / seconds for name, seconds in spent.items()}
+    best = max(rate["values_pk"], rate["unnest_pk"])
+    print(f"audit chain on PostgreSQL ({connection.pg_version}), {n:,} events, batch {args.batch}")
+    print(f"  chained appends (audit_record_many)           {rate['chained']:>10,.0f} events/s")
+    print(f"  raw INSERT ... VALUES, primary key only       {rate['values_pk']:>10,.0f} rows/s")
+    print(f"  raw INSERT ... unnest(arrays), pk only        {rate['unnest_pk']:>10,.0f} rows/s")
+    print(f"  raw INSERT ... unnest(arrays), events' indexes{rate['unnest_idx']:>10,.0f} rows/s")
     print(
-        f"built a {report.events_checked:,}-event chain in {built:.1f} s "
-        f"({report.events_checked / built:,.0f} appends/s in batches of {batch})"
+        f"  chained / best raw (pk only) {rate['chained'] / best:.2f}x;"
+        f" chained / raw with the same indexes {rate['chained'] / rate['unnest_idx']:.2f}x"
     )
-    print(
-        f"verified {report.events_checked:,} events in {elapsed:.2f} s: "
-        f"{report.events_checked / elapsed:,.0f} events/s"
-    )
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_raw_pk, bench_raw_pk_u, bench_raw_idx")
+    verify(n, args.workers)
     if not args.keep:
         drop_database(DB)
+
+
+def verify(n: int, workers: int) -> None:
+    from audit.tree import tree_extend
+    from audit.verification import audit_verify_all
+
+    tree_extend()
+    timings = {}
+    for count in sorted({1, workers}, reverse=True):
+        started = time.perf_counter()
+        report = audit_verify_all(workers=count)
+        timings[count] = time.perf_counter() - started
+        assert report.ok and report.events_checked == n, report.message
+    for count, seconds in sorted(timings.items()):
+        print(
+            f"  audit_verify, {count} process{'es' if count > 1 else ''}:"
+            f" {n:,} events in {seconds:.2f} s, {n / seconds:,.0f} events/s"
+        )
+    if workers > 1:
+        print(f"  speed-up with {workers} processes: {timings[1] / timings[workers]:.2f}x")
 
 
 if __name__ == "__main__":
