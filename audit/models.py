@@ -36,7 +36,8 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     # Not unique and not indexed: nothing looks an event up by its hash, and two indexes
     # of random 64-character keys cost more on every append than anything else in it.
-    # The seq primary key keeps the chain gap-free and fork-free (migration 0007).
+    # The seq primary key keeps the chain gap-free and fork-free (migration 0007; SQLite
+    # keeps its old unique index, since altering the column there drops the triggers).
     hash = models.CharField(max_length=64)
 
     class Meta:

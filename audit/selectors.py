@@ -1,7 +1,6 @@
 """Reading and verifying the audit chain; the trail as agency users may read it."""
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -10,8 +9,8 @@ from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
 from guardian.models import UserObjectPermission
 
-from audit.hashing import COLUMNS, GENESIS_HASH, KNOWN_VERSIONS, canonical
-from audit.models import ActorType, AuditEvent, ChainHead, Checkpoint, VerificationRun
+from audit.chain_check import chain_check
+from audit.models import ActorType, AuditEvent, Checkpoint, VerificationRun
 from vendors.models import Agency, Vendor
 from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, restrict
 
@@ -24,69 +23,35 @@ class ChainReport:
     message: str = ""
 
 
-# Stands in for the leaf of an event whose hash version is unknown: it cannot match.
-_UNKNOWN_LEAF = b"\xff" * 32
-
-
-def audit_chain_verify(*, chunk_size: int = 5000, leaves: bytearray | None = None) -> ChainReport:
+def audit_chain_verify(
+    *, workers: int = 1, chunk_events: int | None = None, leaves: bytearray | None = None
+) -> ChainReport:
     """Recompute every hash in seq order; report the first event that does not fit.
 
     Catches an altered row (hash mismatch), a removed row (seq gap or broken
     link), swapped rows, and a truncated tail (head no longer matches). With
     ``leaves``, also appends every row's RFC 6962 leaf hash to it (in table order,
     past any problem) for the tree and checkpoint checks of ``audit.verification``.
+    With ``workers`` > 1, chunks of ``chunk_events`` (default
+    ``chain_check.CHUNK_EVENTS``) are checked by that many processes (PostgreSQL;
+    committed events only), see ``audit.chain_check``.
     """
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
-    checked = 0
-    first: ChainReport | None = None
-    sha256 = hashlib.sha256
-    rows = AuditEvent.objects.order_by("seq").values_list(*COLUMNS).iterator(chunk_size=chunk_size)
-    for values in rows:
-        record = dict(zip(COLUMNS, values, strict=True))
-        seq = record["seq"]
-        problem = None
-        data = None
-        if record["hash_version"] in KNOWN_VERSIONS:
-            data = canonical(record, record["prev_hash"], record["hash_version"])
-        if leaves is not None:
-            leaves += sha256(b"\x00" + data).digest() if data is not None else _UNKNOWN_LEAF
-        if first is not None:
-            continue
-        if seq != expected_seq:
-            problem = (expected_seq, f"seq {expected_seq} is missing (next is {seq})")
-        elif record["prev_hash"] != prev_hash:
-            problem = (seq, f"seq {seq} does not link to seq {seq - 1}")
-        elif data is None:
-            problem = (
-                seq,
-                f"seq {seq} has unknown hash version {record['hash_version']} "
-                "(forged, or written by a newer Sundown)",
-            )
-        elif sha256(data).hexdigest() != record["hash"]:
-            problem = (seq, f"seq {seq} was altered (hash mismatch)")
-        if problem:
-            first = ChainReport(False, checked, *problem)
-            if leaves is None:
-                return first
-            continue
-        prev_hash = record["hash"]
-        expected_seq += 1
-        checked += 1
-    if first is not None:
-        return first
-    head = ChainHead.objects.filter(pk=1).first()
+    state, head = chain_check(workers=workers, chunk_events=chunk_events, leaves=leaves)
+    checked = state.checked
+    if state.problem is not None:
+        return ChainReport(False, checked, *state.problem)
     if head is None:
         if checked == 0:
             return ChainReport(True, 0, None, "the chain is empty")
         return ChainReport(False, checked, 1, "chain head is missing")
-    if head.seq != checked or head.hash != prev_hash:
+    head_seq, head_hash = head
+    if head_seq != checked or head_hash != state.prev_hash:
         return ChainReport(
             False,
             checked,
             # Past a rewound head, the first event the head no longer covers is bad.
-            min(head.seq, checked) + 1,
-            f"chain head says seq {head.seq} but the table ends at seq {checked}",
+            min(head_seq, checked) + 1,
+            f"chain head says seq {head_seq} but the table ends at seq {checked}",
         )
     return ChainReport(True, checked, None, f"{checked} events verified")
 

@@ -183,11 +183,18 @@ def _stored_nodes_check(today: _Leaves) -> Problem | None:
 
 
 def audit_verify_all(
-    *, verifier: Verifier | None = None, checkpoint_lines: list[str] | None = None
+    *,
+    verifier: Verifier | None = None,
+    checkpoint_lines: list[str] | None = None,
+    workers: int = 1,
+    chunk_events: int | None = None,
 ) -> ChainReport:
-    """Chain, stored tree and checkpoints (the database's, plus ``checkpoint_lines``)."""
+    """Chain, stored tree and checkpoints (the database's, plus ``checkpoint_lines``).
+
+    ``workers`` processes recompute the chain in chunks (``audit.chain_check``).
+    """
     today = _Leaves()
-    report = audit_chain_verify(leaves=today.data)
+    report = audit_chain_verify(workers=workers, chunk_events=chunk_events, leaves=today.data)
     problems = [] if report.ok else [Problem(report.first_bad_seq, report.message)]
     node_problem = _stored_nodes_check(today)
     if node_problem:

@@ -280,6 +280,8 @@ SUNDOWN_AUDIT_SIGNING_KEY_AUTOCREATE = env_bool("SUNDOWN_AUDIT_SIGNING_KEY_AUTOC
 # The checkpoints' origin line and the key's name (a schema-less URL, no spaces or '+').
 SUNDOWN_AUDIT_ORIGIN = env_str("SUNDOWN_AUDIT_ORIGIN", "sundown.invalid/audit")
 SUNDOWN_CHECKPOINT_SECONDS = env_int("SUNDOWN_CHECKPOINT_SECONDS", 60)
+# Processes `audit_verify` recomputes the chain with (PostgreSQL; --workers overrides).
+SUNDOWN_AUDIT_VERIFY_WORKERS = env_int("SUNDOWN_AUDIT_VERIFY_WORKERS", 1)
 # /readyz fails when the newest checkpoint is older than this (ops.selectors).
 SUNDOWN_CHECKPOINT_STALE_SECONDS = env_int(
     "SUNDOWN_CHECKPOINT_STALE_SECONDS", max(300, 5 * SUNDOWN_CHECKPOINT_SECONDS)

@@ -1,7 +1,9 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from audit import chain_check
 from audit.models import VerificationRun
 from audit.signing import SigningKeyError, signing_key, verifier_parse
 from audit.verification import audit_verify_all
@@ -29,11 +31,33 @@ class Command(BaseCommand):
             help="Checkpoint file (JSON lines from a file sink or audit_checkpoint --out).",
         )
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.SUNDOWN_AUDIT_VERIFY_WORKERS,
+            help="Processes recomputing the chain in chunks (PostgreSQL; default %(default)s).",
+        )
+        parser.add_argument(
+            "--chunk",
+            type=int,
+            help=f"Events per chunk handed to a process (default {chain_check.CHUNK_EVENTS}).",
+        )
+        parser.add_argument(
             "--verifier-key",
             help="Verifier key (or a file holding it); default: from the signing key file.",
         )
 
-    def handle(self, *args, no_record=False, checkpoints=None, verifier_key=None, **options):
+    def handle(
+        self,
+        *args,
+        no_record=False,
+        checkpoints=None,
+        verifier_key=None,
+        workers=1,
+        chunk=None,
+        **options,
+    ):
+        if workers < 1 or (chunk is not None and chunk < 1):
+            raise CommandError("--workers and --chunk must be at least 1")
         try:
             verifier = _verifier(verifier_key)
         except (SigningKeyError, ValueError, OSError) as exc:
@@ -47,7 +71,9 @@ class Command(BaseCommand):
         if checkpoints:
             with open(checkpoints, encoding="utf-8") as fh:
                 lines = fh.read().splitlines()
-        report = audit_verify_all(verifier=verifier, checkpoint_lines=lines)
+        report = audit_verify_all(
+            verifier=verifier, checkpoint_lines=lines, workers=workers, chunk_events=chunk
+        )
         if not no_record:
             VerificationRun.objects.create(
                 ok=report.ok,

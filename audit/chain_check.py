@@ -1,0 +1,317 @@
+"""Recomputing the hash chain in chunks of seq, in this process or in several.
+
+Each chunk is read with plain SQL, the time already formatted by the database and
+``before``/``after`` as their JSON text (an object seen before is not parsed again),
+and checked on its own: every hash, and every link inside the chunk. Whoever merges
+the chunks checks the links at their borders (a chunk's first event must follow the
+last event of the one before), so the report is the one a single pass would give:
+the first bad seq, with the same message.
+
+With ``workers`` > 1 the chunks go to that many processes (PostgreSQL; SQLite
+checks them in this process). They read one snapshot,
+exported by the parent's REPEATABLE READ transaction, so they see the same trail as
+the head read beside it, however many appends land meanwhile; they cannot see a
+transaction the caller has not committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from audit.hashing import GENESIS_HASH, KNOWN_VERSIONS
+
+# Stands in for the leaf of an event whose hash version is unknown: it cannot match.
+UNKNOWN_LEAF = b"\xff" * 32
+
+# Events per chunk handed to a process, and rows per query inside a chunk.
+CHUNK_EVENTS = 50_000
+_PAGE = 10_000
+
+_COLUMNS_SQL = (
+    "seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " actor_type, actor_id, actor_name, source_ip, action, target_type, target_id,"
+    " target_repr, agency_id, before::text, after::text, request_id, hash_version,"
+    " prev_hash, hash"
+)
+_PAGE_SQL = (
+    f"SELECT {_COLUMNS_SQL} FROM audit_auditevent"
+    " WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+)
+
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_encode_str = json.encoder.encode_basestring
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk of seq (lo, hi] holds and the first problem inside it."""
+
+    rows: int = 0
+    first_seq: int = 0
+    first_prev: str = ""
+    last_seq: int = 0
+    last_hash: str = ""
+    checked: int = 0  # rows before ``problem`` (all rows if there is none)
+    problem: tuple[int, str] | None = None
+    leaves: bytes = b""
+
+
+class _Canonical:
+    """Version 1 canonical bytes of a row read as text (`audit.hashing.canonical`)."""
+
+    def __init__(self) -> None:
+        # JSON text as PostgreSQL prints it -> canonical text: a trail repeats its
+        # before/after objects ({"status": "active"}) far more often than not.
+        self._json: dict[str, str] = {}
+
+    def _object(self, text: str | None) -> str:
+        if text is None:
+            return "null"
+        canonical = self._json.get(text)
+        if canonical is None:
+            if len(self._json) > 50_000:
+                self._json.clear()
+            canonical = self._json[text] = _encode(json.loads(text))
+        return canonical
+
+    def __call__(self, row: tuple) -> bytes:
+        (seq, time, actor_type, actor_id, actor_name, source_ip, action, target_type) = row[:8]
+        (target_id, target_repr, agency_id, before, after, request_id) = row[8:14]
+        s = _encode_str
+        return "".join(
+            [
+                '{"action":',
+                s(action),
+                ',"actor_id":',
+                s(actor_id),
+                ',"actor_name":',
+                s(actor_name),
+                ',"actor_type":',
+                s(actor_type),
+                ',"after":',
+                self._object(after),
+                ',"agency_id":',
+                "null" if agency_id is None else str(agency_id),
+                ',"before":',
+                self._object(before),
+                ',"occurred_at":',
+                s(time),
+                ',"prev_hash":',
+                s(row[15]),
+                ',"request_id":',
+                s(request_id),
+                ',"seq":',
+                str(seq),
+                ',"source_ip":',
+                "null" if source_ip is None else s(source_ip),
+                ',"target_id":',
+                s(target_id),
+                ',"target_repr":',
+                s(target_repr),
+                ',"target_type":',
+                s(target_type),
+                ',"v":1}',
+            ]
+        ).encode()
+
+
+def _text_rows(cursor, lo: int, hi: int):
+    """(seq, hash version, prev_hash, hash, canonical bytes or None) read as text (PostgreSQL)."""
+    canonical = _Canonical()
+    after = lo
+    while True:
+        cursor.execute(_PAGE_SQL, [after, hi, _PAGE])
+        rows = cursor.fetchall()
+        for row in rows:
+            version = row[14]
+            yield (
+                row[0],
+                version,
+                row[15],
+                row[16],
+                (canonical(row) if version in KNOWN_VERSIONS else None),
+            )
+        if len(rows) < _PAGE:
+            return
+        after = rows[-1][0]
+
+
+def _model_rows(lo: int, hi: int):
+    """The same through the ORM (SQLite, the embedded default)."""
+    from audit.hashing import COLUMNS, canonical
+    from audit.models import AuditEvent
+
+    rows = (
+        AuditEvent.objects.filter(seq__gt=lo, seq__lte=hi)
+        .order_by("seq")
+        .values_list(*COLUMNS)
+        .iterator(chunk_size=_PAGE)
+    )
+    for values in rows:
+        record = dict(zip(COLUMNS, values, strict=True))
+        version = record["hash_version"]
+        data = None
+        if version in KNOWN_VERSIONS:
+            data = canonical(record, record["prev_hash"], version)
+        yield record["seq"], version, record["prev_hash"], record["hash"], data
+
+
+def check_chunk(cursor, lo: int, hi: int) -> ChunkResult:
+    """Hashes of every event with lo < seq <= hi, and the links between them.
+
+    ``cursor`` is a PostgreSQL cursor, or None to read through the ORM.
+    """
+    result = ChunkResult()
+    leaves = bytearray()
+    sha256 = hashlib.sha256
+    prev_seq: int | None = None
+    prev_hash = ""
+    rows = _text_rows(cursor, lo, hi) if cursor is not None else _model_rows(lo, hi)
+    for seq, version, stored_prev, stored_hash, data in rows:
+        leaves += sha256(b"\x00" + data).digest() if data is not None else UNKNOWN_LEAF
+        if prev_seq is None:
+            result.first_seq, result.first_prev = seq, stored_prev
+        if result.problem is None:
+            problem = None
+            if prev_seq is not None and seq != prev_seq + 1:
+                problem = (prev_seq + 1, f"seq {prev_seq + 1} is missing (next is {seq})")
+            elif prev_seq is not None and stored_prev != prev_hash:
+                problem = (seq, f"seq {seq} does not link to seq {seq - 1}")
+            elif data is None:
+                problem = (
+                    seq,
+                    f"seq {seq} has unknown hash version {version} "
+                    "(forged, or written by a newer Sundown)",
+                )
+            elif sha256(data).hexdigest() != stored_hash:
+                problem = (seq, f"seq {seq} was altered (hash mismatch)")
+            if problem:
+                result.problem = problem
+            else:
+                result.checked += 1
+        prev_seq, prev_hash = seq, stored_hash
+        result.rows += 1
+    if prev_seq is not None:
+        result.last_seq, result.last_hash = prev_seq, prev_hash
+    result.leaves = bytes(leaves)
+    return result
+
+
+@dataclass
+class ChainState:
+    """The chain as far as the merged chunks go."""
+
+    checked: int = 0
+    expected_seq: int = 1
+    prev_hash: str = GENESIS_HASH
+    problem: tuple[int, str] | None = None  # the first one, in seq order
+
+
+def merge(state: ChainState, chunk: ChunkResult, leaves: bytearray | None) -> None:
+    """Add the next chunk: its border link first, then what it found inside."""
+    if leaves is not None:
+        leaves += chunk.leaves
+    if state.problem is not None or not chunk.rows:
+        return
+    if chunk.first_seq != state.expected_seq:
+        expected = state.expected_seq
+        state.problem = (expected, f"seq {expected} is missing (next is {chunk.first_seq})")
+    elif chunk.first_prev != state.prev_hash:
+        seq = chunk.first_seq
+        state.problem = (seq, f"seq {seq} does not link to seq {seq - 1}")
+    elif chunk.problem is not None:
+        state.problem = chunk.problem
+        state.checked += chunk.checked
+    else:
+        state.checked += chunk.rows
+        state.expected_seq = chunk.last_seq + 1
+        state.prev_hash = chunk.last_hash
+
+
+def _ranges(low: int | None, high: int | None, size: int) -> list[tuple[int, int]]:
+    if low is None or high is None:
+        return []
+    start = low - 1
+    return [(lo, min(lo + size, high)) for lo in range(start, high, size)]
+
+
+def chain_check(
+    *, workers: int = 1, chunk_events: int | None = None, leaves: bytearray | None = None
+) -> tuple[ChainState, tuple[int, str] | None]:
+    """Every chunk merged in seq order, and the chain head (seq, hash) of the same snapshot."""
+    chunk_events = chunk_events or CHUNK_EVENTS
+    state = ChainState()
+    if workers > 1 and connection.vendor == "postgresql":
+        return _chain_check_parallel(state, workers, chunk_events, leaves)
+    fresh = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        if fresh and connection.vendor == "postgresql":
+            # One snapshot for the events and the head, whatever is appended meanwhile
+            # (inside a caller's transaction, that transaction decides).
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        head, ranges = _head_and_ranges(cursor, chunk_events)
+        pg = cursor if connection.vendor == "postgresql" else None
+        for lo, hi in ranges:
+            merge(state, check_chunk(pg, lo, hi), leaves)
+    return state, head
+
+
+def _head_and_ranges(cursor, chunk_events: int):
+    cursor.execute("SELECT seq, hash FROM audit_chainhead WHERE id = 1")
+    head = cursor.fetchone()
+    cursor.execute("SELECT min(seq), max(seq) FROM audit_auditevent")
+    low, high = cursor.fetchone()
+    return (tuple(head) if head else None), _ranges(low, high, chunk_events)
+
+
+# Set in each worker process by _worker_start: its own connection, in the parent's snapshot.
+_worker_cursor = None
+
+
+def _worker_start(params: dict, snapshot: str) -> None:
+    import psycopg2
+
+    global _worker_cursor
+    conn = psycopg2.connect(**params)
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    _worker_cursor = conn.cursor()
+    _worker_cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+
+
+def _worker_chunk(bounds: tuple[int, int]) -> ChunkResult:
+    return check_chunk(_worker_cursor, *bounds)
+
+
+def _chain_check_parallel(
+    state: ChainState, workers: int, chunk_events: int, leaves: bytearray | None
+) -> tuple[ChainState, tuple[int, str] | None]:
+    import psycopg2
+
+    params = connection.get_connection_params()
+    conn = psycopg2.connect(**params)
+    try:
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_export_snapshot()")
+            snapshot = cursor.fetchone()[0]
+            head, ranges = _head_and_ranges(cursor, chunk_events)
+        # fork: the children need no Django set-up, only psycopg2 and this module; they
+        # never touch the parent's connection (each opens its own).
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_worker_start,
+            initargs=(params, snapshot),
+        ) as pool:
+            for chunk in pool.map(_worker_chunk, ranges):
+                merge(state, chunk, leaves)
+    finally:
+        conn.close()
+    return state, head
