@@ -47,10 +47,11 @@ class ContractPicker:
                 user=user, perm=PERM, vendor_id=vendor_id, q=q, selected=selected
             )
 
-    def options(self) -> list[tuple[Contract, bool, str]]:
-        return [(c, True, contract_label(c)) for c in self.chosen] + [
-            (c, False, contract_label(c)) for c in self.matches
-        ]
+    def chosen_options(self) -> list[tuple[Contract, str]]:
+        return [(c, contract_label(c)) for c in self.chosen]
+
+    def match_options(self) -> list[tuple[Contract, str]]:
+        return [(c, contract_label(c)) for c in self.matches]
 
     @property
     def more(self) -> int:

@@ -100,9 +100,15 @@ def test_picker_lists_a_page_and_searches(officer_client, estate):
         HTTP_HX_REQUEST="true",
         HTTP_HX_TARGET="contract-picker-results",
     ).content.decode()
-    assert 'id="contract-search"' not in found  # only the options: the box keeps focus
-    assert "BULK-0150" in found and "BULK-0299" in found  # the match and the one ticked
-    assert found.count('name="contracts"') == 2
+    assert 'id="contract-search"' not in found  # only the results: the box keeps focus
+    # The ticked one stays in the chosen list, which a search does not replace.
+    assert "BULK-0150" in found and "BULK-0299" not in found
+    assert found.count('name="contracts"') == 1
+    whole = officer_client.get(
+        url, {"vendor": vendor.pk, "contracts": [chosen.pk]}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    chosen_part = whole.split('data-testid="contracts-chosen"')[1].split("contract-search")[0]
+    assert "BULK-0299" in chosen_part and "checked" in chosen_part
 
     # Another agency's vendor shows nothing, and the register form starts empty.
     other = officer_client.get(url, {"vendor": estate["secret_vendor"].pk}).content.decode()
