@@ -39,6 +39,7 @@ CONNECTORS: dict[str, ConnectorEntry] = {
     "mariadb": ConnectorEntry("MariaDB / MySQL", "revocation.connectors.mariadb.MariaDBConnector"),
     "redis": ConnectorEntry("Redis", "revocation.connectors.redis.RedisConnector"),
     "ldap": ConnectorEntry("LDAP directory", "revocation.connectors.ldap.LDAPConnector"),
+    "ad": ConnectorEntry("Active Directory", "revocation.connectors.ad.ADConnector"),
     "scim": ConnectorEntry("SCIM 2.0 service", "revocation.connectors.scim.SCIMConnector"),
     "ssh": ConnectorEntry("SSH keys (authorized_keys)", "revocation.connectors.ssh.SSHConnector"),
     "htpasswd": ConnectorEntry(

@@ -1,5 +1,6 @@
-"""Target-server fixtures for the connector tests (see servers.py)."""
+"""Target-server fixtures for the connector tests (see servers.py and samba_dc.py)."""
 
+from tests.revocation.connectors.samba_dc import ad_system, samba_dc  # noqa: F401
 from tests.revocation.connectors.servers import (  # noqa: F401
     htpasswd_file,
     htpasswd_system,

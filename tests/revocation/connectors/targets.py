@@ -297,6 +297,44 @@ class LDAPTarget(Target):
         return self.slapd.can_bind(external_id, VENDOR_PASSWORD)
 
 
+class ADTarget(Target):
+    """A Samba AD DC of the run's own (samba_dc.py); the vendor's login is a simple
+    bind over LDAPS (test_ad.py also asks the KDC with kinit)."""
+
+    kind = "ad"
+
+    @property
+    def dc(self):
+        return self.fixture("samba_dc")
+
+    def system(self, **overrides):
+        return self.fixture("ad_system")(**{**self.mode, **overrides})
+
+    def down_system(self):
+        return self.system(url=f"ldaps://{LOOPBACK}:{free_port()}", timeout=1)
+
+    def bad_credentials_system(self):
+        return self.system(secret="Not-The-Password-1")
+
+    def account(self):
+        return self.dc.add_user(password=VENDOR_PASSWORD)
+
+    def missing(self):
+        return f"never{uuid.uuid4().hex[:12]}"
+
+    def revoke_by_hand(self, external_id):
+        if self.mode.get("on_revoke") == "delete":
+            self.dc.delete(external_id)
+        else:
+            self.dc.set_uac(external_id, self.dc.uac(external_id) | 0x2)
+
+    def restore_by_hand(self, external_id):
+        self.dc.set_uac(external_id, self.dc.uac(external_id) & ~0x2)
+
+    def can_login(self, external_id):
+        return self.dc.can_bind(external_id, VENDOR_PASSWORD)
+
+
 class SCIMTarget(Target):
     """scim2-server; ScimmyTarget runs the same cases on an independent implementation."""
 
@@ -455,8 +493,8 @@ class ScimmyTarget(SCIMTarget):
 
 
 # Every connector in every on_revoke mode that changes what verify reads. The
-# LDAP remove_groups mode takes group memberships, not the login: its own tests
-# (test_ldap.py) cover it.
+# LDAP and AD remove_groups modes take group memberships, not the login: their own
+# tests (test_ldap.py, test_ad.py) cover them.
 TARGETS: dict[str, tuple[type[Target], dict]] = {
     "postgres-nologin": (PostgresTarget, {}),
     "postgres-drop": (PostgresTarget, {"on_revoke": "drop"}),
@@ -467,6 +505,8 @@ TARGETS: dict[str, tuple[type[Target], dict]] = {
     "ldap-password": (LDAPTarget, {}),
     "ldap-ppolicy": (LDAPTarget, {"disable_method": "ppolicy"}),
     "ldap-delete": (LDAPTarget, {"on_revoke": "delete"}),
+    "ad-disable": (ADTarget, {}),
+    "ad-delete": (ADTarget, {"on_revoke": "delete"}),
     "scim-deactivate": (SCIMTarget, {}),
     "scim-delete": (SCIMTarget, {"on_revoke": "delete"}),
     "ssh-remove": (SSHTarget, {}),

@@ -27,6 +27,7 @@ RECONCILED = [
     "mariadb-lock",
     "redis-disable",
     "ldap-password",
+    "ad-disable",
     "scim-deactivate",
     "scimmy-deactivate",
     "ssh-remove",

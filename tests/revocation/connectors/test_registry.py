@@ -30,6 +30,7 @@ KINDS = list(CONNECTORS)
 # The least config each connector's constructor accepts (the rest has defaults).
 MINIMAL_CONFIG = {
     "ldap": {"base_dn": "dc=x"},
+    "ad": {"base_dn": "dc=x"},
     "scim": {"url": "http://127.0.0.1:9/v2"},
     "htpasswd": {"path": "/srv/htpasswd/users"},
     "ssh": {
