@@ -82,6 +82,16 @@ class System(models.Model):
     def has_secret(self) -> bool:
         return bool(self.secret_encrypted)
 
+    @property
+    def tls_verify(self) -> bool | None:
+        """False when this system's config switches TLS certificate and host-name checks
+        off (``tls_verify: false``); None where its kind has no such setting."""
+        from access.system_config import config_keys
+
+        if "tls_verify" not in config_keys(self.kind)[0]:
+            return None
+        return (self.config or {}).get("tls_verify", True) is not False
+
     def get_secret(self) -> str:
         from access.crypto import decrypt
 

@@ -24,6 +24,8 @@ from config.text import text_problem
 _UNCONNECTED_KEYS = RECORD_KEYS
 _MAX_KEYS = 30
 _MAX_TEXT = 1000
+# Settings of several lines (``Setting.multiline``): a bundle of a few CA certificates.
+MULTILINE_MAX = 20000
 
 
 def _connector(kind: str):
@@ -53,13 +55,22 @@ def _local_paths(kind: str, config: dict) -> list:
     return cls.local_paths(config) if cls is not None else []
 
 
-def _value_problem(value) -> str | None:
+def multiline_keys(kind: str) -> frozenset[str]:
+    """The settings of ``kind`` that hold text of several lines (PEM certificates)."""
+    cls = _connector(kind)
+    if cls is None:
+        return frozenset()
+    return frozenset(key for key, setting in cls.config_help.items() if setting.multiline)
+
+
+def _value_problem(value, *, multiline: bool = False) -> str | None:
     if value is None or isinstance(value, bool | int | float):
         return None
     if isinstance(value, str):
-        if len(value) > _MAX_TEXT:
-            return f"at most {_MAX_TEXT} characters"
-        return text_problem(value)
+        limit = MULTILINE_MAX if multiline else _MAX_TEXT
+        if len(value) > limit:
+            return f"at most {limit} characters"
+        return text_problem(value, multiline=multiline)
     return "must be text, a number, true/false or null"
 
 
@@ -68,6 +79,7 @@ def system_config_check(kind: str, config) -> None:
     if not isinstance(config, dict):
         raise ValidationError({"config": "Connection settings must be a JSON object."})
     allowed, _ = config_keys(kind)
+    multiline = multiline_keys(kind)
     errors: list[str] = []
     if len(config) > _MAX_KEYS:
         errors.append(f"At most {_MAX_KEYS} settings.")
@@ -78,7 +90,7 @@ def system_config_check(kind: str, config) -> None:
                 f"{', '.join(sorted(allowed)) or 'none'}); secrets go in 'secret'."
             )
             continue
-        problem = _value_problem(value)
+        problem = _value_problem(value, multiline=key in multiline)
         if problem:
             errors.append(f"{key}: {problem}.")
     if errors:

@@ -59,24 +59,32 @@ def config_schema(description: str) -> dict:
     deployment's allowlist (access.system_config): the schema names every key any
     kind reads and the values they may take, the service the rest.
     """
-    from access.system_config import config_keys
+    from access.system_config import MULTILINE_MAX, config_keys, multiline_keys
     from revocation.connectors.registry import CONNECTORS
 
     keys = sorted(set().union(*(config_keys(kind)[0] for kind in CONNECTORS)))
-    value = {
-        "anyOf": [
-            {"type": "string", "maxLength": 1000, "pattern": f"^[^{_CONTROLS}]*$"},
-            {"type": "integer"},
-            {"type": "number"},
-            {"type": "boolean"},
-        ],
-        "nullable": True,
-    }
+    multiline = set().union(*(multiline_keys(kind) for kind in CONNECTORS))
+
+    def value(key: str) -> dict:
+        text = (
+            {
+                "type": "string",
+                "maxLength": MULTILINE_MAX,
+                "pattern": f"^[^{_CONTROLS_MULTILINE}]*$",
+            }
+            if key in multiline
+            else {"type": "string", "maxLength": 1000, "pattern": f"^[^{_CONTROLS}]*$"}
+        )
+        return {
+            "anyOf": [text, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}],
+            "nullable": True,
+        }
+
     return {
         "type": "object",
         "nullable": True,
         "description": description,
-        "properties": {key: value for key in keys},
+        "properties": {key: value(key) for key in keys},
         "additionalProperties": False,
         "maxProperties": 30,
     }

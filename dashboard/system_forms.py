@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 
 from access.models import System
+from access.system_config import MULTILINE_MAX
 from dashboard.forms import USWDSMixin
 from revocation.connectors.base import Setting
 from revocation.connectors.registry import CONNECTORS, connector_class
@@ -55,6 +56,13 @@ def _setting_field(key: str, setting: Setting) -> forms.Field:
         return forms.IntegerField(**common)
     if setting.type is float:
         return forms.FloatField(**common)
+    if setting.multiline:
+        return forms.CharField(
+            max_length=MULTILINE_MAX,
+            strip=False,
+            widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+            **common,
+        )
     return forms.CharField(max_length=1000, **common)
 
 

@@ -34,6 +34,14 @@ class SystemSerializer(ServiceModelSerializer):
         help_text="Connection secret; stored encrypted, never returned. Empty clears it.",
     )
     has_secret = serializers.BooleanField(read_only=True)
+    tls_verify = serializers.BooleanField(
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "false when this system's TLS certificate and host-name checks are switched off "
+            "(config tls_verify: false); null for kinds without that setting."
+        ),
+    )
 
     class Meta:
         model = System
@@ -45,6 +53,7 @@ class SystemSerializer(ServiceModelSerializer):
             "config",
             "secret",
             "has_secret",
+            "tls_verify",
             "lifecycle",
             "data_classification",
             "estimated_records",

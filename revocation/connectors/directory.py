@@ -11,7 +11,8 @@ Connection settings (``system.config``), for both kinds:
   certificate and that it names the host in the url (its DNS name or IP address):
   against ``tls_ca`` (the CA certificates as PEM text) and/or ``tls_ca_file`` (a PEM
   file on the workers), or else the workers' system trust store. Only an explicit
-  ``tls_verify: false`` skips both checks. A certificate that fails the
+  ``tls_verify: false`` skips both checks; the API (``System.tls_verify``) and the
+  dashboard's system pages show it wherever the system is shown. A certificate that fails the
   check is a permanent error naming the reason, so a person can set ``tls_ca``.
 
 Without TLS, and with ``tls_verify: false``, the connector connects to the address the
@@ -34,6 +35,7 @@ from ldap3.utils.dn import parse_dn
 
 from access.destinations import parse_port, url_destination
 from access.models import Credential
+from access.system_config import MULTILINE_MAX
 
 from .base import BatchConnector, ConnectorError, Setting
 
@@ -49,8 +51,6 @@ STRONGER_AUTH_REQUIRED = 8
 CHUNK = 200
 # Entries per page of a paged search (AD answers at most 1,000 per page by default).
 PAGE_SIZE = 500
-# A CA bundle is a few kilobytes; the limit keeps one setting from holding a novel.
-MAX_PEM = 20000
 
 CONNECTION_KEYS = frozenset(
     {
@@ -83,7 +83,8 @@ CONNECTION_HELP = {
     "timeout": Setting("Seconds to wait for the server; 5 when empty.", int),
     "tls_ca": Setting(
         "PEM text of the CA certificates that issued the server's certificate; the "
-        "workers' system trust store when empty (and no tls_ca_file)."
+        "workers' system trust store when empty (and no tls_ca_file).",
+        multiline=True,
     ),
     "tls_ca_file": Setting("A PEM file of CA certificates on the workers, instead of tls_ca."),
     "tls_verify": Setting(
@@ -218,7 +219,7 @@ def tls_context(config: dict) -> ssl.SSLContext | None:
         return None
     ca_data = config.get("tls_ca") or None
     ca_file = config.get("tls_ca_file") or None
-    if ca_data is not None and (not isinstance(ca_data, str) or len(ca_data) > MAX_PEM):
+    if ca_data is not None and (not isinstance(ca_data, str) or len(ca_data) > MULTILINE_MAX):
         raise ConnectorError("tls_ca must be PEM text of CA certificates", permanent=True)
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     try:
@@ -247,7 +248,6 @@ class DirectoryConnector(BatchConnector):
     destination_keys = DESTINATION_KEYS
     config_help = CONNECTION_HELP
     secret_help = "The password of bind_dn."
-    pem_keys = frozenset({"tls_ca"})
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

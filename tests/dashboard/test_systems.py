@@ -231,3 +231,27 @@ def test_who_may_manage_systems(
     )
     form = outsider_client.get(reverse("system_create")).content.decode()
     assert "Federal Ministry of Health" not in form
+
+
+def test_a_system_that_skips_tls_checks_says_so_on_its_pages(officer_client, agency):
+    skipped = SystemFactory(
+        agency=agency,
+        name="legacy-directory",
+        kind="ad",
+        config={"url": "ldaps://127.0.0.1", "base_dn": "DC=x", "tls_verify": False},
+    )
+    checked = SystemFactory(
+        agency=agency, name="new-directory", kind="ad", config={"base_dn": "DC=x"}
+    )
+    detail = officer_client.get(reverse("system_detail", args=[skipped.pk])).content.decode()
+    assert 'data-testid="tls-unverified"' in detail and "Certificate not checked" in detail
+    other = officer_client.get(reverse("system_detail", args=[checked.pk])).content.decode()
+    assert "tls-unverified" not in other
+    listing = officer_client.get(reverse("system_list")).content.decode()
+    row = listing[listing.index("legacy-directory") :]
+    assert "TLS not checked" in row[: row.index("</tr>")]
+    assert listing.count("TLS not checked") == 1
+    # The CA goes in a multi-line field of the form.
+    form = officer_client.get(reverse("system_edit", args=[checked.pk])).content.decode()
+    name = config_field_name("ad", "tls_ca")
+    assert f'<textarea name="{name}"' in form
