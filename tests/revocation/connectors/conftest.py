@@ -17,6 +17,7 @@ from tests.revocation.connectors.servers import (  # noqa: F401
     scimmy_servers,
     scimmy_system,
     slapd,
+    slapd_tls,
     ssh_system,
     sshd,
 )

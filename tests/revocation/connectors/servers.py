@@ -117,24 +117,33 @@ class Slapd:
     people = f"ou=people,{base}"
     groups = f"ou=groups,{base}"
 
-    def __init__(self):
+    def __init__(self, ca=None):
         self.port = free_port()
         self.url = f"ldap://{LOOPBACK}:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix="sundown-slapd-"))
         self.proc: subprocess.Popen | None = None
+        # With a CA (tls_certs.TestCA): also LDAPS on 127.0.0.1, whose address the
+        # certificate names, and on 127.0.0.2, which it does not; StartTLS on self.url.
+        self.ca = ca
+        self.ldaps_url = f"ldaps://{LOOPBACK}:{free_port()}"
+        self.other_ldaps_url = f"ldaps://127.0.0.2:{free_port()}"
 
     def start(self) -> Slapd:
         (self.dir / "data").mkdir()
         conf = self.dir / "slapd.conf"
-        conf.write_text(
-            SLAPD_CONF.format(
-                dir=self.dir, base=self.base, admin=self.admin, password=self.password
-            )
+        text = SLAPD_CONF.format(
+            dir=self.dir, base=self.base, admin=self.admin, password=self.password
         )
+        listen = [f"{self.url}/"]
+        if self.ca is not None:
+            key, cert = self.ca.issue(self.dir, ips=[LOOPBACK])
+            text = f"TLSCertificateFile {cert}\nTLSCertificateKeyFile {key}\n{text}"
+            listen += [f"{self.ldaps_url}/", f"{self.other_ldaps_url}/"]
+        conf.write_text(text)
         log = self.dir / "slapd.log"
         # -d keeps slapd in the foreground, so the fixture owns the process.
         self.proc = subprocess.Popen(
-            [_slapd_binary(), "-f", str(conf), "-h", f"{self.url}/", "-d", "0"],
+            [_slapd_binary(), "-f", str(conf), "-h", " ".join(listen), "-d", "0"],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
         )
@@ -212,6 +221,16 @@ class Slapd:
 @pytest.fixture(scope="session")
 def slapd():
     server = Slapd().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def slapd_tls():
+    """A second slapd that also speaks TLS, with a certificate from a CA of its own."""
+    from tests.revocation.connectors.tls_certs import TestCA
+
+    server = Slapd(ca=TestCA("Sundown test LDAP CA")).start()
     yield server
     server.stop()
 

@@ -8,7 +8,9 @@ from revocation.connectors.base import ConnectorError, connector_for
 from tests.revocation.connectors.servers import (
     CallCounter,
     credentials,
+    make_system,
 )
+from tests.revocation.connectors.tls_certs import TestCA
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +129,49 @@ def test_a_multi_valued_rdn_does_not_pass_for_under_base_dn():
     dns, refused = connector._dns(batch)
     assert set(refused) == {1} and refused[1].permanent
     assert set(dns) == {2, 3}
+
+
+# TLS (the same code as the ad kind's: revocation/connectors/directory.py) -------------
+@pytest.fixture
+def tls_system(agency, slapd_tls):
+    def make(**config):
+        base = {**slapd_tls.config(), "url": slapd_tls.ldaps_url, "tls_ca": slapd_tls.ca.pem}
+        return make_system(agency, "ldap", {**base, **config}, secret=slapd_tls.password)
+
+    return make
+
+
+@pytest.mark.parametrize("start_tls", [False, True], ids=["ldaps", "starttls"])
+def test_tls_with_the_directory_ca_checks_certificate_and_host(slapd_tls, tls_system, start_tls):
+    dn = slapd_tls.add_user()
+    url = slapd_tls.url if start_tls else slapd_tls.ldaps_url
+    (credential,) = credentials(tls_system(url=url, start_tls=start_tls), [dn])
+    with connector_for(credential.system) as connector:
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
+    assert not slapd_tls.can_bind(dn)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"tls_ca": TestCA("Somebody else's CA").pem},
+        {"tls_ca": ""},  # the system trust store
+        {"url": "other"},  # 127.0.0.2: an address the certificate does not name
+    ],
+    ids=["wrong-ca", "trust-store", "wrong-host"],
+)
+def test_a_certificate_that_fails_validation_is_permanent(slapd_tls, tls_system, config):
+    if config.get("url") == "other":
+        config = {"url": slapd_tls.other_ldaps_url}
+    dn = slapd_tls.add_user()
+    (credential,) = credentials(tls_system(**config), [dn])
+    with pytest.raises(ConnectorError) as caught, connector_for(credential.system) as c:
+        c.revoke(credential)
+    assert caught.value.permanent
+    assert "TLS certificate was not accepted" in caught.value.message
+    assert slapd_tls.can_bind(dn)
+    # Only an explicit tls_verify: false gets past it.
+    with connector_for(tls_system(**config, tls_verify=False)) as connector:
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
