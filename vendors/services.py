@@ -167,9 +167,8 @@ def vendor_set_status(*, actor: Actor, vendor: Vendor, status: str, reason: str 
 # Contracts ----------------------------------------------------------------
 
 
-def contract_create(
+def contract_build(
     *,
-    actor: Actor,
     vendor: Vendor,
     reference: str,
     start_date: dt.date,
@@ -177,6 +176,8 @@ def contract_create(
     grace_days: int = 0,
     **fields,
 ) -> Contract:
+    """A new contract with its access end, checked but not saved: ``contract_create``
+    saves one, the CSV import (vendors.imports) many at once."""
     if vendor is None or not isinstance(vendor, Vendor):
         raise ValidationError({"vendor": "Choose an existing vendor."})
     contract = Contract(
@@ -189,6 +190,27 @@ def contract_create(
     set_fields(contract, fields, ("title", "procurement_contact_email"))
     _check_dates(contract)
     contract.access_ends_at = contract.compute_access_ends_at(vendor.agency)
+    return contract
+
+
+def contract_create(
+    *,
+    actor: Actor,
+    vendor: Vendor,
+    reference: str,
+    start_date: dt.date,
+    end_date: dt.date,
+    grace_days: int = 0,
+    **fields,
+) -> Contract:
+    contract = contract_build(
+        vendor=vendor,
+        reference=reference,
+        start_date=start_date,
+        end_date=end_date,
+        grace_days=grace_days,
+        **fields,
+    )
     with transaction.atomic():
         save_validated(contract)
         audit_record(
@@ -391,67 +413,3 @@ def contract_terminate(
             after=new,
         )
     return contract
-
-
-class _ImportRejected(Exception):
-    """Raised inside the import transaction to roll every row back."""
-
-
-def _csv_date(value: str, column: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationError({column: f"{value!r} is not a date (use YYYY-MM-DD)."}) from None
-
-
-def _import_messages(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [f"{field}: {msg}" for field, errs in exc.message_dict.items() for msg in errs]
-    return list(exc.messages)
-
-
-def contract_import(*, actor: Actor, agency: Agency, rows: list[dict]) -> tuple[int, list[tuple]]:
-    """Create a contract per CSV row (column name -> text) in one transaction; any bad
-    row rolls all of them back. Returns (created, [(line, reference, messages)]).
-
-    Each row runs the real service in a savepoint so that every bad row is found
-    (duplicates inside the file included), not just the first.
-    """
-    vendors = Vendor.objects.filter(agency=agency)
-    by_regno = {v.registration_number: v for v in vendors if v.registration_number}
-    by_name = {v.name.casefold(): v for v in vendors}
-    errors: list[tuple] = []
-    created = 0
-    try:
-        with transaction.atomic():
-            for line, row in enumerate(rows, start=2):
-                try:
-                    key = (row.get("vendor") or "").strip()
-                    vendor = by_regno.get(key) or by_name.get(key.casefold())
-                    if vendor is None:
-                        raise ValidationError({"vendor": f"No vendor {key!r} in {agency.name}."})
-                    grace = (row.get("grace_days") or "0").strip() or "0"
-                    # isdigit() also passes "²", which int() refuses.
-                    if not grace.isdecimal():
-                        raise ValidationError({"grace_days": f"{grace!r} is not a whole number."})
-                    with transaction.atomic():
-                        contract_create(
-                            actor=actor,
-                            vendor=vendor,
-                            reference=(row.get("reference") or "").strip(),
-                            title=(row.get("title") or "").strip(),
-                            start_date=_csv_date(row.get("start_date") or "", "start_date"),
-                            end_date=_csv_date(row.get("end_date") or "", "end_date"),
-                            grace_days=int(grace),
-                            procurement_contact_email=(
-                                row.get("procurement_contact_email") or ""
-                            ).strip(),
-                        )
-                    created += 1
-                except ValidationError as exc:
-                    errors.append((line, row.get("reference", ""), _import_messages(exc)))
-            if errors:
-                raise _ImportRejected
-    except _ImportRejected:
-        return 0, errors
-    return created, errors

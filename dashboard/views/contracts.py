@@ -20,13 +20,13 @@ from dashboard.forms import (
 )
 from dashboard.views._common import found, paginate, query_without_page, require_any_perm
 from vendors import selectors
+from vendors.imports import contract_import
 from vendors.models import Contract
 from vendors.permissions import MANAGE_CONTRACTS, VIEW, has_agency_perm
 from vendors.services import (
     contract_amendments,
     contract_change_end_date,
     contract_create,
-    contract_import,
     contract_terminate,
     contract_termination_plan,
 )
@@ -200,16 +200,32 @@ def _read_rows(file) -> tuple[list[dict], str]:
         return [], "The file is not text: it contains NUL characters."
     reader = csv.DictReader(io.StringIO(text))
     try:
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        header = [name.strip() for name in reader.fieldnames or []]
+        reader.fieldnames = header
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        extra = [c for c in header if c not in CSV_COLUMNS]
+        problems = []
         if missing:
-            return [], f"Missing column(s): {', '.join(missing)}."
+            problems.append(f"Missing column(s): {', '.join(missing)}.")
+        if extra:
+            # Refused, not ignored: "end date" for end_date would otherwise lose data.
+            problems.append(
+                f"Unknown column(s): {', '.join(repr(c) for c in extra)}; the columns are "
+                f"{', '.join(CSV_COLUMNS)}."
+            )
+        if problems:
+            return [], " ".join(problems)
         rows = list(reader)
+        if any(None in row for row in rows):
+            # DictReader files values beyond the header under the key None.
+            bad = next(i for i, row in enumerate(rows, start=2) if None in row)
+            return [], f"Line {bad} has more values than the header has columns."
     except csv.Error as exc:  # e.g. a field longer than the csv module's limit
         return [], f"The file is not valid CSV: {exc}."
     if not rows:
         return [], "The file has no rows."
     if len(rows) > MAX_IMPORT_ROWS:
-        return [], f"At most {MAX_IMPORT_ROWS} rows per import."
+        return [], f"At most {MAX_IMPORT_ROWS:,} rows per import; this file has {len(rows):,}."
     return rows, ""
 
 
@@ -235,6 +251,13 @@ def contract_import_view(request):
     return render(
         request,
         "dashboard/contracts/import.html",
-        {"form": form, "row_errors": row_errors, "columns": CSV_COLUMNS},
+        {
+            "form": form,
+            "row_errors": row_errors,
+            "columns": CSV_COLUMNS,
+            "required": REQUIRED_COLUMNS,
+            "max_rows": MAX_IMPORT_ROWS,
+            "max_mb": MAX_IMPORT_BYTES // 1_000_000,
+        },
         status=400 if (form.errors or row_errors) else 200,
     )
