@@ -126,6 +126,15 @@ class AutoSchema(SpectacularAutoSchema):
         many = isinstance(field, drf_serializers.ManyRelatedField)
         if many and direction == "request" and not field.allow_empty:
             result["minItems"] = 1
+        if direction == "request" and isinstance(field, drf_serializers.ListSerializer):
+            # A batch of nested objects (usage events): as long as the serializer takes.
+            # getattr: the stubs predate ListSerializer's min_length and max_length.
+            least = getattr(field, "min_length", None) or 0
+            most = getattr(field, "max_length", None)
+            if not field.allow_empty or least:
+                result["minItems"] = max(1, least)
+            if most is not None:
+                result["maxItems"] = most
         if direction == "request" and result.get("type") == "string" and "pattern" not in result:
             pattern = text_field_pattern(field)
             email = isinstance(field, drf_serializers.EmailField)

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from api import views, views_evidence
 from api.exposure import ExposureViewSet
+from api.usage import UsageEventViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -18,6 +19,7 @@ router.register("findings", views.FindingViewSet, basename="finding")
 router.register(
     "reconciliation-runs", views.ReconciliationRunViewSet, basename="reconciliation-run"
 )
+router.register("usage-events", UsageEventViewSet, basename="usage-event")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register(
     "vendor-evidence-packs", views_evidence.VendorEvidencePackViewSet, basename="vendor-evidence"

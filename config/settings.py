@@ -374,6 +374,14 @@ SUNDOWN_MAX_AGE_DAYS = {
 SUNDOWN_POLICY_CHECK_SECONDS = env_int("SUNDOWN_POLICY_CHECK_SECONDS", 3600)
 # A pass refreshes a credential's "last seen on the target" when older than this.
 SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS = env_int("SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS", 21600)
+# Usage events (POST /api/v1/usage-events/): a transfer is a volume anomaly when it is
+# at least SUNDOWN_VOLUME_FACTOR times the vendor's mean over the last
+# SUNDOWN_VOLUME_BASELINE_DAYS, that mean rests on at least SUNDOWN_VOLUME_MIN_EVENTS
+# earlier events, and the transfer is at least SUNDOWN_VOLUME_MIN_BYTES (findings.ingest).
+SUNDOWN_VOLUME_FACTOR = env_int("SUNDOWN_VOLUME_FACTOR", 10)
+SUNDOWN_VOLUME_BASELINE_DAYS = env_int("SUNDOWN_VOLUME_BASELINE_DAYS", 30)
+SUNDOWN_VOLUME_MIN_EVENTS = env_int("SUNDOWN_VOLUME_MIN_EVENTS", 20)
+SUNDOWN_VOLUME_MIN_BYTES = env_int("SUNDOWN_VOLUME_MIN_BYTES", 100 * 1024 * 1024)
 CELERY_BEAT_SCHEDULE = {
     # The sweep moves due credentials to pending and (re)dispatches pending work:
     # a lost or flushed broker message is simply sent again on the next run.

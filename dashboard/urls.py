@@ -1,6 +1,7 @@
 from django.urls import path
 
 from dashboard.views import (
+    attribution,
     audit,
     auth,
     contracts,
@@ -21,6 +22,21 @@ urlpatterns = [
     path("vendors/", vendors.vendor_list, name="vendor_list"),
     path("vendors/new/", vendors.vendor_create_view, name="vendor_create"),
     path("vendors/<int:pk>/", vendors.vendor_detail, name="vendor_detail"),
+    path(
+        "vendors/<int:pk>/attribution/",
+        attribution.vendor_attribution,
+        name="vendor_attribution",
+    ),
+    path(
+        "vendors/<int:pk>/patterns/<int:pattern_id>/remove/",
+        attribution.vendor_pattern_remove,
+        name="vendor_pattern_remove",
+    ),
+    path(
+        "vendors/<int:pk>/networks/<int:network_id>/remove/",
+        attribution.vendor_network_remove,
+        name="vendor_network_remove",
+    ),
     path(
         "vendors/<int:pk>/evidence-pack/",
         evidence.vendor_evidence_pack,

@@ -256,3 +256,66 @@ class FindingPolicy(models.Model):
 
     def __str__(self):
         return f"dormant after {self.dormant_days} days"
+
+
+class VendorNetwork(models.Model):
+    """A network a vendor's logins may come from (an address or CIDR block).
+
+    A vendor with none is not checked; once it has one, a reported login from outside
+    all of them is an ``unexpected_source`` finding. Changed only through
+    ``findings.networks``, audited.
+    """
+
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="allowed_networks")
+    cidr = models.CharField(
+        max_length=64, help_text="An address or network in CIDR form (203.0.113.0/24)."
+    )
+    note = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["vendor_id", "cidr"]
+        constraints = [
+            models.UniqueConstraint(fields=["vendor", "cidr"], name="vendor_network_unique"),
+        ]
+
+    def __str__(self):
+        return self.cidr
+
+
+class UsageEvent(models.Model):
+    """A login a log shipper reported for a target Sundown cannot read live.
+
+    ``event_id`` is the shipper's: a batch sent twice stores each event once (unique
+    per system). ``credential`` and ``vendor`` are what Sundown matched the account to
+    when it arrived; ``volume_anomaly`` marks events kept out of the vendor's baseline.
+    """
+
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="usage_events")
+    event_id = models.CharField(max_length=200)
+    account = models.CharField(max_length=500)
+    occurred_at = models.DateTimeField()
+    source_address = models.GenericIPAddressField(null=True, blank=True)
+    bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    credential = models.ForeignKey(
+        Credential, on_delete=models.PROTECT, null=True, blank=True, related_name="usage_events"
+    )
+    vendor = models.ForeignKey(
+        Vendor, on_delete=models.PROTECT, null=True, blank=True, related_name="usage_events"
+    )
+    volume_anomaly = models.BooleanField(default=False)
+    received_at = models.DateTimeField()
+    reported_by = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "event_id"], name="usage_event_unique_id"),
+        ]
+        indexes = [
+            models.Index(fields=["vendor", "occurred_at"], name="usage_event_vendor_time_idx"),
+            models.Index(fields=["credential", "occurred_at"], name="usage_event_cred_time_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.account} at {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -8,7 +8,7 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from audit.models import AuditEvent
 from findings.kinds import Severity
-from findings.models import Finding, ReconciliationRun
+from findings.models import AccountPattern, Finding, ReconciliationRun, UsageEvent, VendorNetwork
 from vendors.permissions import VIEW, restrict, within
 
 SEVERITY_ORDER = Case(
@@ -91,3 +91,17 @@ def system_live_findings(system, limit: int = 50) -> QuerySet[Finding]:
         .annotate(severity_order=SEVERITY_ORDER)
         .order_by("-severity_order", "-last_seen_at")[:limit]
     )
+
+
+def usage_event_list(*, user, perm: str = VIEW) -> QuerySet[UsageEvent]:
+    """Reported logins of the agencies where ``user`` holds ``perm``."""
+    return restrict(UsageEvent.objects.all(), user, perm)
+
+
+def vendor_networks(vendor) -> QuerySet[VendorNetwork]:
+    """A vendor's allowed source networks (the caller fetched ``vendor`` through ``restrict``)."""
+    return VendorNetwork.objects.filter(vendor=vendor).order_by("cidr")
+
+
+def vendor_account_patterns(vendor) -> QuerySet[AccountPattern]:
+    return AccountPattern.objects.filter(vendor=vendor).order_by("kind", "value")

@@ -172,6 +172,7 @@ class DatabaseCollector:
             "Seconds since the newest signed audit checkpoint (NaN: none yet).",
             value=float("nan") if checkpoint.seconds is None else checkpoint.seconds,
         )
+        yield from _reconciliation_metrics()
         incidents = GaugeMetricFamily(
             "sundown_incidents_open", "Open watchdog incidents by check.", labels=["check"]
         )
@@ -183,6 +184,52 @@ class DatabaseCollector:
         ):
             incidents.add_metric([check], n)
         yield incidents
+
+
+def _reconciliation_metrics():
+    """Seconds since each listable system's last successful pass, and live findings by
+    agency, severity and status: two aggregate queries whatever the registry's size."""
+    from django.db.models import Count, Max, Q
+
+    from access.models import System
+    from findings.models import Finding
+    from findings.reconciliation import UNLISTABLE
+    from revocation.services.common import db_now
+
+    now = db_now()
+    age = GaugeMetricFamily(
+        "sundown_reconciliation_age_seconds",
+        "Seconds since the system's last successful reconciliation pass (NaN: never).",
+        labels=["agency", "system", "system_id", "kind"],
+    )
+    systems = (
+        System.objects.exclude(kind__in=UNLISTABLE)
+        .annotate(
+            last=Max(
+                "reconciliation_runs__finished_at",
+                filter=Q(reconciliation_runs__status="succeeded"),
+            )
+        )
+        .values_list("pk", "name", "kind", "agency__slug", "last")
+        .order_by("pk")
+    )
+    for pk, name, kind, agency, last in systems:
+        seconds = float("nan") if last is None else max(0.0, (now - last).total_seconds())
+        age.add_metric([agency, name, str(pk), kind], seconds)
+    yield age
+    findings = GaugeMetricFamily(
+        "sundown_findings_open",
+        "Live findings (open or acknowledged) by agency, severity and status.",
+        labels=["agency", "severity", "status"],
+    )
+    for agency, severity, status, n in (
+        Finding.objects.filter(status__in=Finding.LIVE)
+        .values_list("system__agency__slug", "severity", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        findings.add_metric([agency, severity, status], n)
+    yield findings
 
 
 def exposition(*, database: bool) -> bytes:

@@ -50,6 +50,8 @@ AGENCY_OWNER: dict[str, str] = {
     "findings.reconcileschedule": "system__agency_id",
     "findings.accountpattern": "vendor__agency_id",
     "findings.findingpolicy": "agency_id",
+    "findings.vendornetwork": "vendor__agency_id",
+    "findings.usageevent": "system__agency_id",
 }
 
 

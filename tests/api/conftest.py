@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from api.services import api_token_create
 from audit.actor import Actor
-from findings.models import Finding, ReconciliationRun
+from findings.models import Finding, ReconciliationRun, UsageEvent
 from revocation.models import ManualTask
 from tests.factories import (
     ContractFactory,
@@ -85,6 +85,15 @@ def make_world(agency, tag: str) -> dict:
         first_seen_at=timezone.now(),
         last_seen_at=timezone.now(),
     )
+    usage_event = UsageEvent.objects.create(
+        system=system,
+        event_id=f"{tag}-evt-1",
+        account=f"{tag}_role",
+        occurred_at=timezone.now() - dt.timedelta(hours=2),
+        credential=credential,
+        vendor=vendor,
+        received_at=timezone.now(),
+    )
     run = ReconciliationRun.objects.create(
         system=system, trigger="tests", queued_at=timezone.now(), status="succeeded"
     )
@@ -97,6 +106,7 @@ def make_world(agency, tag: str) -> dict:
         "credential": credential,
         "task": task,
         "finding": finding,
+        "usage_event": usage_event,
     }
 
 

@@ -31,8 +31,14 @@ RULES = (
     Rule(
         "a related object that does not exist or is not the token's to write to",
         ANY_WRITE,
-        r"^(agency|vendor|system|contracts)$",
+        r"^(agency|vendor|system|contracts|events\[\d+\]\.system)$",
         r'^Invalid pk "[^"]*" - object does not exist\.$',
+    ),
+    Rule(
+        "a reported login later than the server's clock (a schema has no 'now')",
+        r"^POST /api/v1/usage-events/$",
+        r"^events\[\d+\]\.occurred_at$",
+        r"^A login cannot be in the future\.$",
     ),
     Rule(
         "contracts of another vendor (which contract is whose is data, not schema)",

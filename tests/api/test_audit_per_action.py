@@ -133,6 +133,23 @@ ACTIONS = [
         lambda w: {},
     ),
     (
+        "system.usage_reported",
+        "post",
+        lambda w: "/api/v1/usage-events/",
+        lambda w: {
+            "events": [
+                {
+                    "id": "audit-1",
+                    "system": w["system"].pk,
+                    "account": "own_role",
+                    "occurred_at": "2026-01-01T00:00:00Z",
+                    "source_address": "192.0.2.1",
+                    "bytes": 10,
+                }
+            ]
+        },
+    ),
+    (
         "manual_task.completed",
         "post",
         lambda w: f"/api/v1/manual-tasks/{w['task'].pk}/complete/",

@@ -206,6 +206,31 @@ CASES = [
         "write",
         body=lambda w, own: {"note": "dropped the account by hand"},
     ),
+    Case("usage_events.list", "get", lambda w: "/api/v1/usage-events/", ALL, "list"),
+    Case(
+        "usage_events.retrieve",
+        "get",
+        lambda w: f"/api/v1/usage-events/{w['usage_event'].pk}/",
+        ALL,
+        "detail",
+    ),
+    Case(
+        "usage_events.create",
+        "post",
+        lambda w: "/api/v1/usage-events/",
+        {OFFICER, INTEGRATION},
+        "create",
+        body=lambda w, own: {
+            "events": [
+                {
+                    "id": "matrix-1",
+                    "system": w["system"].pk,
+                    "account": "matrix_reader",
+                    "occurred_at": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+    ),
     Case("findings.list", "get", lambda w: "/api/v1/findings/", ALL, "list"),
     Case(
         "findings.retrieve",
@@ -278,6 +303,7 @@ LIST_MARKERS = {
     "manual_tasks.list": ("task", "id"),
     "audit_events.list": ("event", "seq"),
     "findings.list": ("finding", "id"),
+    "usage_events.list": ("usage_event", "id"),
     "reconciliation_runs.list": ("run", "id"),
 }
 

@@ -73,6 +73,7 @@ def _ids(agency) -> dict[str, list[int]]:
         "audit-events": [event.seq],
         "findings": [world["finding"].pk, second_finding.pk],
         "reconciliation-runs": [world["run"].pk],
+        "usage-events": [world["usage_event"].pk],
         "vendor-evidence-packs": vendors,
         "contract-evidence-packs": [c.pk for c in contracts],
     }

@@ -172,6 +172,8 @@ def test_grafana_dashboard_charts_only_metrics_sundown_exports():
         "sundown_sweep_stale_threshold_seconds",
         "sundown_incidents_open",
         "sundown_audit_checkpoint_age_seconds",
+        "sundown_reconciliation_age_seconds",
+        "sundown_findings_open",
     }
     for value in vars(metrics).values():
         name = getattr(value, "_name", "")

@@ -12,6 +12,8 @@ from findings.models import (
     FindingPolicy,
     ReconcileSchedule,
     ReconciliationRun,
+    UsageEvent,
+    VendorNetwork,
 )
 from revocation.models import ManualTask, RevocationAttempt
 from tests.factories import CredentialFactory, UserFactory
@@ -73,6 +75,16 @@ def _one_of_each(agency) -> dict:
             vendor=credential.vendor, kind="prefix", value="acme_"
         ),
         "findings.findingpolicy": FindingPolicy.objects.create(agency=agency),
+        "findings.vendornetwork": VendorNetwork.objects.create(
+            vendor=credential.vendor, cidr="192.0.2.0/24"
+        ),
+        "findings.usageevent": UsageEvent.objects.create(
+            system=credential.system,
+            event_id="e-1",
+            account="acme_ro",
+            occurred_at=now,
+            received_at=now,
+        ),
         "audit.auditevent": audit_record_standalone(
             actor=Actor.system("tests"),
             action="tests.owned",
