@@ -73,7 +73,7 @@ def compare(
     result = Comparison()
     decommissioned = system.lifecycle == System.Lifecycle.DECOMMISSIONED
     patterns = account_patterns(system)
-    session_creds: list[tuple[Registered, Account]] = []
+    used_creds: list[tuple[Registered, Account]] = []
     for key, account in by_key.items():
         evidence = account_evidence(account)
         cred = creds.get(key)
@@ -85,11 +85,12 @@ def compare(
         result.seen_ids.append(cred.pk)
         if account.sessions > 0:
             result.used_now.append(cred.pk)
-            session_creds.append((cred, account))
         if account.last_login_at and (
             cred.last_used_at is None or account.last_login_at > cred.last_used_at
         ):
             result.logins[cred.pk] = account.last_login_at
+        if account.sessions > 0 or cred.pk in result.logins:
+            used_creds.append((cred, account))
         drifted, sightings = revoked_account_sightings(cred, account, evidence)
         if drifted:
             result.drift_ids.append(cred.pk)
@@ -98,7 +99,7 @@ def compare(
         if key not in by_key and cred.status in LIVE_CREDENTIAL:
             result.absent_ids.append(cred.pk)
             result.sightings.append(not_found_sighting(cred))
-    _used_after_contract_end(session_creds, now, result)
+    _used_after_contract_end(used_creds, now, result)
     dormant_ids = _dormant(system, creds, by_key, now, result)
     _write(system=system, actor=actor, run=run, now=now, result=result, dormant_ids=dormant_ids)
     _count(run, by_key, result)
@@ -106,21 +107,29 @@ def compare(
 
 
 def _used_after_contract_end(
-    session_creds: list[tuple[Registered, Account]], now: dt.datetime, result: Comparison
+    used_creds: list[tuple[Registered, Account]], now: dt.datetime, result: Comparison
 ) -> None:
-    """Sessions of live credentials whose every contract has ended."""
-    candidates = {cred.pk: (cred, account) for cred, account in session_creds}
+    """Unrevoked credentials whose every contract has ended, with a live session now or
+    a login the target recorded at or after that end (one Sundown had not recorded yet:
+    a login already in ``last_used_at`` was judged by an earlier pass)."""
+    candidates = {cred.pk: (cred, account) for cred, account in used_creds}
     candidates = {pk: pair for pk, pair in candidates.items() if pair[0].status not in REVOKED}
     for pk, last_end in access_ended_at(candidates).items():
         if last_end > now:
             continue
         cred, account = candidates[pk]
+        login = result.logins.get(pk)
+        logged_in_since = login is not None and login >= last_end
+        if account.sessions == 0 and not logged_in_since:
+            continue
+        what = f"{account.sessions} live session(s)" if account.sessions else "A login"
+        if account.sessions and logged_in_since:
+            what += " and a login"
         result.sightings.append(
             credential_sighting(
                 "used_after_contract_end",
                 cred,
-                f"{account.sessions} live session(s); every contract ended "
-                f"{last_end:%Y-%m-%d %H:%M} UTC.",
+                f"{what}; every contract ended {last_end:%Y-%m-%d %H:%M} UTC.",
                 {**account_evidence(account), "access_ended_at": last_end.isoformat()},
             )
         )

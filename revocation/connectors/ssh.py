@@ -146,6 +146,8 @@ class SSHConnector(BatchConnector):
         super().__init__(system)
         self.on_revoke = self.choice("on_revoke", (REMOVE, KRL))
         self.end_sessions = self.choice("end_sessions", ("key", "account", "none"))
+        # Fingerprint -> the sshd pids of its open sessions, from the last _sessions().
+        self.session_leaders: dict[str, set[int]] = {}
         self.host = self.config.get("host") or ""
         self.user = self.config.get("user") or ""
         if not self.host or not self.user:
@@ -326,12 +328,16 @@ class SSHConnector(BatchConnector):
             "pp=$(sed 's/.*) //' \"/proc/$s/stat\" 2>/dev/null | cut -d' ' -f2); "
             'k=$(head -n1 "$f" 2>/dev/null); echo "${p#/proc/} ${pp:-0} $k"; done'
         )
+        self.session_leaders = {}
         found: dict[str, set[int]] = {}
         for line in self._check(script, what="listing sessions").splitlines():
             parts = line.split()
             # "<pid> <sshd pid> publickey <type> <blob>"
             if len(parts) >= 5 and parts[2] == "publickey" and (fp := fingerprint(parts[4])):
                 found.setdefault(fp, set()).update(int(p) for p in parts[:2] if int(p) > 1)
+                if int(parts[1]) > 1:
+                    # One sshd per connection: how many sessions the key has open.
+                    self.session_leaders.setdefault(fp, set()).add(int(parts[1]))
         return found
 
     def _end_sessions(self, fps: set[str]) -> None:
@@ -412,6 +418,11 @@ class SSHConnector(BatchConnector):
         text = self._read_file()
         keys = self._keys(text)
         revoked = self._revoked_in_krl(keys) if self.on_revoke == KRL else set()
+        # Who is connected now, per key: only sshd's ExposeAuthInfo tells (end_sessions
+        # "key"); otherwise sessions cannot be told apart and count as none.
+        if self.end_sessions == "key":
+            self._sessions()
+        sessions = self.session_leaders if self.end_sessions == "key" else {}
         accounts = []
         seen = set()
         for line in text.splitlines():
@@ -423,5 +434,12 @@ class SSHConnector(BatchConnector):
             detail = " ".join(p for p in (parsed[1], parsed[3], parsed[0]) if p)
             if fp in revoked:
                 detail += " (revoked in KRL)"
-            accounts.append(Account(external_id=fp, active=fp not in revoked, detail=detail))
+            accounts.append(
+                Account(
+                    external_id=fp,
+                    active=fp not in revoked,
+                    detail=detail,
+                    sessions=len(sessions.get(fp, ())),
+                )
+            )
         return accounts

@@ -89,6 +89,7 @@ include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
+moduleload lastbind
 pidfile {dir}/slapd.pid
 database mdb
 suffix "{base}"
@@ -98,6 +99,8 @@ directory {dir}/data
 maxsize 104857600
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,{base}"
+# Records each successful bind's time (authTimestamp): reconciliation's last login.
+overlay lastbind
 """
 
 
