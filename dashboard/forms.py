@@ -86,6 +86,11 @@ class VendorFilterForm(USWDSMixin, forms.Form):
         label="Risk tier", choices=[("", "Any risk tier"), *Vendor.RiskTier.choices], required=False
     )
     agency = forms.ChoiceField(choices=[("", "All agencies")], required=False)
+    sort = forms.ChoiceField(
+        label="Sort by",
+        choices=[("", "Name"), ("risk", "Risk score, highest first")],
+        required=False,
+    )
 
     def __init__(self, *args, agencies=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -4,12 +4,15 @@ Functions that take a ``user`` go through ``restrict``; those that take a vendor
 contract read below an object the caller has already fetched through one of them.
 """
 
+from typing import Any
+
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import Now
 
 from access.models import Credential
 from vendors.models import Agency, Contract, Vendor
 from vendors.permissions import VIEW, restrict
+from vendors.risk import risk_annotate
 
 
 def agency_list(*, user, perm: str = VIEW) -> QuerySet[Agency]:
@@ -28,10 +31,23 @@ def vendor_get(*, user, pk: int, perm: str = VIEW) -> Vendor | None:
     )
 
 
+def vendor_risk_list(*, user, perm: str = VIEW) -> QuerySet[Vendor]:
+    """``vendor_list`` with each vendor's ``risk_score`` and its parts (vendors.risk)."""
+    return risk_annotate(vendor_list(user=user, perm=perm))
+
+
 def vendor_search(
-    *, user, q: str = "", status: str = "", risk_tier: str = "", agency: str = ""
+    *,
+    user,
+    q: str = "",
+    status: str = "",
+    risk_tier: str = "",
+    agency: str = "",
+    sort: str = "",
 ) -> QuerySet[Vendor]:
-    qs = vendor_list(user=user).select_related("agency")
+    """Vendors matching the filters, with their risk score; by name, or with
+    ``sort="risk"`` highest score first."""
+    qs = vendor_risk_list(user=user).select_related("agency")
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(registration_number__icontains=q))
     if status:
@@ -40,6 +56,10 @@ def vendor_search(
         qs = qs.filter(risk_tier=risk_tier)
     if agency:
         qs = qs.filter(agency__slug=agency)
+    if sort == "risk":
+        # Any: the plugin cannot see risk_annotate's annotation.
+        annotated: Any = qs
+        return annotated.order_by("-risk_score", "name", "pk")
     return qs.order_by("name", "pk")
 
 

@@ -14,8 +14,30 @@ class AgencySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RiskPartsSerializer(serializers.Serializer):
+    """The parts of a vendor's risk score (README, "Risk per vendor")."""
+
+    tier = serializers.IntegerField(source="risk_tier_points", help_text="Risk tier: 5 to 25.")
+    classification = serializers.IntegerField(
+        source="risk_data_points", help_text="Most sensitive classification still reached: 0-25."
+    )
+    records = serializers.IntegerField(
+        source="risk_records_points", help_text="Citizen records of the largest system: 0-20."
+    )
+    privileges = serializers.IntegerField(
+        source="risk_privilege_points", help_text="Live privileged credentials: 0-10."
+    )
+    findings = serializers.IntegerField(
+        source="risk_finding_points", help_text="Open findings by severity: 0-20."
+    )
+
+
 class VendorSerializer(ServiceModelSerializer):
     agency = ScopedPrimaryKeyRelatedField(perm=MANAGE_VENDORS, queryset=Agency.objects.all())
+    risk_score = serializers.IntegerField(
+        read_only=True, help_text="0-100: the sum of risk_parts (README, 'Risk per vendor')."
+    )
+    risk_parts = RiskPartsSerializer(source="*", read_only=True)
 
     class Meta:
         model = Vendor
@@ -28,6 +50,8 @@ class VendorSerializer(ServiceModelSerializer):
             "contact_name",
             "contact_email",
             "status",
+            "risk_score",
+            "risk_parts",
             "created_at",
             "updated_at",
         ]

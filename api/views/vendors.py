@@ -44,13 +44,13 @@ class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScop
     serializer_class = serializers.VendorSerializer
     filterset_class = filters.VendorFilter
     search_fields = ["name", "registration_number", "contact_name"]
-    ordering_fields = ["name", "created_at", "updated_at", "risk_tier", "status"]
+    ordering_fields = ["name", "created_at", "updated_at", "risk_tier", "risk_score", "status"]
     ordering = ["name", "id"]
     write_perm = MANAGE_VENDORS
     action_perms = {"kill_switch": REVOKE}
 
     def rows(self, perm):
-        return vendor_selectors.vendor_list(user=self.request.user, perm=perm)
+        return vendor_selectors.vendor_risk_list(user=self.request.user, perm=perm)
 
     def create(self, request):
         data = self.validated()

@@ -82,6 +82,7 @@ def vendor_detail(request, pk: int):
     # its own (contracts_page, credentials_page), so the page stays small and fast.
     context = {
         "vendor": vendor,
+        "risk": selectors.vendor_risk_list(user=request.user).get(pk=vendor.pk),
         "contracts": paginate(
             request, selectors.vendor_contracts(vendor), 25, param="contracts_page"
         ),
