@@ -24,9 +24,9 @@ from findings.rules import (
     Registered,
     account_patterns,
     credential_sighting,
-    decommissioned_sighting,
     dormant_policy,
     dormant_sighting,
+    lifecycle_sighting,
     not_found_sighting,
     orphan_sighting,
     revoked_account_sightings,
@@ -38,7 +38,7 @@ from revocation.services.common import db_now
 from revocation.services.requests import request_revocation
 
 # The kinds a complete pass decides by itself: what it no longer sees, it resolves.
-SELF_RESOLVING = ("orphan", "not_found", "decommissioned_access", "dormant")
+SELF_RESOLVING = ("orphan", "not_found", "decommissioned_access", "legacy_access", "dormant")
 
 
 @dataclass
@@ -71,14 +71,14 @@ def compare(
         for row in Credential.objects.filter(system=system).values_list(*REGISTERED_FIELDS)
     }
     result = Comparison()
-    decommissioned = system.lifecycle == System.Lifecycle.DECOMMISSIONED
     patterns = account_patterns(system)
     used_creds: list[tuple[Registered, Account]] = []
     for key, account in by_key.items():
         evidence = account_evidence(account)
         cred = creds.get(key)
-        if decommissioned and (account.active or account.sessions > 0):
-            result.sightings.append(decommissioned_sighting(account, cred, evidence))
+        lifecycle = lifecycle_sighting(system, account, cred, evidence)
+        if lifecycle is not None:
+            result.sightings.append(lifecycle)
         if cred is None:
             result.sightings.append(orphan_sighting(account, patterns, evidence))
             continue

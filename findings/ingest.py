@@ -11,7 +11,8 @@ unique per system) and applies the rules reconciliation applies to a live sessio
   login (never back);
 - an account no credential names is an ``orphan``, attributed to a vendor by the
   vendor's account patterns like a listed one;
-- a login on a decommissioned system is ``decommissioned_access``.
+- a login on a decommissioned (legacy) system is ``decommissioned_access``
+  (``legacy_access``).
 
 Two rules only logs can tell:
 
@@ -51,7 +52,7 @@ from findings.rules import (
     Registered,
     account_patterns,
     credential_sighting,
-    decommissioned_sighting,
+    lifecycle_sighting,
     orphan_sighting,
 )
 from findings.services import Sighting, findings_raise
@@ -224,9 +225,10 @@ def _credential_rules(
         cred = creds.get(report.account)
         at = report.occurred_at
         evidence = _evidence(report)
-        if system.lifecycle == System.Lifecycle.DECOMMISSIONED:
-            account = Account(external_id=report.account, active=True)
-            sightings.append(decommissioned_sighting(account, cred, evidence))
+        account = Account(external_id=report.account, active=True)
+        lifecycle = lifecycle_sighting(system, account, cred, evidence)
+        if lifecycle is not None:
+            sightings.append(lifecycle)
         if cred is None:
             continue
         if cred.status in REVOKED and cred.revoked_at and at > cred.revoked_at:

@@ -124,14 +124,34 @@ def orphan_sighting(
 # Registered accounts -------------------------------------------------------------
 
 
-def decommissioned_sighting(account: Account, cred: Registered | None, evidence: dict) -> Sighting:
-    """An account that can log in (or is connected) on a decommissioned system."""
+LIFECYCLE_KINDS: dict[str, tuple[str, str]] = {
+    System.Lifecycle.DECOMMISSIONED: (
+        "decommissioned_access",
+        "An account that can log in on a decommissioned system.",
+    ),
+    System.Lifecycle.LEGACY: (
+        "legacy_access",
+        "An account that can log in on a system marked legacy.",
+    ),
+}
+
+
+def lifecycle_sighting(
+    system: System, account: Account, cred: Registered | None, evidence: dict
+) -> Sighting | None:
+    """An account that can log in (or is connected) on a legacy or decommissioned
+    system: nobody should still reach a decommissioned one, and access to a legacy
+    one is what the breaches this product exists for came through."""
+    entry = LIFECYCLE_KINDS.get(system.lifecycle)
+    if entry is None or not (account.active or account.sessions > 0):
+        return None
+    kind, summary = entry
     return Sighting(
-        kind="decommissioned_access",
+        kind=kind,
         account=account.external_id,
         vendor_id=cred.vendor_id if cred else None,
         credential_id=cred.pk if cred else None,
-        summary="An account that can log in on a decommissioned system.",
+        summary=summary,
         evidence=evidence,
     )
 

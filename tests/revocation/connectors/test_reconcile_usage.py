@@ -193,3 +193,41 @@ def test_dormant_access_is_a_finding_and_revoked_when_the_agency_says_so(
     ).get()
     assert request.after["trigger"] == "dormant"
     assert request.after["policy"] == {"name": "dormant", "days": 35}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "lifecycle,kind,severity",
+    [("decommissioned", "decommissioned_access", "critical"), ("legacy", "legacy_access", "high")],
+)
+def test_an_account_that_can_log_in_on_a_legacy_or_decommissioned_system(
+    pg_system, pg_roles, lifecycle, kind, severity, django_capture_on_commit_callbacks
+):
+    """Reconciliation on a real PostgreSQL target: any account that can still log in
+    there is a finding, registered or not; one that cannot is not, and one removed
+    since is resolved by the next pass."""
+    from access.models import System
+
+    registered, unregistered, locked = pg_roles(3)
+    with pg_admin() as cursor:
+        cursor.execute(f'ALTER ROLE "{locked}" NOLOGIN')
+    credential = CredentialFactory(system=pg_system, external_id=registered)
+    System.objects.filter(pk=pg_system.pk).update(lifecycle=lifecycle)
+    pg_system.refresh_from_db()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile(pg_system)
+    found = {f.account: f for f in Finding.objects.filter(system=pg_system, kind=kind)}
+    assert registered in found and unregistered in found and locked not in found
+    assert found[registered].severity == severity
+    assert found[registered].credential_id == credential.pk
+    assert AuditEvent.objects.filter(
+        action="finding.opened", target_id=str(found[unregistered].pk)
+    ).exists()
+
+    with pg_admin() as cursor:
+        cursor.execute(f'ALTER ROLE "{unregistered}" NOLOGIN')
+    reconcile(pg_system)
+    found[unregistered].refresh_from_db()
+    assert found[unregistered].status == "resolved"
+    assert Finding.objects.filter(system=pg_system, kind=kind, status="open").count() >= 1
