@@ -33,6 +33,9 @@ class AgencyOverview:
     ending_soon: list = field(default_factory=list)
     overdue: list = field(default_factory=list)
     overdue_count: int = 0
+    # Revocations that failed (kill switch, a person's revoke, a review, a contract end):
+    # exposed since the revocation was requested.
+    failed: list = field(default_factory=list)
     open_tasks: int = 0
     failed_systems: list = field(default_factory=list)
     ends_chart: list = field(default_factory=list)
@@ -52,6 +55,15 @@ class LegacyExposure:
     vendors: int
     ended_credentials: int  # live credentials whose every contract has ended
     since_end: dt.timedelta | None  # the longest of those, since its last contract ended
+
+
+@dataclass
+class FailedRevocation:
+    """A credential whose revocation was requested and failed: access still open."""
+
+    credential: Credential
+    requested_at: dt.datetime | None
+    exposed_for: dt.timedelta | None
 
 
 @dataclass
@@ -121,6 +133,7 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
         by_id[contract.vendor.agency_id].ending_soon.append(contract)
 
     _add_overdue(by_id, system_agency, now, overdue_limit)
+    _add_failed(by_id, ids, now, overdue_limit)
     _add_findings(by_id, ids, limit=overdue_limit)
     _add_legacy(by_id, ids, now)
 
@@ -215,6 +228,30 @@ def _add_overdue(by_id: dict, system_agency: dict, now, limit: int) -> None:
     for credential in sorted(credentials, key=lambda c: wanted[c.pk]):
         by_id[credential.system.agency_id].overdue.append(
             OverdueCredential(credential, wanted[credential.pk], now - wanted[credential.pk])
+        )
+
+
+def _add_failed(by_id: dict, ids: list[int], now, limit: int) -> None:
+    """The longest-exposed failed revocations per agency, whatever asked for them (two
+    queries: the ids and request times, then only the rows shown)."""
+    per_agency: dict[int, list] = {pk: [] for pk in ids}
+    rows = (
+        within(Credential.objects.all(), ids)
+        .filter(status=Credential.Status.FAILED)
+        .values_list("pk", "system__agency_id", "revocation_requested_at")
+        .order_by()
+    )
+    never = dt.datetime.max.replace(tzinfo=dt.UTC)  # unknown request time: listed last
+    for pk, agency_id, requested_at in rows:
+        per_agency[agency_id].append((requested_at or never, pk))
+    wanted = {
+        pk: when for items in per_agency.values() for when, pk in heapq.nsmallest(limit, items)
+    }
+    credentials = Credential.objects.filter(pk__in=list(wanted)).select_related("vendor", "system")
+    for credential in sorted(credentials, key=lambda c: (wanted[c.pk], c.pk)):
+        since = credential.revocation_requested_at
+        by_id[credential.system.agency_id].failed.append(
+            FailedRevocation(credential, since, now - since if since else None)
         )
 
 

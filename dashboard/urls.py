@@ -77,6 +77,7 @@ urlpatterns = [
     ),
     path("credentials/<int:pk>/", inventory.credential_detail, name="credential_detail"),
     path("credentials/<int:pk>/edit/", inventory.credential_edit_view, name="credential_edit"),
+    path("credentials/<int:pk>/status/", inventory.credential_status, name="credential_status"),
     path(
         "credentials/<int:pk>/revoke/", inventory.credential_revoke_view, name="credential_revoke"
     ),

@@ -64,6 +64,14 @@ def open_manual_tasks(*, user, perm: str = VIEW) -> QuerySet[ManualTask]:
     return manual_tasks(user=user, perm=perm, status=ManualTask.Status.OPEN)
 
 
+def open_manual_task(credential: Credential) -> ManualTask | None:
+    """The credential's open manual task, if a person must act (a credential fetched
+    through a selector)."""
+    return (
+        credential.manual_tasks.filter(status=ManualTask.Status.OPEN).order_by("-opened_at").first()
+    )
+
+
 def revocation_attempts(*, user, credential: Credential | None = None, perm: str = VIEW):
     """Attempts on credentials the user may see, newest first."""
     qs = restrict(RevocationAttempt.objects.all(), user, perm)

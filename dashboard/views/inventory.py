@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,7 +23,7 @@ from dashboard.views._common import (
 )
 from findings import selectors as finding_selectors
 from revocation.connectors.registry import CONNECTORS, connector_class
-from revocation.selectors import revocation_attempts
+from revocation.selectors import open_manual_task, revocation_attempts
 from revocation.services import credential_revoke
 from vendors.permissions import MANAGE_INVENTORY, REVOKE, has_agency_perm
 
@@ -80,6 +81,7 @@ def credential_detail(request, pk: int):
             and credential.status in (Credential.Status.ACTIVE, Credential.Status.FAILED),
             "revoke_form": RevokeForm(),
             "can_edit": has_agency_perm(request.user, MANAGE_INVENTORY, credential),
+            "open_task": open_manual_task(credential),
         },
     )
 
@@ -187,3 +189,15 @@ def credential_contract_picker(request):
         else "dashboard/credentials/_contract_picker.html",
         {"picker": picker},
     )
+
+
+@login_required
+def credential_status(request, pk: int):
+    """Polled by the credential page while a revocation runs: nothing (204) while the
+    status is still the one the page shows, else a reload (htmx's HX-Refresh)."""
+    credential = found(selectors.credential_get(user=request.user, pk=pk))
+    if credential.status == request.GET.get("shown"):
+        return HttpResponse(status=204)
+    response = HttpResponse(status=200)
+    response["HX-Refresh"] = "true"
+    return response

@@ -1,0 +1,61 @@
+"""What a person sees while and after a revocation runs: home lists failed revocations
+whatever asked for them, with how long the access has stayed open; the credential page
+polls while pending and points to the manual task a person must finish."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from access.models import Credential
+from audit.actor import Actor
+from revocation.models import ManualTask
+from revocation.services import credential_revoke, revocation_batch_run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_lists_a_failed_single_revoke_with_its_exposure(officer_client, officer, estate):
+    live = estate["live"]  # its contract is still running: it is not "overdue"
+    Credential.objects.filter(pk=live.pk).update(
+        status=Credential.Status.FAILED,
+        revocation_requested_at=timezone.now() - dt.timedelta(hours=3, minutes=5),
+        revocation_reason="Kill switch: vendor breach",
+        last_error="permission denied",
+    )
+    body = officer_client.get(reverse("home")).content.decode()
+    table = body.split('data-testid="failed-revocations"')[1].split("</table>")[0]
+    assert "acme_rw" in table and "acme_broken" in table
+    assert "Kill switch: vendor breach" in table
+    assert "3 h 5 min" in table
+    assert "zeta_admin" not in body  # another agency's
+
+
+def test_credential_page_polls_while_pending_and_links_its_manual_task(
+    officer_client, officer, estate
+):
+    overdue = estate["overdue"]  # on a manual system: the engine hands it to a person
+    credential_revoke(actor=Actor.for_user(officer), credential=overdue, reason="ended")
+    url = reverse("credential_detail", args=[overdue.pk])
+    body = officer_client.get(url).content.decode()
+    status_url = reverse("credential_status", args=[overdue.pk])
+    assert f'hx-get="{status_url}?shown=pending"' in body and 'hx-trigger="every 5s"' in body
+
+    assert officer_client.get(status_url, {"shown": "pending"}).status_code == 204
+    revocation_batch_run(system_id=overdue.system_id, worker="test")
+    task = ManualTask.objects.get(credential=overdue, status=ManualTask.Status.OPEN)
+    body = officer_client.get(url).content.decode()
+    assert 'data-testid="manual-task"' in body
+    assert f"{reverse('revocation_queue')}#tasks" in body
+    assert task.get_reason_display().lower() in body
+
+    # Once it leaves pending (a person confirms, or it fails), the page reloads.
+    Credential.objects.filter(pk=overdue.pk).update(status="failed")
+    changed = officer_client.get(status_url, {"shown": "pending"})
+    assert changed.status_code == 200 and changed["HX-Refresh"] == "true"
+
+
+def test_status_is_scoped(outsider_client, estate):
+    url = reverse("credential_status", args=[estate["live"].pk])
+    assert outsider_client.get(url, {"shown": "active"}).status_code == 404
