@@ -85,7 +85,7 @@ def attribute(account: Account, patterns: list[tuple[int, str, str]]) -> tuple[i
         return None, []
     name = account.external_id.casefold()
     email = (account.email or "").casefold()
-    dn = _dn_key(account.external_id)
+    dn = _dn_key(account.dn or account.external_id)
     groups = {_dn_key(g) for g in account.groups}
     matched: dict[int, list[str]] = {}
     for vendor_id, kind, value in patterns:

@@ -357,6 +357,7 @@ class ADConnector(DirectoryConnector):
                     email=first(attrs.get("mail")),
                     groups=tuple(str(g) for g in values(attrs.get("memberOf"))),
                     last_login_at=filetime(attrs.get("lastLogonTimestamp")),
+                    dn=dn,
                 )
             )
         return accounts

@@ -46,7 +46,9 @@ class Account:
     ``active``: it could log in now. ``sessions`` and ``sources``: who is connected
     now, where the target tells (0 where it cannot). ``last_login_at``: the last login
     the target recorded, where it keeps one. ``email`` and ``groups`` attribute an
-    unregistered account to a vendor (findings.AccountPattern).
+    unregistered account to a vendor (findings.AccountPattern), and so does ``dn``
+    where the account's directory entry has a DN that is not its ``external_id``
+    (Active Directory: the identifier is the logon name, the OU is in the DN).
     """
 
     external_id: str
@@ -57,6 +59,7 @@ class Account:
     last_login_at: datetime | None = None
     email: str = ""
     groups: tuple[str, ...] = ()
+    dn: str = ""
 
 
 @dataclass(frozen=True)

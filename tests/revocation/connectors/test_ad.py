@@ -9,8 +9,12 @@ account, TLS with a CA of the directory's own, and paged listing.
 import ldap3
 import pytest
 
+from audit.actor import Actor
+from findings.models import AccountPattern, Finding
+from findings.reconciliation import reconciliation_request, reconciliation_run
 from revocation.connectors import ad, directory
 from revocation.connectors.base import ConnectorError, connector_for
+from tests.factories import VendorFactory
 from tests.revocation.connectors.servers import CallCounter, credentials
 from tests.revocation.connectors.tls_certs import TestCA
 
@@ -148,11 +152,11 @@ def test_list_accounts_reads_state_mail_groups_and_last_logon_page_by_page(
     disabled = samba_dc.add_user()
     samba_dc.set_uac(disabled, NORMAL_ACCOUNT | 0x2)
     assert samba_dc.can_bind(used)  # AD records the logon in lastLogonTimestamp
-    monkeypatch.setattr(directory, "PAGE_SIZE", 2)
+    monkeypatch.setattr(directory, "PAGE_SIZE", 1)
     searches = CallCounter(monkeypatch, ldap3.Connection, "search")
     with connector_for(ad_system()) as connector:
         accounts = {a.external_id: a for a in connector.list_accounts()}
-    assert searches.calls > 2  # the later pages were asked for
+    assert searches.calls >= len(accounts) >= 2  # one page per entry was asked for
     assert accounts[used].active is True
     assert accounts[used].email == "jdoe@acme.example"
     assert accounts[used].groups == (group,)
@@ -162,6 +166,27 @@ def test_list_accounts_reads_state_mail_groups_and_last_logon_page_by_page(
     assert accounts[disabled].last_login_at is None
     # AD's own built-ins are not vendor accounts to reconcile.
     assert not {"Administrator", "krbtgt", "Guest"} & set(accounts)
+
+
+def test_orphans_are_attributed_by_ou_and_group(samba_dc, ad_system, agency):
+    """The identifier is the logon name, so the OU comes from the account's DN."""
+    acme, beta = VendorFactory(agency=agency), VendorFactory(agency=agency)
+    group = samba_dc.add_group()
+    in_ou = samba_dc.add_user()
+    in_group = samba_dc.add_user(groups=[group])
+    AccountPattern.objects.create(vendor=acme, kind="dn_suffix", value=samba_dc.vendors)
+    AccountPattern.objects.create(vendor=beta, kind="group", value=group.upper())
+    system = ad_system()
+    run, _ = reconciliation_request(
+        actor=Actor.system("tests"), system=system, trigger="manual", enqueue=False
+    )
+    run = reconciliation_run(run_id=run.pk)
+    assert run.status == "succeeded", run.error
+    orphans = {f.account: f for f in Finding.objects.filter(system=system, kind="orphan")}
+    assert orphans[in_ou].vendor_id == acme.pk
+    assert orphans[in_ou].evidence["attributed_by"] == [f"dn_suffix:{samba_dc.vendors.lower()}"]
+    # Under the OU and in beta's group: two vendors match, so neither is named.
+    assert orphans[in_group].vendor_id is None and orphans[in_group].evidence["ambiguous"]
 
 
 # Transport -------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """End to end through a real Celery worker (with beat): a contract ends, and the
 credentials it covered die on real targets: a Redis ACL user is gone (and its open
-connection with it), an LDAP bind with the old password fails, a SCIM user is
-inactive; each credential is verified revoked with exactly one audit event."""
+connection with it), an LDAP bind with the old password fails, an Active Directory
+account is disabled (its bind fails with data 533), a SCIM user is inactive; each
+credential is verified revoked with exactly one audit event."""
 
 import datetime as dt
 
@@ -22,17 +23,27 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
-def worker(slapd, scim_server):
+def worker(slapd, scim_server, samba_dc):
     # The target servers start first: the worker must find them up.
     with Worker(beat=True, concurrency=2) as running:
         yield running
 
 
-def test_contract_ending_now_revokes_redis_ldap_and_scim_accounts(
-    worker, vendor, slapd, scim_server, redis_users, redis_system, ldap_system, scim_system
+def test_contract_ending_now_revokes_redis_ldap_ad_and_scim_accounts(
+    worker,
+    vendor,
+    slapd,
+    scim_server,
+    samba_dc,
+    redis_users,
+    redis_system,
+    ldap_system,
+    ad_system,
+    scim_system,
 ):
     (redis_name,) = redis_users()
     ldap_dn = slapd.add_user()
+    ad_name = samba_dc.add_user()
     scim_id = scim_server.add_user()
     redis_session = redis.Redis(
         host=LOOPBACK,
@@ -51,6 +62,7 @@ def test_contract_ending_now_revokes_redis_ldap_and_scim_accounts(
     targets = [
         (redis_system(on_revoke="delete"), redis_name, Credential.Kind.CACHE_USER),
         (ldap_system(), ldap_dn, Credential.Kind.DIRECTORY_ACCOUNT),
+        (ad_system(), ad_name, Credential.Kind.DIRECTORY_ACCOUNT),
         (scim_system(), scim_id, Credential.Kind.SAAS_ACCOUNT),
     ]
     credentials = [
@@ -76,6 +88,9 @@ def test_contract_ending_now_revokes_redis_ldap_and_scim_accounts(
         redis_session.ping()
     # LDAP: a real bind with the old password fails.
     assert not slapd.can_bind(ldap_dn)
+    # Active Directory: the account is disabled, and AD says so to the vendor.
+    bound, message = samba_dc.bind(ad_name)
+    assert not bound and "data 533" in message
     # SCIM: the user is inactive.
     assert scim_server.user(scim_id)["active"] is False
     for credential in credentials:
