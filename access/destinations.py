@@ -59,6 +59,18 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _OWN_DEFAULT_PORTS = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "redis": 6379}
 _OWN_DEFAULT_PORTS.update(rediss=6379, amqp=5672, amqps=5671)
 
+# Names under .invalid never resolve (RFC 6761 section 6.4): the demo's placeholder
+# systems point there, so their failures say what they are instead of "could not connect".
+# Such a name is accepted whatever the allowlist says and never connected to.
+NEVER_RESOLVES = "invalid"
+DEMO_HOST_LABEL = "demo: host does not exist"
+
+
+def never_resolves(host) -> bool:
+    """True for a host name under the reserved ``.invalid`` domain."""
+    name = str(host or "").strip().rstrip(".").lower()
+    return name == NEVER_RESOLVES or name.endswith("." + NEVER_RESOLVES)
+
 
 class DestinationRefused(Exception):
     """A destination this deployment does not allow (or cannot be a host at all)."""
@@ -248,6 +260,12 @@ def destination_check(host, port: int, *, resolve: bool) -> list[Address]:
     """
     parsed = parse_host(host)
     port = parse_port(port, 0)
+    if isinstance(parsed, str) and never_resolves(parsed):
+        # A placeholder (the demo's): saved whatever the allowlist says, because nothing
+        # ever connects there; connectors refuse it before any lookup.
+        if not resolve:
+            return []
+        raise DestinationRefused(f"{host}: {DEMO_HOST_LABEL} (.invalid never resolves).")
     networks, names = _allowlist()
     if isinstance(parsed, str):
         by_name = _name_allowed(parsed, names)

@@ -92,6 +92,13 @@ class System(models.Model):
             return None
         return (self.config or {}).get("tls_verify", True) is not False
 
+    @property
+    def demo_label(self) -> str:
+        """ "demo: host does not exist" for the demo's placeholder systems, else ""."""
+        from access.system_config import demo_label
+
+        return demo_label(self.kind, self.config)
+
     def get_secret(self) -> str:
         from access.crypto import decrypt
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from access.destinations import (
+    DEMO_HOST_LABEL,
     RECORD_KEYS,
     DestinationRefused,
     destination_check,
     local_path_check,
+    never_resolves,
     recorded_destinations,
 )
 from config.text import text_problem
@@ -108,3 +110,15 @@ def destination_of(kind: str, config: dict) -> dict:
     """The settings that decide where a system's secret is sent (kind included)."""
     _, keys = config_keys(kind)
     return {"kind": kind, **{k: config.get(k) for k in sorted(keys) if k in config}}
+
+
+def demo_label(kind: str, config: dict) -> str:
+    """ "demo: host does not exist" for a system that points at a name under ``.invalid``
+    (the demo data's placeholders, which no machine can reach), else ""."""
+    try:
+        hosts = [
+            host for host, _ in _destinations(kind, config if isinstance(config, dict) else {})
+        ]
+    except DestinationRefused:
+        return ""
+    return DEMO_HOST_LABEL if any(never_resolves(host) for host in hosts) else ""

@@ -41,8 +41,8 @@ os.environ.update(
         "SUNDOWN_API_RATE": "100000000/min",
         "LOG_LEVEL": "ERROR",
         "SUNDOWN_AUDIT_SIGNING_KEY_AUTOCREATE": "1",
-        # Where the demo's systems point; nothing connects to them here.
-        "SUNDOWN_TARGET_ALLOWLIST": "*.agency.internal",
+        # The demo's systems point at .invalid names, saved whatever the allowlist says.
+        "SUNDOWN_TARGET_ALLOWLIST": "",
         "SUNDOWN_TARGET_ALLOW_OWN_SERVICES": "0",
     }
 )

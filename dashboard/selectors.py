@@ -12,6 +12,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from access.models import Credential, System
+from access.system_config import demo_label
 from findings.kinds import Severity
 from findings.models import Finding
 from revocation.models import ManualTask
@@ -150,10 +151,11 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
     for row in (
         within(Credential.objects.all(), ids)
         .filter(status=Credential.Status.FAILED)
-        .values("system_id", "system__name", "system__kind", by_credential)
+        .values("system_id", "system__name", "system__kind", "system__config", by_credential)
         .annotate(n=Count("id"), last=Max("updated_at"))
         .order_by("-n")[:100]
     ):
+        row["demo_label"] = demo_label(row["system__kind"], row.pop("system__config"))
         by_id[row[by_credential]].failed_systems.append(row)
 
     # Charts: contract ends over the next 90 days, verified revocations over the past 90.

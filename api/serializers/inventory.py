@@ -42,6 +42,14 @@ class SystemSerializer(ServiceModelSerializer):
             "(config tls_verify: false); null for kinds without that setting."
         ),
     )
+    demo_label = serializers.CharField(
+        read_only=True,
+        help_text=(
+            '"demo: host does not exist" for a system that points at a name under .invalid '
+            "(the demo data's placeholders: its revocations fail at once, by design); "
+            "empty otherwise."
+        ),
+    )
 
     class Meta:
         model = System
@@ -54,6 +62,7 @@ class SystemSerializer(ServiceModelSerializer):
             "secret",
             "has_secret",
             "tls_verify",
+            "demo_label",
             "lifecycle",
             "data_classification",
             "estimated_records",

@@ -61,6 +61,15 @@ def status_tag(value: str, label: str | None = None):
 
 
 @register.filter
+def demo_tag(label: str):
+    """A system's ``demo_label`` ("demo: host does not exist") as a tag beside its name,
+    so the demo's placeholder systems explain their failures; nothing for real ones."""
+    if not label:
+        return ""
+    return format_html(' <span class="usa-tag sd-tag sd-tag--demo">{}</span>', label)
+
+
+@register.filter
 def pretty_json(value) -> str:
     if value is None:
         return ""

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from access.destinations import (
+    DEMO_HOST_LABEL,
     Address,
     DestinationRefused,
     DestinationUnresolved,
     destination_check,
+    never_resolves,
     parse_port,
 )
 from access.models import Credential, System
@@ -171,10 +173,17 @@ class Connector:
         addresses per destination, for connectors that connect to the address itself.
         """
         try:
-            return [
-                destination_check(host, port, resolve=True)
-                for host, port in self.destinations(self.config)
-            ]
+            destinations = self.destinations(self.config)
+            for host, _ in destinations:
+                if never_resolves(host):
+                    # No lookup, no retry ladder: the name cannot exist until a person
+                    # points the system somewhere real.
+                    raise ConnectorError(
+                        f"{DEMO_HOST_LABEL}: {host} is under .invalid, a name that never "
+                        "resolves (RFC 6761); point the system at a real host",
+                        permanent=True,
+                    )
+            return [destination_check(host, port, resolve=True) for host, port in destinations]
         except DestinationRefused as exc:
             raise ConnectorError(str(exc), permanent=True) from exc
         except DestinationUnresolved as exc:

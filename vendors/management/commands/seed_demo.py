@@ -1,7 +1,21 @@
-"""Demo data for `make run`: two agencies, a dozen vendors, contracts, systems, credentials."""
+"""Demo data for `make run`: two agencies, a dozen vendors, contracts, systems, credentials.
+
+Most demo systems are placeholders: their hosts are under ``.invalid`` (RFC 6761), a
+name no machine resolves, so they are labelled "demo: host does not exist" and their
+revocations fail at once, saying so. One target works on any machine: the supplier
+portal's htpasswd file under the first ``SUNDOWN_LOCAL_TARGET_ROOTS`` directory
+(``var/targets`` in development), where a vendor's contract has ended, so the first
+sweep of ``make run`` revokes that account for real and verifies it by reading the
+file back (``htpasswd -v`` then refuses the vendor's password).
+"""
 
 import datetime as dt
+import os
+import secrets
+from pathlib import Path
 
+import bcrypt
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -34,6 +48,16 @@ SYSTEMS = [
     ("Session cache", System.Kind.REDIS, "active", "internal", 0),
     ("Archive file server", System.Kind.MANUAL, "legacy", "restricted", 9_000_000),
 ]
+# The demo's one reachable target: basic-auth users of a supplier portal (Apache's
+# AuthUserFile), in the first agency. Vendor index -> the user its engineers log in as.
+PORTAL_NAME = "Supplier portal (basic auth)"
+PORTAL_FILE = "supplier-portal.htpasswd"
+PORTAL_PASSWORD = "vendor-demo-pass"
+PORTAL_USERS = {
+    0: "acme.support",  # Acme's contract ended 20 days ago: revoked by the first sweep
+    1: "northwind.ops",  # Northwind's ends in three days: still active
+}
+PORTAL_STAFF = "portal-admin"  # the agency's own account, not a vendor's: never touched
 CREDENTIAL_KINDS: dict[str, str] = {
     System.Kind.POSTGRES: Credential.Kind.DATABASE_ROLE,
     System.Kind.LDAP: Credential.Kind.DIRECTORY_ACCOUNT,
@@ -51,8 +75,14 @@ class Command(BaseCommand):
             self.stdout.write("demo data already loaded")
             return
         with transaction.atomic():
-            self._seed()
+            portal = self._seed()
         self.stdout.write(self.style.SUCCESS("demo data loaded"))
+        if portal is not None:
+            user = PORTAL_USERS[0]
+            self.stdout.write(
+                f"demo target: {portal} (htpasswd). {user}'s contract has ended: the worker "
+                f"revokes it within seconds. Try: htpasswd -vb {portal} {user} {PORTAL_PASSWORD}"
+            )
 
     def _user(self, username, **extra):
         user_model = get_user_model()
@@ -63,8 +93,10 @@ class Command(BaseCommand):
         user.save()
         return user
 
-    def _seed(self):
+    def _seed(self) -> Path | None:
+        """Everything in the database; returns the portal's htpasswd file, if made."""
         actor = Actor.system("demo-seed")
+        portal = None
         self._user("admin", is_staff=True, is_superuser=True)
         officer = self._user("officer", first_name="Olga", last_name="Officer")
         clerk = self._user("clerk", first_name="Carl", last_name="Clerk")
@@ -96,14 +128,25 @@ class Command(BaseCommand):
                     estimated_records=records,
                     owner=officer,
                     owner_email="owner@agency.example",
-                    config=(
-                        {"url": f"https://{kind}.{slug}.agency.internal/scim/v2"}
-                        if kind == "scim"
-                        else {"host": f"{kind}.{slug}.agency.internal"}
-                    ),
+                    config=_placeholder_config(kind, slug),
                 )
                 for sys_name, kind, lifecycle, classification, records in SYSTEMS
             ]
+            portal_system = None
+            if a_index == 0 and settings.SUNDOWN_LOCAL_TARGET_ROOTS:
+                portal = _portal_file(Path(settings.SUNDOWN_LOCAL_TARGET_ROOTS[0]))
+                portal_system = system_create(
+                    actor=actor,
+                    agency=agency,
+                    name=PORTAL_NAME,
+                    kind="htpasswd",
+                    lifecycle="active",
+                    data_classification="confidential",
+                    estimated_records=350_000,
+                    owner=officer,
+                    owner_email="owner@agency.example",
+                    config={"path": str(portal)},
+                )
             for v_index, (vendor_name, tier) in enumerate(VENDORS):
                 vendor = vendor_create(
                     actor=actor,
@@ -135,7 +178,62 @@ class Command(BaseCommand):
                         system=system,
                         contracts=[contract],
                         kind=CREDENTIAL_KINDS[system.kind],
-                        external_id=f"{slug}_vendor{v_index}_{system.kind}",
+                        external_id=_placeholder_account(system.kind, slug, v_index),
                         holder=f"Engineer {v_index} at {vendor_name.split()[0]}",
                         privileges="read/write" if s_index == 0 else "read",
                     )
+                if portal_system is not None and v_index in PORTAL_USERS:
+                    credential_register(
+                        actor=actor,
+                        vendor=vendor,
+                        system=portal_system,
+                        contracts=[contract],
+                        kind=Credential.Kind.OTHER,
+                        external_id=PORTAL_USERS[v_index],
+                        holder=f"Support desk at {vendor_name.split()[0]}",
+                        privileges="upload and download case files",
+                    )
+        return portal
+
+
+def _placeholder_config(kind: str, slug: str) -> dict:
+    """Settings a connector accepts, on a host under .invalid: each system then fails
+    for the one reason it is labelled with, "demo: host does not exist"."""
+    host = f"{kind}.{slug}.agency.invalid"
+    if kind == System.Kind.SCIM:
+        return {"url": f"https://{host}/scim/v2"}
+    if kind == System.Kind.LDAP:
+        return {"host": host, "base_dn": f"dc={slug},dc=agency,dc=invalid"}
+    return {"host": host}
+
+
+def _placeholder_account(kind: str, slug: str, v_index: int) -> str:
+    name = f"{slug}_vendor{v_index}_{kind}"
+    if kind == System.Kind.LDAP:
+        return f"uid={name},ou=people,dc={slug},dc=agency,dc=invalid"
+    return name
+
+
+def _hash(password: str) -> str:
+    # bcrypt as `htpasswd -B` writes it ($2y$); cost 10 keeps seeding quick.
+    return (
+        bcrypt.hashpw(password.encode(), bcrypt.gensalt(10, prefix=b"2b"))
+        .decode()
+        .replace("$2b$", "$2y$", 1)
+    )
+
+
+def _portal_file(root: Path) -> Path:
+    """Write the portal's htpasswd file afresh (a new demo database starts a new story)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / PORTAL_FILE
+    lines = [
+        "# Supplier portal: basic-auth users (Apache AuthUserFile), written by seed_demo.\n",
+        f"{PORTAL_STAFF}:{_hash(secrets.token_urlsafe(12))}\n",
+        *(f"{user}:{_hash(PORTAL_PASSWORD)}\n" for user in PORTAL_USERS.values()),
+    ]
+    temp = path.with_name(f".{PORTAL_FILE}.{secrets.token_hex(4)}")
+    temp.write_text("".join(lines))
+    os.chmod(temp, 0o644)
+    os.replace(temp, path)
+    return path
