@@ -20,32 +20,45 @@ import hashlib
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
+from audit import merkle
 from audit.hashing import GENESIS_HASH, KNOWN_VERSIONS
 
 # Stands in for the leaf of an event whose hash version is unknown: it cannot match.
 UNKNOWN_LEAF = b"\xff" * 32
 
-# Events per chunk handed to a process, and rows per query inside a chunk.
-CHUNK_EVENTS = 50_000
+# Leaves per stored Merkle tile (audit.tree.TILE_LEVEL; that module needs the models).
+TILE = 256
+# Events per chunk handed to a process (whole tiles), and rows per query inside a chunk.
+CHUNK_EVENTS = 256 * TILE
 _PAGE = 10_000
 
-_COLUMNS_SQL = (
-    "seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-    " actor_type, actor_id, actor_name, source_ip, action, target_type, target_id,"
-    " target_repr, agency_id, before::text, after::text, request_id, hash_version,"
-    " prev_hash, hash"
-)
+# The columns as text, for `_Canonical`: the time in UTC as PostgreSQL prints it (its
+# own formatting functions cost the database more than slicing costs Python).
 _PAGE_SQL = (
-    f"SELECT {_COLUMNS_SQL} FROM audit_auditevent"
-    " WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+    "SELECT seq, hash_version, prev_hash, hash, action, actor_id, actor_name, actor_type,"
+    " after::text, agency_id, before::text, (occurred_at AT TIME ZONE 'UTC')::text,"
+    " request_id, source_ip, target_id, target_repr, target_type"
+    " FROM audit_auditevent WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+)
+# Version 1's canonical text (`audit.hashing.canonical`): keys in sorted order.
+_FORMAT = (
+    '{"action":%s,"actor_id":%s,"actor_name":%s,"actor_type":%s,"after":%s,"agency_id":%s,'
+    '"before":%s,"occurred_at":"%s","prev_hash":%s,"request_id":%s,"seq":%d,"source_ip":%s,'
+    '"target_id":%s,"target_repr":%s,"target_type":%s,"v":%d}'
 )
 
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-_encode_str = json.encoder.encode_basestring
+_encode_str = json.encoder.encode_basestring  # json.dumps of a str, ensure_ascii=False
+# The C scanner and encoder behind json.loads and json.dumps(sort_keys, compact,
+# ensure_ascii=False), called directly: their Python wrappers cost as much as they do
+# on objects this small. (No circular check: the objects come from parsed JSON.)
+_scan = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_encoder = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, json.JSONEncoder().default, _encode_str, None, ":", ",", True, False, True
+)
 
 
 @dataclass
@@ -60,6 +73,9 @@ class ChunkResult:
     checked: int = 0  # rows before ``problem`` (all rows if there is none)
     problem: tuple[int, str] | None = None
     leaves: bytes = b""
+    # Roots of the Merkle tiles (TILE leaves, seq-aligned) when the chunk holds every
+    # seq of its range from a tile border on; None when it does not.
+    tiles: list[bytes] | None = None
 
 
 class _Canonical:
@@ -77,47 +93,36 @@ class _Canonical:
         if canonical is None:
             if len(self._json) > 50_000:
                 self._json.clear()
-            canonical = self._json[text] = _encode(json.loads(text))
+            canonical = self._json[text] = "".join(_encoder(_scan(text, 0)[0], 0))
         return canonical
 
     def __call__(self, row: tuple) -> bytes:
-        (seq, time, actor_type, actor_id, actor_name, source_ip, action, target_type) = row[:8]
-        (target_id, target_repr, agency_id, before, after, request_id) = row[8:14]
+        (seq, version, prev, _, action, actor_id, actor_name, actor_type, after) = row[:9]
+        (agency_id, before, time, request_id, source_ip, target_id, target_repr) = row[9:16]
         s = _encode_str
-        return "".join(
-            [
-                '{"action":',
+        # '2026-12-07 01:02:03.45' -> '2026-12-07T01:02:03.450000Z' (PostgreSQL drops
+        # trailing zeros of the fraction, and the fraction itself when it is zero).
+        time = f"{time[:10]}T{time[11:19]}{(time[19:] or '.') + '000000':.7}Z"
+        return (
+            _FORMAT
+            % (
                 s(action),
-                ',"actor_id":',
                 s(actor_id),
-                ',"actor_name":',
                 s(actor_name),
-                ',"actor_type":',
                 s(actor_type),
-                ',"after":',
                 self._object(after),
-                ',"agency_id":',
-                "null" if agency_id is None else str(agency_id),
-                ',"before":',
+                "null" if agency_id is None else agency_id,
                 self._object(before),
-                ',"occurred_at":',
-                s(time),
-                ',"prev_hash":',
-                s(row[15]),
-                ',"request_id":',
+                time,
+                s(prev),
                 s(request_id),
-                ',"seq":',
-                str(seq),
-                ',"source_ip":',
+                seq,
                 "null" if source_ip is None else s(source_ip),
-                ',"target_id":',
                 s(target_id),
-                ',"target_repr":',
                 s(target_repr),
-                ',"target_type":',
-                s(target_type),
-                ',"v":1}',
-            ]
+                s(row[16]),
+                version,
+            )
         ).encode()
 
 
@@ -129,12 +134,12 @@ def _text_rows(cursor, lo: int, hi: int):
         cursor.execute(_PAGE_SQL, [after, hi, _PAGE])
         rows = cursor.fetchall()
         for row in rows:
-            version = row[14]
+            version = row[1]
             yield (
                 row[0],
                 version,
-                row[15],
-                row[16],
+                row[2],
+                row[3],
                 (canonical(row) if version in KNOWN_VERSIONS else None),
             )
         if len(rows) < _PAGE:
@@ -200,6 +205,13 @@ def check_chunk(cursor, lo: int, hi: int) -> ChunkResult:
     if prev_seq is not None:
         result.last_seq, result.last_hash = prev_seq, prev_hash
     result.leaves = bytes(leaves)
+    if lo % TILE == 0 and result.rows == hi - lo:
+        # The tree's tiles, hashed here while the leaves are at hand: in a worker process
+        # this is the tree's bottom eight levels done in parallel too.
+        result.tiles = [
+            merkle.root_of([result.leaves[i : i + 32] for i in range(start, start + TILE * 32, 32)])
+            for start in range(0, len(result.leaves) - TILE * 32 + 1, TILE * 32)
+        ]
     return result
 
 
@@ -211,12 +223,21 @@ class ChainState:
     expected_seq: int = 1
     prev_hash: str = GENESIS_HASH
     problem: tuple[int, str] | None = None  # the first one, in seq order
+    leaf_count: int = 0
+    # Tile roots of leaves [0, TILE * len(tiles)), while every chunk brought its own.
+    tiles: list[bytes] | None = field(default_factory=list)
 
 
 def merge(state: ChainState, chunk: ChunkResult, leaves: bytearray | None) -> None:
     """Add the next chunk: its border link first, then what it found inside."""
     if leaves is not None:
         leaves += chunk.leaves
+    if state.tiles is not None and chunk.rows:
+        if chunk.tiles is None or state.leaf_count != chunk.first_seq - 1:
+            state.tiles = None  # leaves are not where their seq says: hash them in one place
+        else:
+            state.tiles += chunk.tiles
+    state.leaf_count += chunk.rows
     if state.problem is not None or not chunk.rows:
         return
     if chunk.first_seq != state.expected_seq:

@@ -57,6 +57,19 @@ class CompactRange:
         self._stack.append(node)
         self.size += 1
 
+    def append_subtree(self, root: bytes, level: int) -> None:
+        """Append 2**level leaves at once, given their subtree's root (size must be a
+        multiple of 2**level: the subtree is then aligned, as the stored tiles are)."""
+        if self.size % (1 << level):
+            raise ValueError(f"a subtree of 2**{level} leaves cannot start at {self.size}")
+        node = root
+        size = self.size >> level
+        while size & 1:
+            node = node_hash(self._stack.pop(), node)
+            size >>= 1
+        self._stack.append(node)
+        self.size += 1 << level
+
     def extend(self, leaves: Iterable[bytes]) -> None:
         for leaf in leaves:
             self.append(leaf)

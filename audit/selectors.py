@@ -9,7 +9,7 @@ from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
 from guardian.models import UserObjectPermission
 
-from audit.chain_check import chain_check
+from audit.chain_check import TILE, chain_check
 from audit.models import ActorType, AuditEvent, Checkpoint, VerificationRun
 from vendors.models import Agency, Vendor
 from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, restrict
@@ -24,7 +24,11 @@ class ChainReport:
 
 
 def audit_chain_verify(
-    *, workers: int = 1, chunk_events: int | None = None, leaves: bytearray | None = None
+    *,
+    workers: int = 1,
+    chunk_events: int | None = None,
+    leaves: bytearray | None = None,
+    tiles: list[bytes] | None = None,
 ) -> ChainReport:
     """Recompute every hash in seq order; report the first event that does not fit.
 
@@ -34,9 +38,14 @@ def audit_chain_verify(
     past any problem) for the tree and checkpoint checks of ``audit.verification``.
     With ``workers`` > 1, chunks of ``chunk_events`` (default
     ``chain_check.CHUNK_EVENTS``) are checked by that many processes (PostgreSQL;
-    committed events only), see ``audit.chain_check``.
+    committed events only), see ``audit.chain_check``. ``tiles`` receives the roots of
+    the complete Merkle tiles over ``leaves`` when the chunks could hash them (every
+    seq in place), else stays empty.
     """
     state, head = chain_check(workers=workers, chunk_events=chunk_events, leaves=leaves)
+    whole = leaves is not None and len(state.tiles or ()) == len(leaves) // 32 // TILE
+    if tiles is not None and state.tiles and whole:
+        tiles.extend(state.tiles)
     checked = state.checked
     if state.problem is not None:
         return ChainReport(False, checked, *state.problem)

@@ -36,6 +36,8 @@ class _Leaves:
     """Leaf hashes as one bytes buffer (32 bytes each): 1,000,000 events are 32 MB."""
 
     data: bytearray = field(default_factory=bytearray)
+    # Roots of the complete tiles (TILE leaves each) when known, else empty.
+    tiles: list[bytes] = field(default_factory=list)
 
     def __len__(self):
         return len(self.data) // 32
@@ -134,7 +136,11 @@ def _checkpoints_check(
                 f"{len(today)} (events removed); first bad seq {bad}",
             ), len(parsed)
         while today_range.size < size:
-            today_range.append(today[today_range.size])
+            at = today_range.size
+            if at % TILE == 0 and at + TILE <= size and at // TILE < len(today.tiles):
+                today_range.append_subtree(today.tiles[at // TILE], TILE_LEVEL)
+            else:
+                today_range.append(today[at])
         if today_range.root() != root:
             index = shipped.first_difference(today, size) if shipped_ok else None
             if index is not None:
@@ -153,13 +159,18 @@ def _checkpoints_check(
     return None, len(parsed)
 
 
-def _stored_nodes_check(today: _Leaves) -> Problem | None:
-    """Stored subtree hashes must be what today's events hash to (proofs rely on them)."""
+def _stored_nodes_check(today: _Leaves, tile_roots: list[bytes]) -> Problem | None:
+    """Stored subtree hashes must be what today's events hash to (proofs rely on them).
+
+    ``tile_roots`` are the tiles' roots when the chain check hashed them already.
+    """
     tiles = len(today) // TILE
     computed: dict[tuple[int, int], bytes] = {}
     for tile in range(tiles):
-        computed[(TILE_LEVEL, tile)] = merkle.root_of(
-            [today[i] for i in range(tile * TILE, (tile + 1) * TILE)]
+        computed[(TILE_LEVEL, tile)] = (
+            tile_roots[tile]
+            if len(tile_roots) == tiles
+            else merkle.root_of([today[i] for i in range(tile * TILE, (tile + 1) * TILE)])
         )
     level, count = TILE_LEVEL, tiles
     while count > 1:
@@ -194,9 +205,11 @@ def audit_verify_all(
     ``workers`` processes recompute the chain in chunks (``audit.chain_check``).
     """
     today = _Leaves()
-    report = audit_chain_verify(workers=workers, chunk_events=chunk_events, leaves=today.data)
+    report = audit_chain_verify(
+        workers=workers, chunk_events=chunk_events, leaves=today.data, tiles=today.tiles
+    )
     problems = [] if report.ok else [Problem(report.first_bad_seq, report.message)]
-    node_problem = _stored_nodes_check(today)
+    node_problem = _stored_nodes_check(today, today.tiles)
     if node_problem:
         problems.append(node_problem)
     notes = []
