@@ -126,7 +126,7 @@ class _Canonical:
         ).encode()
 
 
-def _text_rows(cursor, lo: int, hi: int):
+def text_rows(cursor, lo: int, hi: int):
     """(seq, hash version, prev_hash, hash, canonical bytes or None) read as text (PostgreSQL)."""
     canonical = _Canonical()
     after = lo
@@ -177,7 +177,7 @@ def check_chunk(cursor, lo: int, hi: int) -> ChunkResult:
     sha256 = hashlib.sha256
     prev_seq: int | None = None
     prev_hash = ""
-    rows = _text_rows(cursor, lo, hi) if cursor is not None else _model_rows(lo, hi)
+    rows = text_rows(cursor, lo, hi) if cursor is not None else _model_rows(lo, hi)
     for seq, version, stored_prev, stored_hash, data in rows:
         leaves += sha256(b"\x00" + data).digest() if data is not None else UNKNOWN_LEAF
         if prev_seq is None:

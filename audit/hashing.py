@@ -112,5 +112,41 @@ def canonical_parts(record: dict) -> tuple[str, str, str]:
     return pre, '"request_id":' + _value(record["request_id"]), post
 
 
+_SHARED = ("actor_id", "actor_name", "actor_type", "request_id", "source_ip")
+
+
+def canonical_parts_batch(records: list[dict]) -> tuple[list[str], str, list[str]]:
+    """``canonical_parts`` of every record of one batch: (pres, mid, posts).
+
+    The records of one append share their actor, request and source address (one
+    actor per call), so those pieces are written once for the batch.
+    """
+    first = records[0]
+    if any(record[name] != first[name] for record in records for name in _SHARED):
+        pres, posts = [], []
+        for record in records:
+            pre, _, post = canonical_parts(record)
+            pres.append(pre)
+            posts.append(post)
+        return pres, canonical_parts(first)[1], posts
+    actor = (
+        f',"actor_id":{_value(first["actor_id"])},"actor_name":{_value(first["actor_name"])}'
+        f',"actor_type":{_value(first["actor_type"])},"after":'
+    )
+    source = f'"source_ip":{_value(first["source_ip"])},"target_id":'
+    value = _value
+    pres = [
+        f'{{"action":{value(r["action"])}{actor}{value(r["after"])},"agency_id":'
+        f'{value(r["agency_id"])},"before":{value(r["before"])},"occurred_at":"'
+        for r in records
+    ]
+    posts = [
+        f'{source}{value(r["target_id"])},"target_repr":{value(r["target_repr"])}'
+        f',"target_type":{value(r["target_type"])},"v":1}}'
+        for r in records
+    ]
+    return pres, '"request_id":' + value(first["request_id"]), posts
+
+
 def compute_hash(record: dict, prev_hash: str, version: int = HASH_VERSION) -> str:
     return hashlib.sha256(canonical(record, prev_hash, version)).hexdigest()

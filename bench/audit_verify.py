@@ -11,7 +11,8 @@ as column arrays with the events' own indexes; the ratio is taken against the fa
 Batches alternate between the paths so that all see the same load on a shared machine.
 
 Verify: `audit_verify`'s full check (chain, stored tree, no checkpoints) with
-``--workers`` processes, next to one process in the same run.
+``--workers`` processes and with one, each next to a yardstick run just before it:
+one process reading every event, dumping it as sorted-key JSON and hashing it.
 """
 
 import argparse
@@ -144,21 +145,58 @@ def main():
         drop_database(DB)
 
 
+def yardstick(n: int) -> float:
+    """Seconds for the bare minimum in one process: read every event, dump it as
+    sorted-key JSON, SHA-256 it (no chain, no tree, no framework)."""
+    import hashlib
+
+    import psycopg2
+    from django.db import connection
+
+    from audit.hashing import COLUMNS
+
+    conn = psycopg2.connect(**connection.get_connection_params())
+    started = time.perf_counter()
+    with conn.cursor(name="yardstick") as cursor:
+        cursor.itersize = 10_000
+        cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_auditevent ORDER BY seq")
+        dumps, sha256 = json.dumps, hashlib.sha256
+        for row in cursor:
+            text = dumps(
+                dict(zip(COLUMNS, row, strict=True)),
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                default=str,
+            )
+            sha256(text.encode()).hexdigest()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
 def verify(n: int, workers: int) -> None:
     from audit.tree import tree_extend
     from audit.verification import audit_verify_all
 
+    started = time.perf_counter()
     tree_extend()
+    print(f"  (tree nodes stored in {time.perf_counter() - started:.1f} s, not counted)")
     timings = {}
+    bare = 0.0
     for count in sorted({1, workers}, reverse=True):
+        bare += yardstick(n)
         started = time.perf_counter()
         report = audit_verify_all(workers=count)
         timings[count] = time.perf_counter() - started
         assert report.ok and report.events_checked == n, report.message
+    bare /= len(timings)
+    print(f"  yardstick, read + sorted-key JSON + SHA-256, 1 process: {n / bare:,.0f} events/s")
     for count, seconds in sorted(timings.items()):
         print(
-            f"  audit_verify, {count} process{'es' if count > 1 else ''}:"
-            f" {n:,} events in {seconds:.2f} s, {n / seconds:,.0f} events/s"
+            f"  audit_verify (chain, tree nodes), {count} process{'es' if count > 1 else ''}:"
+            f" {n:,} events in {seconds:.2f} s, {n / seconds:,.0f} events/s,"
+            f" {bare / seconds:.2f}x the yardstick"
         )
     if workers > 1:
         print(f"  speed-up with {workers} processes: {timings[1] / timings[workers]:.2f}x")

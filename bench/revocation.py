@@ -1,6 +1,6 @@
 """Contracts end, credentials die: N PostgreSQL roles revoked and verified by real workers.
 
-    .venv/bin/python bench/revocation.py [--credentials 10000] [--workers 1] [--concurrency 2]
+    .venv/bin/python bench/revocation.py [--credentials 10000] [--workers 1 2] [--concurrency 3]
 
 Creates N LOGIN roles on 127.0.0.1:5432 and a fresh bench database holding one
 vendor, one postgres system, N/10 contracts that all end at the same instant a few
@@ -11,9 +11,11 @@ pending with its audit event, batch tasks revoke (ALTER ROLE ... NOLOGIN and
 pg_terminate_backend), verify on the catalog and record states, attempts and
 audit events. Prints the time from the contracts' end until every credential is
 verified revoked, the rate, p50/p99 latency from end to verified revocation, and,
-in the same run, the rate of a plain single-connection loop doing the same
-ALTER ROLE / terminate calls with no framework. Roles and database are removed
-afterwards.
+in the same run, two yardsticks with no framework: a plain single-connection loop
+doing the same ALTER ROLE / terminate calls one role at a time, and a raw batched
+loop (one connection, 100 roles per transaction). ``--workers 1 2`` runs the engine
+once per value, each on a fresh database and fresh roles. Roles and database are
+removed afterwards.
 """
 
 import argparse
@@ -82,6 +84,26 @@ def plain_loop(names: list[str]) -> float:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
                 [name],
+            )
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(names) / elapsed
+
+
+def batched_loop(names: list[str], per_transaction: int = 100) -> float:
+    """Rate of a good hand-written script: one connection, 100 roles per transaction
+    (ALTER ROLE ... NOLOGIN each, one terminate for all of them), no framework."""
+    conn = admin()
+    started = time.perf_counter()
+    with conn.cursor() as cursor:
+        for i in range(0, len(names), per_transaction):
+            chunk = names[i : i + per_transaction]
+            cursor.execute(
+                "BEGIN; "
+                + "; ".join(f'ALTER ROLE "{n}" NOLOGIN' for n in chunk)
+                + "; SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE usename = ANY(%s); COMMIT",
+                [chunk],
             )
     elapsed = time.perf_counter() - started
     conn.close()
@@ -196,45 +218,21 @@ def start_workers(count: int, concurrency: int, queue: str, var_dir: str, batch:
     return procs
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--credentials", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=3, help="pool size per worker")
-    parser.add_argument("--batch", type=int, default=1000, help="credentials per batch task")
-    parser.add_argument(
-        "--plain", type=int, default=5000, help="roles for the plain loop (rate is per role)"
-    )
-    parser.add_argument("--timeout", type=float, default=600)
-    args = parser.parse_args()
-    n = args.credentials
-    prefix = f"sdbench_{os.getpid()}_"
-    names = [f"{prefix}{i}" for i in range(n)]
-    plain_names = [f"{prefix}plain_{i}" for i in range(min(args.plain, n))]
-    queue = f"sundown-bench-{uuid.uuid4().hex[:8]}"
-    var_dir = tempfile.mkdtemp(prefix="sundown-bench-")
-    procs = []
+def engine_run(n: int, names: list[str], workers: int, args, queue: str, var_dir: str) -> dict:
+    """One run on a fresh database: contracts end, workers revoke; the figures."""
+    django_on_fresh_database(DB)
+    from django.db import connection
+
+    from access.models import Credential
+
+    t = time.perf_counter()
+    seed(n, names)
+    seconds = time.perf_counter() - t
+    print(f"seeded {n:,} credentials on {max(1, n // 10):,} contracts in {seconds:.1f}s")
+    procs = start_workers(workers, args.concurrency, queue, var_dir, args.batch)
     try:
-        t = time.perf_counter()
-        create_roles(names + plain_names)
-        print(f"created {len(names) + len(plain_names):,} roles in {time.perf_counter() - t:.1f}s")
-        plain_rate = plain_loop(plain_names)
-        print(f"plain loop (1 connection, ALTER ROLE + terminate per role): {plain_rate:,.0f}/s")
-
-        django_on_fresh_database(DB)
-        from django.db import connection
-
-        from access.models import Credential
-
-        t = time.perf_counter()
-        seed(n, names)
-        print(
-            f"seeded {n:,} credentials on {max(1, n // 10):,} contracts "
-            f"in {time.perf_counter() - t:.1f}s"
-        )
-        procs = start_workers(args.workers, args.concurrency, queue, var_dir, args.batch)
         ends_at = end_contracts(LEAD_SECONDS)
-        print(f"workers starting; all contracts end at {ends_at:%H:%M:%S.%f} (in {LEAD_SECONDS}s)")
+        print(f"{workers} worker(s) starting; all contracts end at {ends_at:%H:%M:%S.%f}")
 
         def db_now():
             with connection.cursor() as cursor:
@@ -259,58 +257,92 @@ def main():
             time.sleep(0.5)
         else:
             raise SystemExit(f"timed out; revoked {last:,} of {n:,}")
+    finally:
+        stop_workers(procs)
 
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT EXTRACT(EPOCH FROM revoked_at - %s) FROM access_credential "
-                "WHERE status = 'revoked' ORDER BY 1",
-                [ends_at],
-            )
-            latencies = [float(r[0]) for r in cursor.fetchall()]
-            cursor.execute(
-                "SELECT action, count(*) FROM audit_auditevent GROUP BY action ORDER BY action"
-            )
-            events = dict(cursor.fetchall())
-        conn = admin()
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_roles WHERE rolname LIKE %s AND rolcanlogin "
-                "AND rolname NOT LIKE %s",
-                [prefix + "%", prefix + "plain_%"],
-            )
-            still_login = cursor.fetchone()[0]
-        conn.close()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXTRACT(EPOCH FROM revoked_at - %s) FROM access_credential "
+            "WHERE status = 'revoked' ORDER BY 1",
+            [ends_at],
+        )
+        latencies = [float(r[0]) for r in cursor.fetchall()]
+        cursor.execute("SELECT action, count(*) FROM audit_auditevent GROUP BY action")
+        events = dict(cursor.fetchall())
+    conn = admin()
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s) AND rolcanlogin", [names]
+        )
+        still_login = cursor.fetchone()[0]
+    conn.close()
+    drop_database(DB)
+    assert still_login == 0, f"{still_login} roles can still log in"
+    assert events.get("credential.revoked") == n, events
+    total = latencies[-1]
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return {"workers": workers, "total": total, "rate": n / total, "p50": q[49], "p99": q[98]}
 
-        total = latencies[-1]
-        rate = n / total
-        q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+
+def stop_workers(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--credentials", type=int, default=10_000)
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="worker processes, one run each"
+    )
+    parser.add_argument("--concurrency", type=int, default=3, help="pool size per worker")
+    parser.add_argument("--batch", type=int, default=1000, help="credentials per batch task")
+    parser.add_argument(
+        "--plain", type=int, default=5000, help="roles for each yardstick loop (rate is per role)"
+    )
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    n = args.credentials
+    prefix = f"sdbench_{os.getpid()}_"
+    runs = {w: [f"{prefix}w{w}_{i}" for i in range(n)] for w in args.workers}
+    plain_names = [f"{prefix}plain_{i}" for i in range(min(args.plain, n))]
+    batched_names = [f"{prefix}batched_{i}" for i in range(min(args.plain, n) * 4)]
+    queue = f"sundown-bench-{uuid.uuid4().hex[:8]}"
+    var_dir = tempfile.mkdtemp(prefix="sundown-bench-")
+    try:
+        t = time.perf_counter()
+        every = [name for names in runs.values() for name in names] + plain_names + batched_names
+        create_roles(every)
+        print(f"created {len(every):,} roles in {time.perf_counter() - t:.1f}s")
+        plain_rate = plain_loop(plain_names)
+        print(f"plain loop (1 connection, ALTER ROLE + terminate per role): {plain_rate:,.0f}/s")
+        batched_rate = batched_loop(batched_names)
+        print(f"raw batched loop (1 connection, 100 roles per transaction): {batched_rate:,.0f}/s")
+        results = [engine_run(n, runs[w], w, args, queue, var_dir) for w in args.workers]
+
         print()
         print(f"credentials          {n:,} ({max(1, n // 10):,} contracts ending at once)")
-        print(
-            f"workers              {args.workers} x concurrency {args.concurrency}, "
-            f"batch {args.batch}"
-        )
-        print(f"all verified revoked {total:.2f}s after the contracts' end")
-        print(f"revocations/s        {rate:,.0f}")
-        print(f"latency p50 / p99    {q[49]:.2f}s / {q[98]:.2f}s (end -> verified revoked)")
         print(f"plain loop           {plain_rate:,.0f}/s")
-        print(f"ratio engine/plain   {rate / plain_rate:.2f}x")
-        print(f"roles still LOGIN    {still_login}")
+        print(f"raw batched loop     {batched_rate:,.0f}/s")
         print(
-            "audit events         "
-            + ", ".join(f"{k}={v:,}" for k, v in events.items() if k.startswith("credential."))
+            f"{'workers':>8} {'all revoked':>12} {'revoked/s':>10} {'p50':>7} {'p99':>7}"
+            f" {'engine/plain':>13} {'engine/raw batched':>19}"
         )
-        assert still_login == 0
-        assert events.get("credential.revoked") == n
+        for r in results:
+            print(
+                f"{r['workers']:>8} {r['total']:>11.2f}s {r['rate']:>10,.0f} {r['p50']:>6.2f}s"
+                f" {r['p99']:>6.2f}s {r['rate'] / plain_rate:>12.2f}x"
+                f" {r['rate'] / batched_rate:>18.2f}x"
+            )
+        print(f"(concurrency {args.concurrency} per worker, batch {args.batch}; after each run")
+        print(" every role was NOLOGIN and every credential.revoked event written)")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
         dropped = drop_roles(prefix)
         drop_database(DB)
         print(f"cleaned up: {dropped:,} roles and database {DB}")

@@ -8,7 +8,13 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from audit.actor import Actor
-from audit.hashing import canonical, canonical_parts, compute_hash, format_time
+from audit.hashing import (
+    canonical,
+    canonical_parts,
+    canonical_parts_batch,
+    compute_hash,
+    format_time,
+)
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
 from audit.services import PendingEvent, audit_record_many
@@ -63,6 +69,21 @@ def test_canonical_parts_match_canonical_for_every_kind_of_value():
             f'"seq":{record["seq"]},{post}'
         )
         assert joined.encode() == canonical(record, prev), record
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_canonical_parts_batch_is_canonical_parts_of_each(shared):
+    rng = random.Random(17)
+    records = [_random_record(rng) for _ in range(300)]
+    if shared:  # one actor per append, as audit_record_many makes them
+        for record in records:
+            for name in ("actor_id", "actor_name", "actor_type", "request_id", "source_ip"):
+                record[name] = records[0][name]
+    pres, mid, posts = canonical_parts_batch(records)
+    expected = [canonical_parts(record) for record in records]
+    assert pres == [pre for pre, _, _ in expected]
+    assert posts == [post for _, _, post in expected]
+    assert mid == expected[0][1]
 
 
 def test_a_batch_is_one_stretch_of_the_chain_and_hashes_what_python_would():
