@@ -69,6 +69,11 @@ urlpatterns = [
     path("systems/<int:pk>/test/", systems.system_test_view, name="system_test"),
     path("systems/<int:pk>/lifecycle/", systems.system_lifecycle_view, name="system_lifecycle"),
     path("systems/<int:pk>/reconcile/", findings.system_reconcile_view, name="system_reconcile"),
+    path(
+        "systems/<int:pk>/reconcile/status/",
+        inventory.system_reconcile_status,
+        name="system_reconcile_status",
+    ),
     path("credentials/new/", inventory.credential_register_view, name="credential_register"),
     path(
         "credentials/contract-picker/",

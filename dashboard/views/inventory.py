@@ -46,6 +46,7 @@ def system_detail(request, pk: int):
     system = found(selectors.system_get(user=request.user, pk=pk))
     credentials = selectors.system_credentials(system)
     can_manage = has_agency_perm(request.user, MANAGE_INVENTORY, system)
+    runs = list(finding_selectors.system_last_runs(system))
     return render(
         request,
         "dashboard/systems/detail.html",
@@ -61,7 +62,8 @@ def system_detail(request, pk: int):
             else False,
             "lifecycle_form": SystemLifecycleForm(initial={"lifecycle": system.lifecycle}),
             "live_credentials": selectors.system_live_credential_count(system) if can_manage else 0,
-            "runs": finding_selectors.system_last_runs(system),
+            "runs": runs,
+            "run_in_progress": next((r for r in runs if r.status in ("queued", "running")), None),
             "findings": finding_selectors.system_live_findings(system),
         },
     )
@@ -197,6 +199,20 @@ def credential_status(request, pk: int):
     status is still the one the page shows, else a reload (htmx's HX-Refresh)."""
     credential = found(selectors.credential_get(user=request.user, pk=pk))
     if credential.status == request.GET.get("shown"):
+        return HttpResponse(status=204)
+    response = HttpResponse(status=200)
+    response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+def system_reconcile_status(request, pk: int):
+    """Polled by the system page while a reconciliation pass is queued or running: 204
+    while the pass is as the page shows it, else a reload (HX-Refresh)."""
+    system = found(selectors.system_get(user=request.user, pk=pk))
+    run = finding_selectors.system_last_runs(system, limit=1).first()
+    shown = f"{run.pk}:{run.status}" if run is not None else ""
+    if shown == request.GET.get("shown"):
         return HttpResponse(status=204)
     response = HttpResponse(status=200)
     response["HX-Refresh"] = "true"

@@ -59,3 +59,27 @@ def test_credential_page_polls_while_pending_and_links_its_manual_task(
 def test_status_is_scoped(outsider_client, estate):
     url = reverse("credential_status", args=[estate["live"].pk])
     assert outsider_client.get(url, {"shown": "active"}).status_code == 404
+
+
+def test_system_page_follows_a_reconciliation_pass(officer_client, officer, estate):
+    from findings.reconciliation import reconciliation_request
+
+    db = estate["db"]
+    url = reverse("system_detail", args=[db.pk])
+    assert "Reconcile now" in officer_client.get(url).content.decode()
+    run, _ = reconciliation_request(actor=Actor.for_user(officer), system=db, trigger="manual")
+    body = officer_client.get(url).content.decode()
+    status_url = reverse("system_reconcile_status", args=[db.pk])
+    assert 'data-testid="reconcile-progress"' in body and "is queued" in body
+    assert f"{status_url}?shown={run.pk}:queued" in body
+    assert "Reconcile now" not in body  # one pass at a time
+    assert officer_client.get(status_url, {"shown": f"{run.pk}:queued"}).status_code == 204
+    type(run).objects.filter(pk=run.pk).update(status="succeeded")
+    done = officer_client.get(status_url, {"shown": f"{run.pk}:queued"})
+    assert done.status_code == 200 and done["HX-Refresh"] == "true"
+    assert 'data-testid="reconcile-progress"' not in officer_client.get(url).content.decode()
+
+
+def test_evidence_links_say_what_happens(auditor_client, estate):
+    body = auditor_client.get(reverse("vendor_detail", args=[estate["vendor"].pk])).content
+    assert b"data-busy-link" in body and b'data-testid="evidence-status"' in body

@@ -1,5 +1,7 @@
-// A form that starts a long operation: once submitted, its button is disabled (no second
-// import of the same file) and the status line says what is happening until the answer.
+// Long operations started from a page. A form marked data-busy-form disables its button
+// once submitted (no second import of the same file) and its status line says what is
+// happening until the answer comes. A link marked data-busy-link (an evidence pack built
+// on request) writes its text into the page's data-busy-status line when followed.
 (function () {
   "use strict";
   document.querySelectorAll("form[data-busy-form]").forEach(function (form) {
@@ -12,6 +14,14 @@
         if (status) {
           status.textContent = button.getAttribute("data-busy-label") || "Working…";
         }
+      }
+    });
+  });
+  document.querySelectorAll("a[data-busy-link]").forEach(function (link) {
+    link.addEventListener("click", function () {
+      var status = document.querySelector("[data-busy-status]");
+      if (status) {
+        status.textContent = link.getAttribute("data-busy-link");
       }
     });
   });
