@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from access.models import System
@@ -302,4 +303,31 @@ class FindingAdoptForm(USWDSMixin, forms.Form):
         )
         self.fields["contracts"].label_from_instance = lambda c: (
             f"{c.vendor.name}: {c.reference} (ends {c.end_date:%Y-%m-%d})"
+        )
+        # An agency may hold thousands of contracts: the page shows the searchable picker
+        # scoped to the chosen vendor (dashboard.credential_forms), no widget lists them all.
+        self.user = user
+        self.fields["contracts"].widget = forms.MultipleHiddenInput()
+        self.fields["vendor"].widget.attrs.update(
+            {
+                "hx-get": reverse("credential_contract_picker"),
+                "hx-trigger": "change",
+                "hx-target": "#contract-picker",
+                "hx-swap": "outerHTML",
+                "hx-include": "closest form",
+            }
+        )
+
+    def picker_fields(self):
+        return [f for f in self if f.name != "contracts"]
+
+    def contract_picker(self):
+        from dashboard.credential_forms import ContractPicker
+
+        raw = self.data.get("vendor") if self.is_bound else None
+        return ContractPicker(
+            user=self.user,
+            vendor_id=int(raw) if raw and str(raw).isdigit() else None,
+            q="",
+            selected=self.data.getlist("contracts") if hasattr(self.data, "getlist") else [],
         )

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from access.models import Credential
 from audit.models import AuditEvent
 from tests.factories import ContractFactory
 from vendors.models import Contract
@@ -142,3 +143,41 @@ def test_who_may_edit(procurement_client, auditor_client, outsider_client, estat
         detail = client.get(reverse("credential_detail", args=[live.pk])).content.decode()
         assert "Edit details or contracts" not in detail
         assert client.get(reverse("credential_contract_picker")).status_code == 404
+
+
+def test_adopting_an_orphan_uses_the_vendor_scoped_picker(officer_client, estate):
+    from django.utils import timezone
+
+    from findings.models import Finding
+
+    vendor = estate["vendor"]
+    today = timezone.localdate()
+    Contract.objects.bulk_create(
+        Contract(
+            vendor=vendor,
+            reference=f"MANY-{i:04d}",
+            start_date=today,
+            end_date=today + dt.timedelta(days=30),
+            access_ends_at=timezone.now() + dt.timedelta(days=31),
+        )
+        for i in range(500)
+    )
+    orphan = Finding.objects.create(
+        kind="orphan",
+        severity="high",
+        system=estate["db"],
+        account="acme_unknown",
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
+    url = reverse("finding_detail", args=[orphan.pk])
+    page = officer_client.get(url).content.decode()
+    assert "Choose a vendor first" in page
+    assert page.count("MANY-") == 0  # no list of every contract of the agency
+    response = officer_client.post(
+        reverse("finding_adopt", args=[orphan.pk]),
+        {"vendor": vendor.pk, "contracts": [estate["running"].pk], "holder": "ops"},
+    )
+    assert response.status_code == 302
+    credential = Credential.objects.get(external_id="acme_unknown")
+    assert list(credential.contracts.all()) == [estate["running"]]
