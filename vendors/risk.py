@@ -1,8 +1,8 @@
 """Risk per vendor: one documented score, 0 to 100, computed by the database.
 
-``risk_annotate(queryset)`` adds ``risk_score`` (and its parts) to a vendor queryset as
-correlated subqueries: one query for a whole list whatever its size, so the API and the
-dashboard can sort and page by it. The parts:
+``risk_annotate(queryset)`` adds ``risk_score`` (and its parts) to a vendor queryset:
+one query for a whole list whatever its size, so the API and the dashboard can sort and
+page by it. The parts:
 
 - **risk tier** (procurement's judgement): low 5, medium 10, high 18, critical 25;
 - **data reached**: of the systems where the vendor still holds live access (a
@@ -25,8 +25,11 @@ from __future__ import annotations
 from django.db.models import (
     Case,
     Count,
+    F,
     IntegerField,
+    Max,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -34,6 +37,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Least
+from django.db.models.lookups import GreaterThanOrEqual
 
 from access.models import Credential, System
 from findings.models import Finding
@@ -69,63 +73,69 @@ def _points(field: str, table: dict) -> Case:
     )
 
 
-def _steps(field: str, steps: tuple[tuple[int, int], ...]) -> Case:
+def _steps_of(value, steps: tuple[tuple[int, int], ...]) -> Case:
+    """Points for the first step ``value`` reaches (an expression, e.g. an aggregate)."""
     return Case(
-        *(When(**{f"{field}__gte": least}, then=Value(points)) for least, points in steps),
+        *(When(GreaterThanOrEqual(value, least), then=Value(points)) for least, points in steps),
         default=Value(0),
         output_field=_INT,
     )
 
 
+def _credential_parts(live: QuerySet[Credential]) -> dict[str, QuerySet]:
+    """One subquery per credential part, each returning its points for one vendor."""
+    grouped = live.values("vendor")
+    return {
+        "data": grouped.annotate(
+            points=Max(_points("system__data_classification", CLASSIFICATION_POINTS))
+        ).values("points"),
+        "records": grouped.annotate(
+            points=_steps_of(Max("system__estimated_records"), RECORD_POINTS)
+        ).values("points"),
+        "privileges": grouped.annotate(
+            points=_steps_of(Count("pk", filter=Q(privileges__iregex=PRIVILEGED)), PRIVILEGE_POINTS)
+        ).values("points"),
+    }
+
+
 def risk_annotate(queryset: QuerySet[Vendor]) -> QuerySet[Vendor]:
     """``queryset`` with ``risk_score`` and its parts (``risk_tier_points``,
     ``risk_data_points``, ``risk_records_points``, ``risk_privilege_points``,
-    ``risk_finding_points``): see the module for the rule."""
-    live = Credential.objects.filter(vendor=OuterRef("pk"), status__in=LIVE)
-    data = (
-        live.annotate(points=_points("system__data_classification", CLASSIFICATION_POINTS))
-        .order_by("-points")
-        .values("points")[:1]
-    )
-    records = live.order_by("-system__estimated_records").values("system__estimated_records")[:1]
-    privileged = (
-        live.filter(privileges__iregex=PRIVILEGED)
-        .order_by()
-        .values("vendor")
-        .annotate(n=Count("pk"))
-        .values("n")
+    ``risk_finding_points``): see the module for the rule.
+
+    Two correlated subqueries per vendor make the score: its live credentials (one
+    index scan, every credential part at once) and its open findings. The parts are
+    subqueries of their own; sorted and paged (``ORDER BY risk_score LIMIT 50``),
+    PostgreSQL evaluates those costly output columns after the sort, for the rows of the
+    page only (bench/vendor_risk.py).
+    """
+    live = Credential.objects.filter(vendor=OuterRef("pk"), status__in=LIVE).order_by()
+    parts = _credential_parts(live)
+    credential_points = live.values("vendor").annotate(
+        points=Max(_points("system__data_classification", CLASSIFICATION_POINTS))
+        + _steps_of(Max("system__estimated_records"), RECORD_POINTS)
+        + _steps_of(Count("pk", filter=Q(privileges__iregex=PRIVILEGED)), PRIVILEGE_POINTS)
     )
     findings = (
         Finding.objects.filter(vendor=OuterRef("pk"), status__in=Finding.LIVE)
         .order_by()
         .values("vendor")
-        .annotate(points=Sum(_points("severity", FINDING_POINTS)))
+        .annotate(total=Sum(_points("severity", FINDING_POINTS)))
+        .annotate(points=Least(F("total"), Value(FINDINGS_CAP)))
         .values("points")
     )
-    zero = Value(0)
-    return (
-        queryset.annotate(
-            risk_tier_points=_points("risk_tier", TIER_POINTS),
-            risk_data_points=Coalesce(Subquery(data, output_field=_INT), zero),
-            risk_records_max=Coalesce(Subquery(records), Value(0)),
-            risk_privileged=Coalesce(Subquery(privileged, output_field=_INT), zero),
-            risk_finding_points=Least(
-                Coalesce(Subquery(findings, output_field=_INT), zero), Value(FINDINGS_CAP)
-            ),
-        )
-        .annotate(
-            risk_records_points=_steps("risk_records_max", RECORD_POINTS),
-            risk_privilege_points=_steps("risk_privileged", PRIVILEGE_POINTS),
-        )
-        .annotate(
-            risk_score=(
-                Coalesce("risk_tier_points", zero)
-                + Coalesce("risk_data_points", zero)
-                + Coalesce("risk_records_points", zero)
-                + Coalesce("risk_privilege_points", zero)
-                + Coalesce("risk_finding_points", zero)
-            )
-        )
+
+    def points(subquery) -> Coalesce:
+        return Coalesce(Subquery(subquery, output_field=_INT), Value(0))
+
+    tier = _points("risk_tier", TIER_POINTS)
+    return queryset.annotate(
+        risk_score=tier + points(credential_points.values("points")) + points(findings),
+        risk_tier_points=tier,
+        risk_data_points=points(parts["data"]),
+        risk_records_points=points(parts["records"]),
+        risk_privilege_points=points(parts["privileges"]),
+        risk_finding_points=points(findings),
     )
 
 
