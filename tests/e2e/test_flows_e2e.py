@@ -16,7 +16,15 @@ from access.models import Credential, System
 from audit.models import VerificationRun
 from dashboard.models import SealedTOTPDevice as TOTPDevice
 from revocation.services import revocation_batch_run
-from tests.e2e.test_dashboard_e2e import PASSWORD, Watch, _persona, _sign_in, _sign_out, _totp
+from tests.e2e.test_dashboard_e2e import (
+    PASSWORD,
+    Watch,
+    _no_horizontal_overflow,
+    _persona,
+    _sign_in,
+    _sign_out,
+    _totp,
+)
 from tests.factories import AgencyFactory, ContractFactory, VendorFactory
 from tests.revocation.helpers import PG, pg_admin
 
@@ -149,6 +157,23 @@ def test_every_job_in_the_browser(
     page.wait_for_selector("h1 >> text=Revoked (verified)")
     assert not _vendor_can_log_in(vendor_role)
     page.screenshot(path=str(screenshots_dir / "credential-revoked.png"), full_page=True)
+
+    # The new pages at both widths: nothing scrolls sideways.
+    new_pages = {
+        "system-form": "/systems/new/",
+        "system-detail": f"/systems/{system.pk}/",
+        "system-edit": f"/systems/{system.pk}/edit/",
+        "credential-form": "/credentials/new/",
+        "credential-edit": f"/credentials/{credential.pk}/edit/",
+    }
+    for width in (1280, 375):
+        page.set_viewport_size({"width": width, "height": 800})
+        for name, path in new_pages.items():
+            page.goto(base + path)
+            assert _no_horizontal_overflow(page), (width, path)
+            if width == 375:
+                page.screenshot(path=str(screenshots_dir / f"{name}-narrow.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
     _sign_out(page)
 
     # 5. The auditor verifies the chain and sees the sign-ins that fill seq.
