@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "access",
     "revocation",
     "findings",
+    "reviews",
     "dashboard",
     "sso",
     "rest_framework",
@@ -370,6 +371,14 @@ SUNDOWN_MAX_AGE_DAYS = {
     )
     if kind.strip()
 }
+# Access reviews: days before a campaign's deadline that reviewers are reminded, and
+# how often beat opens scheduled campaigns, reminds and closes those past the deadline.
+SUNDOWN_REVIEW_REMINDER_DAYS = [
+    int(d) for d in env_list("SUNDOWN_REVIEW_REMINDER_DAYS", ["7", "1"])
+]
+SUNDOWN_REVIEW_CHECK_SECONDS = env_int("SUNDOWN_REVIEW_CHECK_SECONDS", 300)
+# Where people reach this deployment, for links in mail (review queues, attestation).
+SUNDOWN_PUBLIC_URL = env_str("SUNDOWN_PUBLIC_URL", "http://localhost:8000")
 # Seconds between passes of the time-based policies (maximum age) over every agency.
 SUNDOWN_POLICY_CHECK_SECONDS = env_int("SUNDOWN_POLICY_CHECK_SECONDS", 3600)
 # A pass refreshes a credential's "last seen on the target" when older than this.
@@ -412,6 +421,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "findings.policies_apply",
         "schedule": float(SUNDOWN_POLICY_CHECK_SECONDS),
         "options": {"expires": SUNDOWN_POLICY_CHECK_SECONDS},
+    },
+    "reviews-due": {
+        "task": "reviews.due",
+        "schedule": float(SUNDOWN_REVIEW_CHECK_SECONDS),
+        "options": {"expires": SUNDOWN_REVIEW_CHECK_SECONDS},
     },
     "revocation-expiry-notices": {
         "task": "revocation.expiry_notices",

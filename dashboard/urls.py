@@ -11,6 +11,7 @@ from dashboard.views import (
     home,
     inventory,
     queue,
+    reviews,
     systems,
     vendors,
 )
@@ -90,6 +91,21 @@ urlpatterns = [
     path("findings/<int:pk>/", findings.finding_detail, name="finding_detail"),
     path("findings/<int:pk>/triage/", findings.finding_triage_view, name="finding_triage"),
     path("findings/<int:pk>/adopt/", findings.finding_adopt_view, name="finding_adopt"),
+    path("reviews/", reviews.review_queue, name="review_queue"),
+    path("reviews/decide/", reviews.review_decide_view, name="review_decide"),
+    path("reviews/campaigns/", reviews.campaign_list, name="review_campaigns"),
+    path("reviews/campaigns/new/", reviews.campaign_open_view, name="review_campaign_open"),
+    path("reviews/campaigns/<int:pk>/", reviews.campaign_detail, name="review_campaign"),
+    path(
+        "reviews/campaigns/<int:pk>/reassign/",
+        reviews.campaign_reassign_view,
+        name="review_campaign_reassign",
+    ),
+    path(
+        "reviews/campaigns/<int:pk>/close/",
+        reviews.campaign_close_view,
+        name="review_campaign_close",
+    ),
     path("revocations/", queue.revocation_queue, name="revocation_queue"),
     path(
         "revocations/tasks/<int:pk>/complete/",

@@ -52,6 +52,9 @@ AGENCY_OWNER: dict[str, str] = {
     "findings.findingpolicy": "agency_id",
     "findings.vendornetwork": "vendor__agency_id",
     "findings.usageevent": "system__agency_id",
+    "reviews.reviewcampaign": "agency_id",
+    "reviews.reviewitem": "campaign__agency_id",
+    "reviews.reviewschedule": "agency_id",
 }
 
 

@@ -9,17 +9,23 @@ import pytest
 from django.utils import timezone
 
 from access.models import Credential
+from audit.actor import Actor
 from audit.models import AuditEvent
+from reviews.models import ReviewCampaign, ReviewItem
+from reviews.services import review_campaign_open, review_items_decide
 from tests.factories import CredentialFactory
 from tests.revocation.conftest import connect_as, role_can_login
 from tests.revocation.helpers import Worker, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
+# Beat looks at reviews (deadlines) every second.
+FAST = {"SUNDOWN_REVIEW_CHECK_SECONDS": 1}
+
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), Worker(beat=True) as shared:
+    with django_db_blocker.unblock(), Worker(beat=True, env=FAST) as shared:
         yield shared
 
 
@@ -65,3 +71,52 @@ def test_an_expired_expires_at_revokes_on_the_target(worker, vendor, pg_system, 
     wait_for(lambda: status_of(soon) == "revoked", timeout=40, message=worker.log)
     assert_revoked_naming(soon, expiring, trigger="expiry", policy="expiry")
     assert status_of(kept) == "active" and role_can_login(staying) is True
+
+
+def test_a_campaign_past_its_deadline_revokes_its_unanswered_items(
+    worker, agency, vendor, pg_system, pg_roles
+):
+    kept_name, revoked_name, silent_name = pg_roles(3)
+    rows = {
+        name: CredentialFactory(vendor=vendor, system=pg_system, external_id=name)
+        for name in (kept_name, revoked_name, silent_name)
+    }
+    campaign = review_campaign_open(
+        actor=Actor.system("test"),
+        agency=agency,
+        name="Quarterly",
+        scope="vendor",
+        vendor=vendor,
+        deadline=timezone.now() + dt.timedelta(seconds=3),
+    )
+    items = {i.credential.external_id: i for i in campaign.items.select_related("credential")}
+    reviewer = Actor.system("reviewer")
+    review_items_decide(
+        actor=reviewer, items=[items[kept_name].pk], decision="keep", reason="On call"
+    )
+    review_items_decide(actor=reviewer, items=[items[revoked_name].pk], decision="revoke")
+    # Beat closes the campaign at its deadline; the worker revokes on the target.
+    wait_for(
+        lambda: (
+            status_of(rows[silent_name]) == "revoked" and status_of(rows[revoked_name]) == "revoked"
+        ),
+        timeout=40,
+        message=worker.log,
+    )
+    assert ReviewCampaign.objects.get(pk=campaign.pk).status == "closed"
+    assert ReviewItem.objects.get(pk=items[silent_name].pk).decision == "lapsed"
+    assert_revoked_naming(rows[silent_name], silent_name, trigger="review", policy="review")
+    assert_revoked_naming(rows[revoked_name], revoked_name, trigger="review", policy="review")
+    silent = events_of(rows[silent_name], "credential.revocation_requested").get()
+    assert silent.after["policy"] == {
+        "name": "review",
+        "campaign": campaign.pk,
+        "decision": "no_answer",
+    }
+    assert status_of(rows[kept_name]) == "active" and role_can_login(kept_name) is True
+    assert (
+        AuditEvent.objects.filter(
+            action="review.campaign_closed", target_id=str(campaign.pk)
+        ).count()
+        == 1
+    )

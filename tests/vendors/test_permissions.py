@@ -15,6 +15,7 @@ from findings.models import (
     UsageEvent,
     VendorNetwork,
 )
+from reviews.models import ReviewCampaign, ReviewItem, ReviewSchedule
 from revocation.models import ManualTask, RevocationAttempt
 from tests.factories import CredentialFactory, UserFactory
 from vendors.permissions import (
@@ -84,6 +85,13 @@ def _one_of_each(agency) -> dict:
             account="acme_ro",
             occurred_at=now,
             received_at=now,
+        ),
+        "reviews.reviewcampaign": (
+            campaign := ReviewCampaign.objects.create(agency=agency, name="c", deadline=now)
+        ),
+        "reviews.reviewitem": ReviewItem.objects.create(campaign=campaign, credential=credential),
+        "reviews.reviewschedule": ReviewSchedule.objects.create(
+            agency=agency, name="s", interval_days=90, next_run_at=now
         ),
         "audit.auditevent": audit_record_standalone(
             actor=Actor.system("tests"),
