@@ -1,5 +1,7 @@
 """Forms of the review pages. They only parse input; reviews.services decides."""
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth import get_user_model
 
@@ -36,7 +38,8 @@ class ReviewDecideForm(USWDSMixin, forms.Form):
         if self.cleaned_data.get("all_on_page"):
             raw = (self.cleaned_data.get("page_items") or "").split(",")
         else:
-            raw = self.data.getlist("items")
+            data: Any = self.data  # a QueryDict: ticked boxes share one name
+            raw = data.getlist("items")
         return [int(v) for v in raw if v.strip().isdigit() and len(v.strip()) < 19][:500]
 
 

@@ -147,9 +147,7 @@ class ReviewItem(models.Model):
         blank=True,
         related_name="review_items",
     )
-    decision = models.CharField(
-        max_length=10, choices=Decision.choices, default=Decision.PENDING
-    )
+    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)
     reason = models.TextField(blank=True, default="")
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=200, blank=True, default="")

@@ -242,9 +242,7 @@ def review_items_reassign(
             return 0
         ids = [pk for pk, _ in moved]
         for start in range(0, len(ids), _CHUNK):
-            ReviewItem.objects.filter(pk__in=ids[start : start + _CHUNK]).update(
-                reviewer=reviewer
-            )
+            ReviewItem.objects.filter(pk__in=ids[start : start + _CHUNK]).update(reviewer=reviewer)
         audit_record(
             actor=actor,
             action="review.items_reassigned",

@@ -7,94 +7,310 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('access', '0005_time_policies'),
-        ('vendors', '0002_agency_trust_idp_mfa'),
+        ("access", "0005_time_policies"),
+        ("vendors", "0002_agency_trust_idp_mfa"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReviewSchedule',
+            name="ReviewSchedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('scope', models.CharField(choices=[('all', 'All vendor credentials'), ('vendor', 'One vendor'), ('system', 'One system'), ('privileged', 'Privileged only (privileges recorded)'), ('citizen_data', 'Systems holding citizen records')], default='all', max_length=16)),
-                ('interval_days', models.PositiveIntegerField(help_text='Days between campaigns (90: quarterly).', validators=[django.core.validators.MinValueValidator(1)])),
-                ('duration_days', models.PositiveIntegerField(default=14, help_text='Days reviewers have.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('on_no_answer', models.CharField(choices=[('revoke', 'Revoke'), ('escalate', 'Escalate to security staff')], default='revoke', max_length=16)),
-                ('next_run_at', models.DateTimeField()),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('agency', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_schedules', to='vendors.agency')),
-                ('system', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='access.system')),
-                ('vendor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='vendors.vendor')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[
+                            ("all", "All vendor credentials"),
+                            ("vendor", "One vendor"),
+                            ("system", "One system"),
+                            ("privileged", "Privileged only (privileges recorded)"),
+                            ("citizen_data", "Systems holding citizen records"),
+                        ],
+                        default="all",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "interval_days",
+                    models.PositiveIntegerField(
+                        help_text="Days between campaigns (90: quarterly).",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "duration_days",
+                    models.PositiveIntegerField(
+                        default=14,
+                        help_text="Days reviewers have.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "on_no_answer",
+                    models.CharField(
+                        choices=[("revoke", "Revoke"), ("escalate", "Escalate to security staff")],
+                        default="revoke",
+                        max_length=16,
+                    ),
+                ),
+                ("next_run_at", models.DateTimeField()),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="review_schedules",
+                        to="vendors.agency",
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="access.system",
+                    ),
+                ),
+                (
+                    "vendor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="vendors.vendor",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['next_run_at', 'pk'],
+                "ordering": ["next_run_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewCampaign',
+            name="ReviewCampaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('scope', models.CharField(choices=[('all', 'All vendor credentials'), ('vendor', 'One vendor'), ('system', 'One system'), ('privileged', 'Privileged only (privileges recorded)'), ('citizen_data', 'Systems holding citizen records')], default='all', max_length=16)),
-                ('deadline', models.DateTimeField()),
-                ('on_no_answer', models.CharField(choices=[('revoke', 'Revoke'), ('escalate', 'Escalate to security staff')], default='revoke', max_length=16)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('closed', 'Closed')], default='open', max_length=8)),
-                ('created_by', models.CharField(blank=True, default='', max_length=200)),
-                ('reminders_sent', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('agency', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='review_campaigns', to='vendors.agency')),
-                ('system', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='review_campaigns', to='access.system')),
-                ('vendor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='review_campaigns', to='vendors.vendor')),
-                ('schedule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='campaigns', to='reviews.reviewschedule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[
+                            ("all", "All vendor credentials"),
+                            ("vendor", "One vendor"),
+                            ("system", "One system"),
+                            ("privileged", "Privileged only (privileges recorded)"),
+                            ("citizen_data", "Systems holding citizen records"),
+                        ],
+                        default="all",
+                        max_length=16,
+                    ),
+                ),
+                ("deadline", models.DateTimeField()),
+                (
+                    "on_no_answer",
+                    models.CharField(
+                        choices=[("revoke", "Revoke"), ("escalate", "Escalate to security staff")],
+                        default="revoke",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("closed", "Closed")],
+                        default="open",
+                        max_length=8,
+                    ),
+                ),
+                ("created_by", models.CharField(blank=True, default="", max_length=200)),
+                ("reminders_sent", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="review_campaigns",
+                        to="vendors.agency",
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="review_campaigns",
+                        to="access.system",
+                    ),
+                ),
+                (
+                    "vendor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="review_campaigns",
+                        to="vendors.vendor",
+                    ),
+                ),
+                (
+                    "schedule",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="campaigns",
+                        to="reviews.reviewschedule",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewItem',
+            name="ReviewItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(choices=[('pending', 'Awaiting answer'), ('keep', 'Kept'), ('revoke', 'Revoked'), ('lapsed', 'No answer: revoked'), ('escalated', 'No answer: escalated')], default='pending', max_length=10)),
-                ('reason', models.TextField(blank=True, default='')),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_by', models.CharField(blank=True, default='', max_length=200)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='reviews.reviewcampaign')),
-                ('credential', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='review_items', to='access.credential')),
-                ('reviewer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='review_items', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Awaiting answer"),
+                            ("keep", "Kept"),
+                            ("revoke", "Revoked"),
+                            ("lapsed", "No answer: revoked"),
+                            ("escalated", "No answer: escalated"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True, default="")),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decided_by", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="reviews.reviewcampaign",
+                    ),
+                ),
+                (
+                    "credential",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="review_items",
+                        to="access.credential",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="review_items",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pk'],
-                'indexes': [models.Index(condition=models.Q(('decision', 'pending')), fields=['reviewer', 'campaign', 'id'], name='review_item_queue_idx'), models.Index(fields=['campaign', 'decision'], name='review_item_progress_idx')],
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'credential'), name='review_item_once_per_campaign'), models.CheckConstraint(condition=models.Q(('decision__in', ['pending', 'keep', 'revoke', 'lapsed', 'escalated'])), name='review_item_decision_valid'), models.CheckConstraint(condition=models.Q(models.Q(('decision', 'keep'), _negated=True), models.Q(('reason', ''), _negated=True), _connector='OR'), name='review_item_keep_has_reason')],
+                "ordering": ["pk"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("decision", "pending")),
+                        fields=["reviewer", "campaign", "id"],
+                        name="review_item_queue_idx",
+                    ),
+                    models.Index(fields=["campaign", "decision"], name="review_item_progress_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("campaign", "credential"), name="review_item_once_per_campaign"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("decision__in", ["pending", "keep", "revoke", "lapsed", "escalated"])
+                        ),
+                        name="review_item_decision_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("decision", "keep"), _negated=True),
+                            models.Q(("reason", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="review_item_keep_has_reason",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='reviewschedule',
-            constraint=models.CheckConstraint(condition=models.Q(('interval_days__gte', 1), ('duration_days__gte', 1)), name='review_schedule_days_positive'),
+            model_name="reviewschedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("interval_days__gte", 1), ("duration_days__gte", 1)),
+                name="review_schedule_days_positive",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reviewcampaign',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['deadline'], name='review_campaign_open_idx'),
+            model_name="reviewcampaign",
+            index=models.Index(
+                condition=models.Q(("status", "open")),
+                fields=["deadline"],
+                name="review_campaign_open_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reviewcampaign',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['open', 'closed'])), name='review_campaign_status_valid'),
+            model_name="reviewcampaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["open", "closed"])),
+                name="review_campaign_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reviewcampaign',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('scope', 'vendor'), _negated=True), ('vendor__isnull', False), _connector='OR'), name='review_campaign_vendor_scope_names_vendor'),
+            model_name="reviewcampaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("scope", "vendor"), _negated=True),
+                    ("vendor__isnull", False),
+                    _connector="OR",
+                ),
+                name="review_campaign_vendor_scope_names_vendor",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reviewcampaign',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('scope', 'system'), _negated=True), ('system__isnull', False), _connector='OR'), name='review_campaign_system_scope_names_system'),
+            model_name="reviewcampaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("scope", "system"), _negated=True),
+                    ("system__isnull", False),
+                    _connector="OR",
+                ),
+                name="review_campaign_system_scope_names_system",
+            ),
         ),
     ]
