@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from api import views, views_evidence
 from api.exposure import ExposureViewSet
 from api.usage import UsageEventViewSet
+from api.views.reviews import ReviewCampaignViewSet, ReviewItemViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -20,6 +21,8 @@ router.register(
     "reconciliation-runs", views.ReconciliationRunViewSet, basename="reconciliation-run"
 )
 router.register("usage-events", UsageEventViewSet, basename="usage-event")
+router.register("review-campaigns", ReviewCampaignViewSet, basename="review-campaign")
+router.register("review-items", ReviewItemViewSet, basename="review-item")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register(
     "vendor-evidence-packs", views_evidence.VendorEvidencePackViewSet, basename="vendor-evidence"

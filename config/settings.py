@@ -558,6 +558,9 @@ SPECTACULAR_SETTINGS = {
         "RiskTierEnum": "vendors.models.Vendor.RiskTier",
         # Credentials and the adopt verb share the credential kinds.
         "CredentialKindEnum": "access.models.Credential.Kind",
+        # A review item's state, and the two answers a reviewer gives.
+        "ReviewItemDecisionEnum": "reviews.models.ReviewItem.Decision",
+        "ReviewAnswerEnum": "reviews.models.ANSWERS",
     },
 }
 

@@ -179,3 +179,7 @@ class ReviewItem(models.Model):
 
     def __str__(self):
         return f"review item {self.pk}"
+
+
+# What a reviewer may answer (the API's ReviewAnswerEnum).
+ANSWERS = [(ReviewItem.Decision.KEEP, "Keep"), (ReviewItem.Decision.REVOKE, "Revoke")]

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from api.services import api_token_create
 from audit.actor import Actor
 from findings.models import Finding, ReconciliationRun, UsageEvent
+from reviews.models import ReviewCampaign, ReviewItem
 from revocation.models import ManualTask
 from tests.factories import (
     ContractFactory,
@@ -97,7 +98,16 @@ def make_world(agency, tag: str) -> dict:
     run = ReconciliationRun.objects.create(
         system=system, trigger="tests", queued_at=timezone.now(), status="succeeded"
     )
+    campaign = ReviewCampaign.objects.create(
+        agency=agency, name=f"{tag} review", deadline=timezone.now() + dt.timedelta(days=7)
+    )
+    item = ReviewItem.objects.create(campaign=campaign, credential=credential)
+    reviewer = UserFactory(username=f"{tag}-reviewer")
+    role_grant(user=reviewer, agency=agency, role="auditor")
     return {
+        "campaign": campaign,
+        "item": item,
+        "reviewer": reviewer,
         "run": run,
         "agency": agency,
         "vendor": vendor,

@@ -66,6 +66,20 @@ RULES = (
         r"already exists|already registered|conflicts with an existing record",
     ),
     Rule(
+        "a review campaign's deadline in the past, a scope without (or with) its vendor or "
+        "system, or a blank name (cross-field and clock rules)",
+        r"^POST /api/v1/review-campaigns/$",
+        r"^(deadline|vendor|system|name)$",
+        r"must be in the future|names its (vendor|system)|agency's own|Name the campaign",
+    ),
+    Rule(
+        "review answers: keep needs a reason; items that are not waiting for this user; a "
+        "reviewer who cannot see the agency (which items and users exist is data)",
+        r"^POST /api/v1/review-(items/decide|items/\{id\}/decide|campaigns/\{id\}/reassign)/$",
+        r"^(reason|items|reviewer|from_reviewer)$",
+        r"still needed|waits for your answer|must be able to see|No such user",
+    ),
+    Rule(
         "an action the object's current state does not allow",
         r"^POST /api/v1/[\w-]+/\{id\}/\w[\w-]*/$",
         r"^non_field_errors$",

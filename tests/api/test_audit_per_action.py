@@ -150,6 +150,40 @@ ACTIONS = [
         },
     ),
     (
+        "review.campaign_opened",
+        "post",
+        lambda w: "/api/v1/review-campaigns/",
+        lambda w: {
+            "agency": w["agency"].pk,
+            "name": "Yearly",
+            "deadline": (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).isoformat(),
+        },
+    ),
+    (
+        "review.items_reassigned",
+        "post",
+        lambda w: f"/api/v1/review-campaigns/{w['campaign'].pk}/reassign/",
+        lambda w: {"reviewer": w["reviewer"].username},
+    ),
+    (
+        "review.campaign_closed",
+        "post",
+        lambda w: f"/api/v1/review-campaigns/{w['campaign'].pk}/close/",
+        lambda w: {},
+    ),
+    (
+        "review.item_decided",
+        "post",
+        lambda w: f"/api/v1/review-items/{w['item'].pk}/decide/",
+        lambda w: {"decision": "keep", "reason": "still on the project"},
+    ),
+    (
+        "review.item_decided",
+        "post",
+        lambda w: "/api/v1/review-items/decide/",
+        lambda w: {"items": [w["item"].pk], "decision": "revoke"},
+    ),
+    (
         "manual_task.completed",
         "post",
         lambda w: f"/api/v1/manual-tasks/{w['task'].pk}/complete/",

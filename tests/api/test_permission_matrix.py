@@ -275,6 +275,67 @@ CASES = [
         ALL,
         "detail",
     ),
+    Case("review_campaigns.list", "get", lambda w: "/api/v1/review-campaigns/", ALL, "list"),
+    Case(
+        "review_campaigns.retrieve",
+        "get",
+        lambda w: f"/api/v1/review-campaigns/{w['campaign'].pk}/",
+        ALL,
+        "detail",
+    ),
+    Case(
+        "review_campaigns.create",
+        "post",
+        lambda w: "/api/v1/review-campaigns/",
+        {OFFICER},
+        "create",
+        body=lambda w, own: {
+            "agency": w["agency"].pk,
+            "name": "Matrix review",
+            "deadline": (timezone.now() + dt.timedelta(days=7)).isoformat(),
+        },
+        ok=201,
+    ),
+    Case(
+        "review_campaigns.reassign",
+        "post",
+        lambda w: f"/api/v1/review-campaigns/{w['campaign'].pk}/reassign/",
+        {OFFICER},
+        "write",
+        body=lambda w, own: {"reviewer": w["reviewer"].username},
+    ),
+    Case(
+        "review_campaigns.close",
+        "post",
+        lambda w: f"/api/v1/review-campaigns/{w['campaign'].pk}/close/",
+        {OFFICER},
+        "write",
+    ),
+    Case("review_items.list", "get", lambda w: "/api/v1/review-items/", ALL, "list"),
+    Case(
+        "review_items.retrieve",
+        "get",
+        lambda w: f"/api/v1/review-items/{w['item'].pk}/",
+        ALL,
+        "detail",
+    ),
+    # The item is unassigned: only an officer of its agency may answer it.
+    Case(
+        "review_items.decide",
+        "post",
+        lambda w: f"/api/v1/review-items/{w['item'].pk}/decide/",
+        {OFFICER},
+        "write",
+        body=lambda w, own: {"decision": "revoke"},
+    ),
+    Case(
+        "review_items.decide_many",
+        "post",
+        lambda w: "/api/v1/review-items/decide/",
+        {OFFICER},
+        "bulk",
+        body=lambda w, own: {"items": [w["item"].pk], "decision": "revoke"},
+    ),
     Case("audit_events.list", "get", lambda w: "/api/v1/audit-events/", {OFFICER, AUDITOR}, "list"),
     Case(
         "audit_events.retrieve",
@@ -305,6 +366,8 @@ LIST_MARKERS = {
     "findings.list": ("finding", "id"),
     "usage_events.list": ("usage_event", "id"),
     "reconciliation_runs.list": ("run", "id"),
+    "review_campaigns.list": ("campaign", "id"),
+    "review_items.list": ("item", "id"),
 }
 
 
@@ -312,6 +375,10 @@ def _expected(case: Case, role: str, scope: str) -> int | str:
     allowed = role in case.allowed
     if scope == "own":
         return case.ok if allowed else 403
+    if case.kind == "bulk":
+        # Ids in the body: another agency's items are not there to answer (400); in
+        # the user's own agency they are, but not the user's (403, audited).
+        return 400
     if case.kind in ("list", "report"):
         return 200 if allowed else 403  # 200, but without the other agency's rows
     if case.kind == "create":

@@ -74,6 +74,8 @@ def _ids(agency) -> dict[str, list[int]]:
         "findings": [world["finding"].pk, second_finding.pk],
         "reconciliation-runs": [world["run"].pk],
         "usage-events": [world["usage_event"].pk],
+        "review-campaigns": [world["campaign"].pk],
+        "review-items": [world["item"].pk],
         "vendor-evidence-packs": vendors,
         "contract-evidence-packs": [c.pk for c in contracts],
     }
