@@ -372,13 +372,24 @@ SUNDOWN_MAX_AGE_DAYS = {
     if kind.strip()
 }
 # Access reviews: days before a campaign's deadline that reviewers are reminded, and
-# how often beat opens scheduled campaigns, reminds and closes those past the deadline.
+# how often beat opens scheduled campaigns, reminds and closes those past the deadline
+# (and sends due roster attestation links and handles missed ones).
 SUNDOWN_REVIEW_REMINDER_DAYS = [
     int(d) for d in env_list("SUNDOWN_REVIEW_REMINDER_DAYS", ["7", "1"])
 ]
 SUNDOWN_REVIEW_CHECK_SECONDS = env_int("SUNDOWN_REVIEW_CHECK_SECONDS", 300)
 # Where people reach this deployment, for links in mail (review queues, attestation).
 SUNDOWN_PUBLIC_URL = env_str("SUNDOWN_PUBLIC_URL", "http://localhost:8000")
+# Vendor roster attestation: days between links to a vendor's security contact, days a
+# link works, what a missed one does ("alert": mail security staff; "revoke": revoke
+# the vendor's access and suspend it), and requests per address per 10 minutes to
+# the attestation page.
+SUNDOWN_ATTESTATION_DAYS = env_int("SUNDOWN_ATTESTATION_DAYS", 30)
+SUNDOWN_ATTESTATION_RESPONSE_DAYS = env_int("SUNDOWN_ATTESTATION_RESPONSE_DAYS", 7)
+SUNDOWN_ATTESTATION_ON_MISSED = env_str("SUNDOWN_ATTESTATION_ON_MISSED", "alert")
+if SUNDOWN_ATTESTATION_ON_MISSED not in ("alert", "revoke"):
+    raise ImproperlyConfigured("SUNDOWN_ATTESTATION_ON_MISSED is alert or revoke.")
+SUNDOWN_ATTESTATION_RATE = env_int("SUNDOWN_ATTESTATION_RATE", 30)
 # Seconds between passes of the time-based policies (maximum age) over every agency.
 SUNDOWN_POLICY_CHECK_SECONDS = env_int("SUNDOWN_POLICY_CHECK_SECONDS", 3600)
 # A pass refreshes a credential's "last seen on the target" when older than this.
@@ -424,6 +435,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reviews-due": {
         "task": "reviews.due",
+        "schedule": float(SUNDOWN_REVIEW_CHECK_SECONDS),
+        "options": {"expires": SUNDOWN_REVIEW_CHECK_SECONDS},
+    },
+    "reviews-attestations-due": {
+        "task": "reviews.attestations_due",
         "schedule": float(SUNDOWN_REVIEW_CHECK_SECONDS),
         "options": {"expires": SUNDOWN_REVIEW_CHECK_SECONDS},
     },

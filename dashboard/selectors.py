@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from access.models import Credential, System
 from access.system_config import demo_label
+from dashboard.policy_targets import PolicyTargets, policy_targets
 from findings.kinds import Severity
 from findings.models import Finding
 from revocation.models import ManualTask
@@ -45,6 +46,9 @@ class AgencyOverview:
     findings: dict = field(default_factory=lambda: {s: 0 for s in Severity.RANK})
     critical_findings: list = field(default_factory=list)
     legacy: list = field(default_factory=list)
+    # Time to verified revocation against the targets, reviews and attestations
+    # (dashboard.policy_targets).
+    targets: PolicyTargets | None = None
 
 
 @dataclass
@@ -137,6 +141,8 @@ def home_overview(*, user, overdue_limit: int = 20) -> list[AgencyOverview]:
     _add_failed(by_id, ids, now, overdue_limit)
     _add_findings(by_id, ids, limit=overdue_limit)
     _add_legacy(by_id, ids, now)
+    for agency_id, targets in policy_targets(agency_ids=ids, now=now).items():
+        by_id[agency_id].targets = targets
 
     for row in (
         within(ManualTask.objects.all(), ids)

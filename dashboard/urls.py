@@ -1,6 +1,7 @@
 from django.urls import path
 
 from dashboard.views import (
+    attestations,
     attribution,
     audit,
     auth,
@@ -92,6 +93,17 @@ urlpatterns = [
     path("findings/<int:pk>/triage/", findings.finding_triage_view, name="finding_triage"),
     path("findings/<int:pk>/adopt/", findings.finding_adopt_view, name="finding_adopt"),
     path("reviews/", reviews.review_queue, name="review_queue"),
+    path("reviews/attestations/", attestations.attestation_list, name="attestation_list"),
+    path(
+        "reviews/attestations/<int:pk>/send/",
+        attestations.attestation_send_view,
+        name="attestation_send",
+    ),
+    path(
+        "reviews/attestations/<int:pk>/contact/",
+        attestations.security_contact_view,
+        name="attestation_contact",
+    ),
     path("reviews/decide/", reviews.review_decide_view, name="review_decide"),
     path("reviews/campaigns/", reviews.campaign_list, name="review_campaigns"),
     path("reviews/campaigns/new/", reviews.campaign_open_view, name="review_campaign_open"),

@@ -183,3 +183,55 @@ class ReviewItem(models.Model):
 
 # What a reviewer may answer (the API's ReviewAnswerEnum).
 ANSWERS = [(ReviewItem.Decision.KEEP, "Keep"), (ReviewItem.Decision.REVOKE, "Revoke")]
+
+
+class RosterAttestation(models.Model):
+    """One request to a vendor's security contact to vouch for the vendor's people.
+
+    The contact gets a signed link that works once, until ``expires_at``; only a hash
+    of its token is stored. ``roster`` is who held the vendor's live access when the
+    link was sent; ``answers`` what the contact said of each (``stays`` or ``left``).
+    A departure revokes that person's credentials at once (trigger ``attestation``);
+    an unanswered link is ``missed`` at ``expires_at`` and the vendor's access is then
+    alerted on or revoked, as SUNDOWN_ATTESTATION_ON_MISSED says.
+    """
+
+    class Status(models.TextChoices):
+        SENT = "sent", "Waiting for the contact"
+        COMPLETED = "completed", "Attested"
+        MISSED = "missed", "Missed the deadline"
+        SUPERSEDED = "superseded", "Replaced by a newer link"
+
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="attestations")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SENT)
+    # SHA-256 of the link's token; the token itself exists only in the mail.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    sent_to = models.EmailField()
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    roster = models.JSONField(default=list, blank=True)
+    answers = models.JSONField(default=dict, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    revoked_credentials = models.JSONField(default=list, blank=True)
+    requested_by = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-sent_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["sent", "completed", "missed", "superseded"]),
+                name="attestation_status_valid",
+            ),
+            # One live link per vendor: a new one supersedes the old first.
+            models.UniqueConstraint(
+                fields=["vendor"], condition=Q(status="sent"), name="attestation_one_live"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status="sent"), name="attestation_due_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"roster attestation {self.pk}"

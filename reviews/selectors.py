@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from reviews.models import ReviewCampaign, ReviewItem, ReviewSchedule
-from revocation.services.common import db_now
 from vendors.permissions import REVOKE, VIEW, agencies_for, restrict
 
 DECISIONS = [code for code, _ in ReviewItem.Decision.choices]
@@ -64,21 +63,30 @@ def decidable_items(*, user) -> QuerySet[ReviewItem]:
     return item_list(user=user, perm=REVOKE)
 
 
-def reviewer_queue(*, user, campaign: int | None = None) -> QuerySet[ReviewItem]:
-    """The items waiting for ``user``'s answer in open campaigns, soonest deadline first.
+def reviewer_queue(
+    *, user, campaign: int | None = None, escalated: bool = False
+) -> QuerySet[ReviewItem]:
+    """The items waiting for ``user``'s answer in open campaigns, soonest deadline first;
+    with ``escalated``, the items nobody answered by a deadline that escalates, in the
+    agencies where ``user`` is an officer.
 
     Built for a page of 50 out of thousands: one indexed query for the page (rows and
     their credential, system and vendor joined in) and one count.
     """
-    rows = (
-        ReviewItem.objects.filter(
+    if escalated:
+        waiting = ReviewItem.objects.filter(
+            decision=ReviewItem.Decision.ESCALATED,
+            campaign__agency__in=agencies_for(user, REVOKE).values("pk"),
+        )
+    else:
+        waiting = ReviewItem.objects.filter(
             reviewer=user,
             decision=ReviewItem.Decision.PENDING,
             campaign__status=ReviewCampaign.Status.OPEN,
             campaign__agency__in=agencies_for(user, VIEW).values("pk"),
         )
-        .select_related("campaign", "credential__system", "credential__vendor")
-        .order_by("campaign__deadline", "campaign_id", "pk")
+    rows = waiting.select_related("campaign", "credential__system", "credential__vendor").order_by(
+        "campaign__deadline", "campaign_id", "pk"
     )
     if campaign is not None:
         rows = rows.filter(campaign_id=campaign)
@@ -98,27 +106,6 @@ def campaign_progress(campaign: ReviewCampaign) -> list[dict]:
         .order_by("reviewer__username")
     )
     return list(rows)
-
-
-def reviews_overdue(*, agency_ids) -> int:
-    """Open campaigns past their deadline (beat closes them; a number here means it is
-    behind) plus campaigns whose reviewers left items unanswered at close and that were
-    escalated without a decision since."""
-    now = db_now()
-    past = ReviewCampaign.objects.filter(
-        agency__in=agency_ids, status=ReviewCampaign.Status.OPEN, deadline__lte=now
-    ).count()
-    escalated = ReviewCampaign.objects.filter(
-        agency__in=agency_ids,
-        status=ReviewCampaign.Status.CLOSED,
-    ).filter(
-        Exists(
-            ReviewItem.objects.filter(
-                campaign=OuterRef("pk"), decision=ReviewItem.Decision.ESCALATED
-            )
-        )
-    )
-    return past + escalated.count()
 
 
 def evidence_reviews(scope) -> list[dict]:

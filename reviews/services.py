@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from django.template.loader import render_to_string
 
@@ -138,11 +138,13 @@ def review_campaign_open(
 def review_items_decide(
     *, actor: Actor, items: Iterable[int], decision: str, reason: str = ""
 ) -> list[int]:
-    """Keep or revoke the pending items ``items`` (ids the caller may decide) at once.
+    """Keep or revoke the waiting items ``items`` (ids the caller may decide) at once.
 
-    Keep needs a reason. Items already answered, or of a closed campaign, are left as
-    they are; returns the ids decided. Revoked items' credentials go to pending in
-    the same transaction (trigger ``review``).
+    Waiting: pending in an open campaign, or escalated at a campaign's deadline (an
+    officer decides those after it closed). Keep needs a reason. Items already
+    answered, or pending in a closed campaign, are left as they are; returns the ids
+    decided. Revoked items' credentials go to pending in the same transaction
+    (trigger ``review``).
     """
     reason = (reason or "").strip()
     if decision not in ReviewItem.ANSWERED:
@@ -153,15 +155,19 @@ def review_items_decide(
     if not ids:
         raise ValidationError({"items": "Choose at least one item."})
     with transaction.atomic():
-        rows = list(
+        found = list(
             ReviewItem.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids)
             .filter(
-                pk__in=ids,
-                decision=ReviewItem.Decision.PENDING,
-                campaign__status=ReviewCampaign.Status.OPEN,
+                Q(
+                    decision=ReviewItem.Decision.PENDING,
+                    campaign__status=ReviewCampaign.Status.OPEN,
+                )
+                | Q(decision=ReviewItem.Decision.ESCALATED)
             )
             .order_by("pk")
             .values_list(
+                "decision",
                 "pk",
                 "campaign_id",
                 "campaign__agency_id",
@@ -169,8 +175,10 @@ def review_items_decide(
                 "credential__external_id",
             )
         )
-        if not rows:
+        if not found:
             return []
+        was = {row[1]: row[0] for row in found}
+        rows = [row[1:] for row in found]
         decided = [row[0] for row in rows]
         for start in range(0, len(decided), _CHUNK):
             ReviewItem.objects.filter(pk__in=decided[start : start + _CHUNK]).update(
@@ -183,7 +191,7 @@ def review_items_decide(
                     action="review.item_decided",
                     target=item_target(pk, external_id),
                     agency_id=agency_id,
-                    before={"decision": "pending"},
+                    before={"decision": was[pk]},
                     after={
                         "decision": decision,
                         "reason": reason,

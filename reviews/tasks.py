@@ -21,3 +21,14 @@ def reviews_due_task() -> int:
             result.closed,
         )
     return result.closed
+
+
+@shared_task(name="reviews.attestations_due", ignore_result=True)
+def attestations_due_task() -> int:
+    """Beat: mail due roster attestation links, handle the missed ones."""
+    from reviews.attestation import attestations_due
+
+    sent, missed = attestations_due()
+    if sent or missed:
+        logger.info("attestation: %s link(s) sent, %s missed", sent, missed)
+    return sent

@@ -86,6 +86,14 @@ class Vendor(models.Model):
     )
     contact_name = models.CharField(max_length=200, blank=True, default="")
     contact_email = models.EmailField(blank=True, default="")
+    # The vendor's own security contact (outside the agency, no account): attests the
+    # roster of the vendor's people through a signed, single-use link (reviews.attestation).
+    security_contact_name = models.CharField(max_length=200, blank=True, default="")
+    security_contact_email = models.EmailField(
+        blank=True,
+        default="",
+        help_text="Gets the roster attestation link; leave empty for no attestation.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

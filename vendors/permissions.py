@@ -55,6 +55,7 @@ AGENCY_OWNER: dict[str, str] = {
     "reviews.reviewcampaign": "agency_id",
     "reviews.reviewitem": "campaign__agency_id",
     "reviews.reviewschedule": "agency_id",
+    "reviews.rosterattestation": "vendor__agency_id",
 }
 
 

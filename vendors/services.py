@@ -22,6 +22,8 @@ VENDOR_FIELDS = (
     "sponsor",
     "contact_name",
     "contact_email",
+    "security_contact_name",
+    "security_contact_email",
     "status",
 )
 VENDOR_EDITABLE = tuple(f for f in VENDOR_FIELDS if f not in ("agency", "status"))

@@ -49,6 +49,8 @@ class VendorSerializer(ServiceModelSerializer):
             "risk_tier",
             "contact_name",
             "contact_email",
+            "security_contact_name",
+            "security_contact_email",
             "status",
             "risk_score",
             "risk_parts",

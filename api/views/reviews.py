@@ -21,6 +21,8 @@ from reviews import services as review_services
 from reviews.models import ReviewCampaign, ReviewItem
 from vendors.permissions import REVOKE, VIEW
 
+WAITING = (ReviewItem.Decision.PENDING, ReviewItem.Decision.ESCALATED)
+
 
 class ReviewCampaignFilter(filters.FilterSet):
     agency = IdFilter(field_name="agency_id")
@@ -152,7 +154,10 @@ class ReviewItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
 
     @extend_schema(
         summary="Keep or revoke one item",
-        description="Keep needs a reason; revoke revokes the credential on its target.",
+        description=(
+            "Keep needs a reason; revoke revokes the credential on its target. An item "
+            "escalated at its campaign's deadline is answered by an officer."
+        ),
         request=review_serializers.ReviewDecisionSerializer,
         responses={200: review_serializers.ReviewItemSerializer},
     )
@@ -164,7 +169,10 @@ class ReviewItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
             # Audited like every denial: named as the reviewer's (or an officer's) right.
             self.denied_perm, self.denied_object = "reviewer of this item", item
             self.permission_denied(request)
-        if item.decision != ReviewItem.Decision.PENDING or item.campaign.status != "open":
+        waiting = item.decision == ReviewItem.Decision.ESCALATED or (
+            item.decision == ReviewItem.Decision.PENDING and item.campaign.status == "open"
+        )
+        if not waiting:
             raise ValidationError({"non_field_errors": ["This item is already answered."]})
         review_services.review_items_decide(
             actor=self.actor(),
@@ -189,13 +197,13 @@ class ReviewItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
         data = self.validated(review_serializers.ReviewBulkDecisionSerializer)
         mine = list(
             review_selectors.decidable_items(user=request.user)
-            .filter(pk__in=data["items"], decision=ReviewItem.Decision.PENDING)
+            .filter(pk__in=data["items"], decision__in=WAITING)
             .values_list("pk", flat=True)
         )
         if not mine:
             seen = (
                 review_selectors.item_list(user=request.user)
-                .filter(pk__in=data["items"], decision=ReviewItem.Decision.PENDING)
+                .filter(pk__in=data["items"], decision__in=WAITING)
                 .first()
             )
             if seen is not None:

@@ -1,6 +1,8 @@
 """Access reviews: a reviewer's queue (bulk keep/revoke a page at a time) and the
 officers' pages (campaigns, progress per reviewer, reassignment, close now)."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -28,20 +30,33 @@ QUEUE_PAGE = 50
 
 @login_required
 def review_queue(request):
-    """The items waiting for this user's answer: 50 a page, one decision for the page."""
-    page = paginate(request, selectors.reviewer_queue(user=request.user), per_page=QUEUE_PAGE)
+    """The items waiting for this user's answer: 50 a page, one decision for the page
+    (``?escalated=1``: an officer's items that no one answered by an escalating deadline)."""
+    escalated = request.GET.get("escalated") == "1"
+    rows = selectors.reviewer_queue(user=request.user, escalated=escalated)
+    page = paginate(request, rows, per_page=QUEUE_PAGE)
     ids = [item.pk for item in page.object_list]
     form = ReviewDecideForm(initial={"page_items": ",".join(map(str, ids))})
-    return render(request, "reviews/queue.html", {"page": page, "form": form, "ids": ids})
+    context = {
+        "page": page,
+        "form": form,
+        "escalated": escalated,
+        "query": "escalated=1" if escalated else "",
+        "can_escalated": REVOKE in held_perms(request),
+    }
+    return render(request, "reviews/queue.html", context)
 
 
 @login_required
 @require_POST
 def review_decide_view(request):
     form = ReviewDecideForm(request.POST)
-    back = reverse("review_queue") + (
-        f"?page={request.POST['page']}" if request.POST.get("page", "").isdigit() else ""
-    )
+    params = {}
+    if request.POST.get("page", "").isdigit():
+        params["page"] = request.POST["page"]
+    if request.POST.get("escalated") == "1":
+        params["escalated"] = "1"
+    back = reverse("review_queue") + (f"?{urlencode(params)}" if params else "")
     if not form.is_valid():
         messages.error(request, "Choose keep or revoke.")
         return redirect(back)

@@ -120,3 +120,51 @@ def test_a_campaign_past_its_deadline_revokes_its_unanswered_items(
         ).count()
         == 1
     )
+
+
+def test_a_contact_marking_one_person_gone_revokes_exactly_their_credentials(
+    worker, vendor, pg_system, pg_roles
+):
+    import re
+
+    from django.core import mail
+    from django.test import Client, TestCase
+    from django.urls import reverse
+
+    from reviews.attestation import attestation_send
+    from vendors.models import Vendor
+
+    gone_a, gone_b, staying = pg_roles(3)
+    Vendor.objects.filter(pk=vendor.pk).update(security_contact_email="sec@vendor.example")
+    vendor.refresh_from_db()
+    rows = {
+        gone_a: CredentialFactory(
+            vendor=vendor, system=pg_system, external_id=gone_a, holder="Eve"
+        ),
+        gone_b: CredentialFactory(
+            vendor=vendor, system=pg_system, external_id=gone_b, holder="Eve"
+        ),
+        staying: CredentialFactory(
+            vendor=vendor, system=pg_system, external_id=staying, holder="Max"
+        ),
+    }
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        attestation_send(actor=Actor.system("test"), vendor=vendor)
+    token = re.search(r"/attest/([^/\s]+)/", mail.outbox[-1].body).group(1)
+    page = reverse("attestation_page", args=[token])
+    client = Client()
+    assert client.get(page).status_code == 200
+    # Eve is first on the roster (sorted by name), Max second.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        done = client.post(page, {"person-0": "left", "person-1": "stays"})
+    assert done.status_code == 200
+    wait_for(
+        lambda: status_of(rows[gone_a]) == "revoked" and status_of(rows[gone_b]) == "revoked",
+        timeout=40,
+        message=worker.log,
+    )
+    for name in (gone_a, gone_b):
+        assert_revoked_naming(rows[name], name, trigger="attestation", policy="attestation")
+    assert status_of(rows[staying]) == "active" and role_can_login(staying) is True
+    connect_as(staying).close()
+    assert client.get(page).status_code == 410  # the link is spent

@@ -150,3 +150,37 @@ def test_another_agency_sees_nothing(agency, sponsor, outsider):
     client.post(reverse("review_decide"), {"items": [item.pk], "decision": "revoke"})
     item.refresh_from_db()
     assert item.decision == "pending"
+
+
+def test_officers_set_the_security_contact_and_send_a_link(agency, officer, auditor, outsider):
+    from django.core import mail
+    from django.test import TestCase
+
+    from reviews.models import RosterAttestation
+
+    vendor = VendorFactory(agency=agency, name="Acme")
+    CredentialFactory(vendor=vendor, system=SystemFactory(agency=agency), holder="Ann")
+    client = signed_in(officer)
+    bad = client.post(
+        reverse("attestation_contact", args=[vendor.pk]), {"security_contact_email": "nope"}
+    )
+    assert bad.status_code == 302
+    client.post(
+        reverse("attestation_contact", args=[vendor.pk]),
+        {"security_contact_name": "Sam", "security_contact_email": "sec@acme.example"},
+    )
+    vendor.refresh_from_db()
+    assert vendor.security_contact_email == "sec@acme.example"
+    change = AuditEvent.objects.get(action="vendor.updated", target_id=str(vendor.pk))
+    assert change.after["security_contact_email"] == "sec@acme.example"
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post(reverse("attestation_send", args=[vendor.pk]))
+    assert mail.outbox[-1].to == ["sec@acme.example"]
+    page = client.get(reverse("attestation_list")).content.decode()
+    assert "Waiting for the contact" in page and "Send link now" in page
+    seen = signed_in(auditor, verified=False).get(reverse("attestation_list")).content.decode()
+    assert "Acme" in seen and "Send link now" not in seen and "Set contact" not in seen
+    denied = signed_in(auditor, verified=False).post(reverse("attestation_send", args=[vendor.pk]))
+    assert denied.status_code == 404
+    assert "Acme" not in signed_in(outsider).get(reverse("attestation_list")).content.decode()
+    assert RosterAttestation.objects.count() == 1

@@ -171,7 +171,15 @@ def test_an_escalating_campaign_mails_security_staff_and_revokes_nothing(
     (message,) = mail.outbox
     assert "soc@agency.example" in message.to and officer.email in message.to
     assert "3 unanswered" in message.subject and estate["c"].external_id in message.body
-    assert selectors.reviews_overdue(agency_ids=[agency.pk]) == 1
+    # An officer decides the escalated items after the close.
+    escalated = list(campaign.items.values_list("pk", flat=True))
+    assert list(selectors.reviewer_queue(user=officer, escalated=True)) != []
+    done = review_items_decide(
+        actor=Actor.for_user(officer), items=escalated[:1], decision="revoke"
+    )
+    assert done == escalated[:1]
+    event = AuditEvent.objects.filter(action="review.item_decided").get()
+    assert event.before == {"decision": "escalated"}
 
 
 def test_reminders_go_once_per_mark_to_each_reviewer_with_pending_items(

@@ -15,7 +15,7 @@ from findings.models import (
     UsageEvent,
     VendorNetwork,
 )
-from reviews.models import ReviewCampaign, ReviewItem, ReviewSchedule
+from reviews.models import ReviewCampaign, ReviewItem, ReviewSchedule, RosterAttestation
 from revocation.models import ManualTask, RevocationAttempt
 from tests.factories import CredentialFactory, UserFactory
 from vendors.permissions import (
@@ -92,6 +92,13 @@ def _one_of_each(agency) -> dict:
         "reviews.reviewitem": ReviewItem.objects.create(campaign=campaign, credential=credential),
         "reviews.reviewschedule": ReviewSchedule.objects.create(
             agency=agency, name="s", interval_days=90, next_run_at=now
+        ),
+        "reviews.rosterattestation": RosterAttestation.objects.create(
+            vendor=credential.vendor,
+            token_hash="0" * 64,
+            sent_to="sec@vendor.example",
+            sent_at=now,
+            expires_at=now,
         ),
         "audit.auditevent": audit_record_standalone(
             actor=Actor.system("tests"),
