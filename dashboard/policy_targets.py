@@ -22,12 +22,22 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, Max, OuterRef, Subquery
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+)
+from django.db.models.functions import Cast, Coalesce
 
 from access.models import Credential
 from audit.models import AuditEvent
 from reviews.models import ReviewCampaign, ReviewItem, RosterAttestation
-from vendors.models import Vendor
+from vendors.models import Agency, Vendor
 
 WINDOW_DAYS = 90
 
@@ -147,29 +157,64 @@ def _contract_end(ids: list[int], since: dt.datetime, hours: int) -> dict[int, T
 
 def _kill_switch(ids: list[int], since: dt.datetime, hours: int) -> dict[int, Timing]:
     # Kill switches are rare and each names its credentials: the request events of the
-    # window, then those credentials' verified revocation times.
-    requests = list(
+    # window, each with its credential's verified revocation time, in one query.
+    revoked_at = Credential.objects.filter(
+        pk=Cast(OuterRef("target_id"), BigIntegerField()), status=Credential.Status.REVOKED
+    ).values("revoked_at")[:1]
+    rows = (
         AuditEvent.objects.filter(
             action="credential.revocation_requested",
+            target_type="access.credential",
             agency_id__in=ids,
             occurred_at__gte=since,
             after__trigger="kill_switch",
-        ).values_list("agency_id", "target_id", "occurred_at")
-    )
-    revoked = dict(
-        Credential.objects.filter(
-            pk__in={int(t) for _, t, _ in requests if t.isdigit()},
-            status=Credential.Status.REVOKED,
-        ).values_list("pk", "revoked_at")
+        )
+        # In the select list only: evaluated for the rows the filter kept, so the cast
+        # never meets another target type's id.
+        .annotate(done=Subquery(revoked_at))
+        .values_list("agency_id", "occurred_at", "done")
     )
     durations: dict[int, list[float]] = {}
-    for agency, target, at in requests:
-        if agency is None:
-            continue
-        done = revoked.get(int(target)) if target.isdigit() else None
-        if done is not None and done >= at:
+    for agency, at, done in rows:
+        if agency is not None and done is not None and done >= at:
             durations.setdefault(agency, []).append((done - at).total_seconds())
     return {agency: _timing(values, hours) for agency, values in durations.items()}
+
+
+def _counts(ids: list[int], now: dt.datetime) -> dict[int, tuple[int, int]]:
+    """Per agency, in one query: reviews overdue (open campaigns past their deadline, and
+    campaigns with escalated items nobody decided since) and attestations missing
+    (vendors whose latest roster attestation was missed)."""
+    escalated = ReviewItem.objects.filter(
+        campaign=OuterRef("pk"), decision=ReviewItem.Decision.ESCALATED
+    )
+    overdue = (
+        ReviewCampaign.objects.filter(agency=OuterRef("pk"))
+        .filter(Q(status=ReviewCampaign.Status.OPEN, deadline__lte=now) | Exists(escalated))
+        .order_by()
+        .values("agency")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    latest = RosterAttestation.objects.filter(vendor=OuterRef("pk")).order_by("-sent_at", "-pk")
+    missing = (
+        Vendor.objects.filter(agency=OuterRef("pk"))
+        .annotate(last=Subquery(latest.values("status")[:1]))
+        .filter(last=RosterAttestation.Status.MISSED)
+        .order_by()
+        .values("agency")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    rows = (
+        Agency.objects.filter(pk__in=ids)
+        .annotate(
+            overdue=Coalesce(Subquery(overdue), 0),
+            missing=Coalesce(Subquery(missing), 0),
+        )
+        .values_list("pk", "overdue", "missing")
+    )
+    return {pk: (n_overdue, n_missing) for pk, n_overdue, n_missing in rows}
 
 
 def policy_targets(*, agency_ids: list[int], now: dt.datetime) -> dict[int, PolicyTargets]:
@@ -178,42 +223,13 @@ def policy_targets(*, agency_ids: list[int], now: dt.datetime) -> dict[int, Poli
     kill_hours = settings.SUNDOWN_KILL_SWITCH_POLICY_HOURS
     ends = _contract_end(agency_ids, since, end_hours)
     kills = _kill_switch(agency_ids, since, kill_hours)
-    overdue = dict(
-        ReviewCampaign.objects.filter(agency_id__in=agency_ids)
-        .filter(
-            # Open past the deadline (beat is behind) or closed with escalated items
-            # nobody has decided since.
-            status=ReviewCampaign.Status.OPEN,
-            deadline__lte=now,
-        )
-        .values("agency_id")
-        .annotate(n=Count("pk"))
-        .values_list("agency_id", "n")
-    )
-    for agency, n in (
-        ReviewItem.objects.filter(
-            campaign__agency_id__in=agency_ids, decision=ReviewItem.Decision.ESCALATED
-        )
-        .values("campaign__agency_id")
-        .annotate(n=Count("campaign_id", distinct=True))
-        .values_list("campaign__agency_id", "n")
-    ):
-        overdue[agency] = overdue.get(agency, 0) + n
-    latest = RosterAttestation.objects.filter(vendor=OuterRef("pk")).order_by("-sent_at", "-pk")
-    missing = dict(
-        Vendor.objects.filter(agency_id__in=agency_ids)
-        .annotate(last=Subquery(latest.values("status")[:1]))
-        .filter(last=RosterAttestation.Status.MISSED)
-        .values("agency_id")
-        .annotate(n=Count("pk"))
-        .values_list("agency_id", "n")
-    )
+    counts = _counts(agency_ids, now)
     return {
         agency: PolicyTargets(
             contract_end=ends.get(agency, Timing(target_hours=end_hours)),
             kill_switch=kills.get(agency, Timing(target_hours=kill_hours)),
-            reviews_overdue=overdue.get(agency, 0),
-            attestations_missing=missing.get(agency, 0),
+            reviews_overdue=counts.get(agency, (0, 0))[0],
+            attestations_missing=counts.get(agency, (0, 0))[1],
         )
         for agency in agency_ids
     }

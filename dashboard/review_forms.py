@@ -83,3 +83,21 @@ class ReassignForm(USWDSMixin, forms.Form):
         from_user = User.objects.filter(username=source).first() if source else None
         to_user = User.objects.filter(username=data["to_reviewer"]).first()
         return source, from_user, to_user
+
+
+class ScheduleForm(CampaignForm):
+    """A recurring campaign: the same fields, an interval and reviewers' time for a deadline."""
+
+    interval_days = forms.IntegerField(
+        min_value=1, label="Every (days)", help_text="90: quarterly."
+    )
+    duration_days = forms.IntegerField(min_value=1, initial=14, label="Reviewers have (days)")
+    first_run_at = forms.DateTimeField(
+        widget=DateTimeInput, required=False, help_text="UTC; empty: now."
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        # Prefixed: it shares the campaigns page (and its field ids) with CampaignForm.
+        kwargs.setdefault("prefix", "schedule")
+        super().__init__(*args, user=user, **kwargs)
+        del self.fields["deadline"]

@@ -107,6 +107,7 @@ urlpatterns = [
     path("reviews/decide/", reviews.review_decide_view, name="review_decide"),
     path("reviews/campaigns/", reviews.campaign_list, name="review_campaigns"),
     path("reviews/campaigns/new/", reviews.campaign_open_view, name="review_campaign_open"),
+    path("reviews/schedules/new/", reviews.schedule_create_view, name="review_schedule_create"),
     path("reviews/campaigns/<int:pk>/", reviews.campaign_detail, name="review_campaign"),
     path(
         "reviews/campaigns/<int:pk>/reassign/",

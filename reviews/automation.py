@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count
@@ -17,8 +20,8 @@ from django.urls import reverse
 from audit.actor import Actor
 from audit.services import audit_record
 from config.text import one_line
-from reviews.models import ReviewCampaign, ReviewItem, ReviewSchedule
-from reviews.services import review_campaign_close, review_campaign_open
+from reviews.models import OnNoAnswer, ReviewCampaign, ReviewItem, ReviewSchedule
+from reviews.services import check_scope, review_campaign_close, review_campaign_open
 from revocation.services.alerts import mail_addresses
 from revocation.services.common import db_now
 
@@ -82,6 +85,68 @@ def review_schedules_run(*, actor: Actor) -> int:
     return opened
 
 
+def review_schedule_create(
+    *,
+    actor: Actor,
+    agency,
+    name: str,
+    interval_days: int,
+    duration_days: int = 14,
+    scope: str = "all",
+    vendor=None,
+    system=None,
+    on_no_answer: str = "revoke",
+    first_run_at: dt.datetime | None = None,
+) -> ReviewSchedule:
+    """A recurring campaign (quarterly privileged, yearly all, ...), audited.
+
+    The first campaign opens at ``first_run_at`` (default: at the next beat).
+    """
+    errors = check_scope(agency=agency, scope=scope, vendor=vendor, system=system)
+    name = one_line(name or "", limit=200).strip()
+    if not name:
+        errors["name"] = "Name the schedule."
+    for field_name, days in (("interval_days", interval_days), ("duration_days", duration_days)):
+        if not isinstance(days, int) or days < 1:
+            errors[field_name] = "A whole number of days, at least 1."
+    both = isinstance(interval_days, int) and isinstance(duration_days, int)
+    if both and duration_days > interval_days:
+        errors["duration_days"] = "Reviewers' time cannot be longer than the interval."
+    if on_no_answer not in OnNoAnswer.values:
+        errors["on_no_answer"] = f"Choose one of: {', '.join(OnNoAnswer.values)}."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        schedule = ReviewSchedule.objects.create(
+            agency=agency,
+            name=name,
+            scope=scope,
+            vendor=vendor,
+            system=system,
+            interval_days=interval_days,
+            duration_days=duration_days,
+            on_no_answer=on_no_answer,
+            next_run_at=first_run_at or db_now(),
+        )
+        audit_record(
+            actor=actor,
+            action="review.schedule_created",
+            target=schedule,
+            agency_id=agency.pk,
+            after={
+                "name": name,
+                "scope": scope,
+                "vendor": vendor.pk if vendor else None,
+                "system": system.pk if system else None,
+                "interval_days": interval_days,
+                "duration_days": duration_days,
+                "on_no_answer": on_no_answer,
+                "next_run_at": schedule.next_run_at,
+            },
+        )
+    return schedule
+
+
 def review_reminders_send(*, actor: Actor) -> int:
     """Mail each reviewer with pending items SUNDOWN_REVIEW_REMINDER_DAYS before the deadline.
 
@@ -108,7 +173,7 @@ def review_reminders_send(*, actor: Actor) -> int:
             mark = min(due) if due else None
             if mark is None or mark in campaign.reminders_sent:
                 continue
-            counts = list(
+            counts: list[Any] = list(
                 ReviewItem.objects.filter(
                     campaign=campaign, decision=ReviewItem.Decision.PENDING, reviewer__isnull=False
                 )
@@ -129,16 +194,12 @@ def review_reminders_send(*, actor: Actor) -> int:
                     "pending": sum(row["pending"] for row in counts),
                 },
             )
-            transaction.on_commit(
-                lambda campaign=campaign, counts=counts, mark=mark: _mail_reminders(
-                    campaign, counts, mark
-                )
-            )
+            transaction.on_commit(partial(_mail_reminders, campaign, counts, mark))
             sent += len(counts)
     return sent
 
 
-def _mail_reminders(campaign: ReviewCampaign, counts: list[dict], days: int) -> None:
+def _mail_reminders(campaign: ReviewCampaign, counts: list[Any], days: int) -> None:
     queue_url = settings.SUNDOWN_PUBLIC_URL.rstrip("/") + reverse("review_queue")
     for row in counts:
         to = mail_addresses([row["reviewer__email"]])

@@ -56,7 +56,7 @@ def scope_credentials(
     return rows
 
 
-def _check_scope(*, agency: Agency, scope: str, vendor, system) -> dict[str, str]:
+def check_scope(*, agency: Agency, scope: str, vendor, system) -> dict[str, str]:
     errors: dict[str, str] = {}
     if scope not in Scope.values:
         errors["scope"] = f"Choose one of: {', '.join(Scope.values)}."
@@ -86,7 +86,7 @@ def review_campaign_open(
     """Open a campaign: one item per active credential in scope, reviewed by the
     vendor's sponsor (an item whose vendor has no sponsor waits for reassignment)."""
     name = one_line(name or "", limit=200).strip()
-    errors = _check_scope(agency=agency, scope=scope, vendor=vendor, system=system)
+    errors = check_scope(agency=agency, scope=scope, vendor=vendor, system=system)
     if not name:
         errors["name"] = "Name the campaign."
     if on_no_answer not in OnNoAnswer.values:

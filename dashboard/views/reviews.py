@@ -13,9 +13,10 @@ from django.views.decorators.http import require_POST
 from audit.actor import Actor
 from dashboard.access_control import held_perms
 from dashboard.forms import apply_validation_error
-from dashboard.review_forms import CampaignForm, ReassignForm, ReviewDecideForm
+from dashboard.review_forms import CampaignForm, ReassignForm, ReviewDecideForm, ScheduleForm
 from dashboard.views._common import found, paginate, require_any_perm
 from reviews import selectors
+from reviews.automation import review_schedule_create
 from reviews.models import ReviewItem
 from reviews.services import (
     review_campaign_close,
@@ -88,9 +89,18 @@ def review_decide_view(request):
 def campaign_list(request):
     require_any_perm(request, VIEW)
     page = paginate(request, selectors.campaign_list(user=request.user).order_by("-created_at"))
+    return _campaigns_page(request, page)
+
+
+def _campaigns_page(request, page, form=None, schedule_form=None, status=200):
     can_open = REVOKE in held_perms(request)
-    form = CampaignForm(user=request.user) if can_open else None
-    return render(request, "reviews/campaigns.html", {"page": page, "form": form})
+    context = {
+        "page": page,
+        "form": form or (CampaignForm(user=request.user) if can_open else None),
+        "schedule_form": schedule_form or (ScheduleForm(user=request.user) if can_open else None),
+        "schedules": selectors.schedule_list(user=request.user).order_by("next_run_at")[:50],
+    }
+    return render(request, "reviews/campaigns.html", context, status=status)
 
 
 @login_required
@@ -117,7 +127,36 @@ def campaign_open_view(request):
             messages.success(request, f"Campaign {campaign.name} opened.")
             return redirect("review_campaign", pk=campaign.pk)
     page = paginate(request, selectors.campaign_list(user=request.user).order_by("-created_at"))
-    return render(request, "reviews/campaigns.html", {"page": page, "form": form}, status=400)
+    return _campaigns_page(request, page, form=form, status=400)
+
+
+@login_required
+@require_POST
+def schedule_create_view(request):
+    require_any_perm(request, REVOKE)
+    form = ScheduleForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            schedule = review_schedule_create(
+                actor=Actor.from_request(request),
+                agency=data["agency"],
+                name=data["name"],
+                scope=data["scope"],
+                vendor=data["vendor"],
+                system=data["system"],
+                interval_days=data["interval_days"],
+                duration_days=data["duration_days"],
+                on_no_answer=data["on_no_answer"],
+                first_run_at=data["first_run_at"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Schedule {schedule.name} saved.")
+            return redirect("review_campaigns")
+    page = paginate(request, selectors.campaign_list(user=request.user).order_by("-created_at"))
+    return _campaigns_page(request, page, schedule_form=form, status=400)
 
 
 @login_required

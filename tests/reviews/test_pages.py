@@ -184,3 +184,37 @@ def test_officers_set_the_security_contact_and_send_a_link(agency, officer, audi
     assert denied.status_code == 404
     assert "Acme" not in signed_in(outsider).get(reverse("attestation_list")).content.decode()
     assert RosterAttestation.objects.count() == 1
+
+
+def test_an_officer_schedules_a_recurring_campaign(agency, officer):
+    from reviews.models import ReviewSchedule
+
+    client = signed_in(officer)
+    bad = client.post(
+        reverse("review_schedule_create"),
+        {
+            "schedule-agency": agency.pk,
+            "schedule-name": "Quarterly privileged",
+            "schedule-scope": "privileged",
+            "schedule-interval_days": 90,
+            "schedule-duration_days": 120,
+            "schedule-on_no_answer": "revoke",
+        },
+    )
+    assert bad.status_code == 400 and "longer than the interval" in bad.content.decode()
+    response = client.post(
+        reverse("review_schedule_create"),
+        {
+            "schedule-agency": agency.pk,
+            "schedule-name": "Quarterly privileged",
+            "schedule-scope": "privileged",
+            "schedule-interval_days": 90,
+            "schedule-duration_days": 14,
+            "schedule-on_no_answer": "escalate",
+        },
+    )
+    assert response.status_code == 302
+    schedule = ReviewSchedule.objects.get()
+    assert (schedule.interval_days, schedule.on_no_answer) == (90, "escalate")
+    assert AuditEvent.objects.filter(action="review.schedule_created").count() == 1
+    assert "Quarterly privileged" in client.get(reverse("review_campaigns")).content.decode()
