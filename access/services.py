@@ -117,6 +117,19 @@ def system_update(*, actor: Actor, system: System, secret=_UNSET, **changes) -> 
         ):
             # A decommissioned system keeps no vendor access: every live credential
             # on it is revoked (and reconciliation flags any account seen there later).
+            # That is a revocation like the kill switch: the inventory permission alone
+            # must not be a way to revoke every account on a system.
+            live = Credential.objects.filter(
+                system=system, status__in=(Credential.Status.ACTIVE, Credential.Status.FAILED)
+            ).count()
+            if live and not _may_revoke(actor, system):
+                raise ValidationError(
+                    {
+                        "lifecycle": f"Decommissioning revokes the {live} live credential"
+                        f"{'s' if live != 1 else ''} on this system, which needs the revoke "
+                        "permission."
+                    }
+                )
             from revocation.services.requests import request_revocation
 
             request_revocation(

@@ -255,3 +255,23 @@ def test_a_system_that_skips_tls_checks_says_so_on_its_pages(officer_client, age
     form = officer_client.get(reverse("system_edit", args=[checked.pk])).content.decode()
     name = config_field_name("ad", "tls_ca")
     assert f'<textarea name="{name}"' in form
+
+
+def test_decommissioning_live_credentials_needs_the_revoke_permission(estate, agency):
+    # The integration role manages inventory but may not revoke: decommissioning a
+    # system with live credentials would revoke them all, so it is refused.
+    integration = UserFactory(username="robot")
+    role_grant(user=integration, agency=agency, role="integration")
+    client = signed_in(integration, verified=False)
+    db = estate["db"]
+    url = reverse("system_lifecycle", args=[db.pk])
+    page = client.post(url, {"lifecycle": "decommissioned", "confirm": "on"}, follow=True)
+    assert "needs the revoke permission" in page.content.decode()
+    db.refresh_from_db()
+    assert db.lifecycle == "active"
+    assert not AuditEvent.objects.filter(action="system.updated", target_id=str(db.pk)).exists()
+    assert set(db.credentials.values_list("status", flat=True)) == {"active", "failed"}
+    # Other lifecycle changes stay theirs.
+    client.post(url, {"lifecycle": "legacy"})
+    db.refresh_from_db()
+    assert db.lifecycle == "legacy"
