@@ -34,15 +34,14 @@ deadline, ``read_timeout``: a watchdog thread cuts the connection's socket when 
 call overruns it, libpq sees the connection end, and the call fails as a transient
 error for that batch. TCP keepalives and ``tcp_user_timeout`` end a connection whose
 peer vanished from the network even when no call is running.
+
+By topic: this module holds the config, the connection and the revoke and verify
+steps; the role graph (memberships) is in ``postgres_roles``, ending sessions and the
+call watchdog in ``postgres_sessions``, listing accounts in ``postgres_listing``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterable
 
 import psycopg2
@@ -50,13 +49,11 @@ from psycopg2 import errorcodes, sql
 
 from access.destinations import DestinationRefused
 from access.models import Credential
-from revocation.connectors.base import (
-    Account,
-    BatchConnector,
-    ConnectorError,
-    Setting,
-    close_matches,
-)
+from revocation.connectors import postgres_listing as listing
+from revocation.connectors import postgres_roles as roles
+from revocation.connectors import postgres_sessions as sessions
+from revocation.connectors.base import Account, BatchConnector, ConnectorError, Setting
+from revocation.connectors.postgres_sessions import WATCHDOG, Call
 
 # SQLSTATEs that no retry can fix: the target refuses on principle.
 PERMANENT = {
@@ -82,28 +79,10 @@ RESERVED = ("pg_",)
 # The client's deadline exceeds the server's statement timeout by this much, so a
 # server that answers cancels its own statement first (with a clearer error).
 READ_MARGIN_S = 2
-TERMINATE_WAIT_MS = 5000
 RIGHTS = (
     "; the connector's role lacks the rights for this: it needs CREATEROLE, "
     "pg_signal_backend, membership in roles it drops, and SUPERUSER for superuser roles"
 )
-
-# Every role with a path of memberships to one of the named roles, and whether the
-# grant is direct (the ones to revoke) and the member can log in (the ones to report).
-MEMBERS = """
-WITH RECURSIVE m(root, member, direct) AS (
-    SELECT r.rolname, a.member, TRUE
-    FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid
-    WHERE r.rolname = ANY(%s)
-  UNION
-    SELECT m.root, a.member, FALSE FROM pg_auth_members a JOIN m ON a.roleid = m.member
-)
-SELECT m.root, u.rolname, bool_or(m.direct), u.rolcanlogin
-FROM m JOIN pg_roles u ON u.oid = m.member
-WHERE u.rolname <> session_user
-GROUP BY m.root, u.rolname, u.rolcanlogin
-ORDER BY 1, 2
-"""
 
 
 class PostgresConnector(BatchConnector):
@@ -243,7 +222,7 @@ class PostgresConnector(BatchConnector):
             self._abort(conn)
             raise self._failure(exc, call) from exc
 
-    def _failure(self, exc: psycopg2.Error, call: _Call | None) -> ConnectorError:
+    def _failure(self, exc: psycopg2.Error, call: Call | None) -> ConnectorError:
         if call is not None and call.cut:
             return ConnectorError(
                 f"PostgreSQL did not answer within {self.read_timeout:g} s (a stalled "
@@ -271,43 +250,10 @@ class PostgresConnector(BatchConnector):
 
     # Interface -------------------------------------------------------------
     def list_accounts(self) -> list[Account]:
-        # Sessions from pg_stat_activity in the same read (cluster-wide, like roles).
-        rows = self._query(
-            "SELECT r.rolname, r.rolcanlogin, r.rolsuper, s.n, s.sources "
-            "FROM pg_roles r LEFT JOIN ("
-            "  SELECT usename, count(*) AS n,"
-            "         array_remove(array_agg(DISTINCT host(client_addr)), NULL) AS sources"
-            "  FROM pg_stat_activity WHERE usename IS NOT NULL GROUP BY usename"
-            ") s ON s.usename = r.rolname "
-            "WHERE r.rolname !~ '^pg_' ORDER BY r.rolname"
-        )
-        return [
-            Account(
-                external_id=name,
-                active=login,
-                detail="superuser" if sup else "",
-                sessions=n or 0,
-                sources=tuple(sources or ()),
-            )
-            for name, login, sup, n, sources in rows
-        ]
+        return listing.accounts(self._query)
 
     def missing(self, credentials: Iterable[Credential]) -> dict[int, list[str]]:
-        credentials = list(credentials)
-        if not credentials:
-            return {}
-        # Role names are case-sensitive ("PEER_Case" is not peer_case): exact match
-        # decides, the case-folded read only finds what a person may have meant.
-        rows = self._query(
-            "SELECT rolname FROM pg_roles WHERE lower(rolname) = ANY(%s)",
-            [sorted({c.external_id.lower() for c in credentials})],
-        )
-        names = [row[0] for row in rows]
-        return {
-            c.pk: close_matches(c.external_id, names)
-            for c in credentials
-            if c.external_id not in names
-        }
+        return listing.missing(self._query, credentials)
 
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
         credentials = list(credentials)
@@ -377,13 +323,9 @@ class PostgresConnector(BatchConnector):
         for name, pks in names.items():
             for pk in pks:
                 results[pk] = errors.get(name)
-                if name not in errors and any(m[2] for m in members.get(name, [])):
-                    logins = sorted(m for m, _, login in members[name] if login)
-                    self.notes[pk] = (
-                        f"login roles {', '.join(logins)} could SET ROLE to {name!r} "
-                        "(directly or through other roles); the memberships were revoked "
-                        "and their sessions ended"
-                    )
+                note = roles.reached_note(name, members.get(name, []))
+                if name not in errors and note:
+                    self.notes[pk] = note
         return results
 
     def still_active(self, credentials: Iterable[Credential]) -> set[int]:
@@ -414,12 +356,9 @@ class PostgresConnector(BatchConnector):
         return {c.pk for c in credentials if c.external_id in active}
 
     # Work ------------------------------------------------------------------
-    def _members(self, names: list[str]) -> dict[str, list[tuple[str, bool, bool]]]:
+    def _members(self, names: list[str]) -> dict[str, list[roles.Member]]:
         """Per role: (member, direct, can log in) of every role with a path to it."""
-        found: dict[str, list[tuple[str, bool, bool]]] = {name: [] for name in names}
-        if names:
-            for root, member, direct, login in self._query(MEMBERS, [names]):
-                found[root].append((member, direct, login))
+        found = roles.members_of(self._query, names)
         for name, rows in found.items():
             self._reached[name] = {m for m, _, login in rows if login}
         return found
@@ -430,11 +369,7 @@ class PostgresConnector(BatchConnector):
             role = sql.Identifier(name)
             statements.append(sql.SQL("ALTER ROLE {} NOLOGIN").format(role))
             if self.revoke_memberships:
-                statements += [
-                    sql.SQL("REVOKE {} FROM {}").format(role, sql.Identifier(member))
-                    for member, direct, _ in members.get(name, [])
-                    if direct
-                ]
+                statements += roles.membership_revokes(name, members)
         self._transaction(statements)
 
     def _drop(self, names: list[str]) -> None:
@@ -473,21 +408,7 @@ class PostgresConnector(BatchConnector):
 
     def _terminate(self, names: list[str], members) -> None:
         """End the sessions of the roles and of every login role that could reach them."""
-        users = sorted({*names, *(m for n in names for m, _, login in members[n] if login)})
-        if not users:
-            return
-        # pg_terminate_backend only signals; without the wait (PostgreSQL 14+) the
-        # session is often still listed when the verify read comes a moment later.
-        conn = self._connect()
-        if conn.server_version >= 140000:
-            terminate, params = "pg_terminate_backend(pid, %s)", [TERMINATE_WAIT_MS, users]
-        else:
-            terminate, params = "pg_terminate_backend(pid)", [users]
-        self._query(
-            f"SELECT {terminate} FROM pg_stat_activity "
-            "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()",
-            params,
-        )
+        sessions.terminate(self._query, self._connect().server_version, names, members)
 
     def _in_batches(self, names: list[str], step) -> dict[str, ConnectorError]:
         """Run ``step`` on all names at once; if that fails, one by one, so one bad
@@ -516,73 +437,3 @@ def _error(exc: psycopg2.Error) -> ConnectorError:
     if exc.pgcode == errorcodes.INSUFFICIENT_PRIVILEGE:
         return ConnectorError(f"PostgreSQL refused: {message}{RIGHTS}", permanent=True)
     return ConnectorError(message, permanent=exc.pgcode in PERMANENT)
-
-
-class _Call:
-    """One guarded call; ``cut`` says the watchdog ended it."""
-
-    __slots__ = ("deadline", "fd", "cut")
-
-    def __init__(self, deadline: float, fd: int):
-        self.deadline = deadline
-        self.fd = fd
-        self.cut = False
-
-
-class _Watchdog:
-    """Cuts the socket of a call that overran its deadline: libpq has no read timeout.
-
-    One daemon thread per process (started on first use, again after a fork), waking
-    every 0.2 s. ``shutdown`` on the socket wakes libpq's blocked poll/recv, which then
-    reports the connection closed; the call fails as a transient error instead of
-    waiting for a frozen server. Arming a call costs a dict entry under a lock.
-    """
-
-    TICK = 0.2
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._calls: dict[int, _Call] = {}
-        self._pid = 0
-
-    @contextlib.contextmanager
-    def deadline(self, conn, seconds: float):
-        call = _Call(time.monotonic() + seconds, conn.fileno())
-        key = id(call)
-        with self._lock:
-            self._calls[key] = call
-            self._ensure_thread()
-        try:
-            yield call
-        finally:
-            with self._lock:
-                self._calls.pop(key, None)
-
-    def _ensure_thread(self) -> None:
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            threading.Thread(target=self._run, name="postgres-call-watchdog", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.TICK)
-            now = time.monotonic()
-            with self._lock:
-                for key, call in list(self._calls.items()):
-                    if call.deadline <= now:
-                        call.cut = True
-                        del self._calls[key]
-                        _shutdown(call.fd)
-
-
-def _shutdown(fd: int) -> None:
-    try:
-        # A duplicate of the descriptor: shutdown acts on the socket itself, and the
-        # duplicate is closed at once, leaving libpq's descriptor for it to close.
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed
-
-
-WATCHDOG = _Watchdog()
