@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Q
 
 from access.models import Credential, System
 from audit.actor import Actor
@@ -48,6 +47,9 @@ class Comparison:
     sightings: list[Sighting] = field(default_factory=list)
     drift_ids: list[int] = field(default_factory=list)
     seen_ids: list[int] = field(default_factory=list)
+    # Of those, the ones whose last_seen_on_target_at is missing or older than the
+    # refresh period (the only rows the pass rewrites).
+    refresh_ids: list[int] = field(default_factory=list)
     absent_ids: list[int] = field(default_factory=list)
     used_now: list[int] = field(default_factory=list)
     logins: dict[int, dt.datetime] = field(default_factory=dict)
@@ -63,6 +65,7 @@ def compare(
 ) -> Comparison:
     """The comparison and its writes; runs inside the caller's transaction."""
     now = db_now()
+    stale = now - dt.timedelta(seconds=settings.SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS)
     by_key: dict[str, Account] = {}
     for account in accounts:
         by_key.setdefault(key_of(account.external_id), account)
@@ -83,6 +86,8 @@ def compare(
             result.sightings.append(orphan_sighting(account, patterns, evidence))
             continue
         result.seen_ids.append(cred.pk)
+        if cred.last_seen_on_target_at is None or cred.last_seen_on_target_at < stale:
+            result.refresh_ids.append(cred.pk)
         if account.sessions > 0:
             result.used_now.append(cred.pk)
         if account.last_login_at and (
@@ -169,11 +174,11 @@ def _write(
     # Refreshed when missing or older than the refresh period: the engine needs to
     # know that the target has shown an account, not that it did so this very hour,
     # and rewriting 100,000 rows every pass would be most of the pass's cost.
-    stale = now - dt.timedelta(seconds=settings.SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS)
-    for ids in chunks(result.seen_ids):
-        Credential.objects.filter(pk__in=ids).filter(
-            Q(last_seen_on_target_at__isnull=True) | Q(last_seen_on_target_at__lt=stale)
-        ).update(last_seen_on_target_at=now, target_checked_at=now)
+    # (Chosen by compare from the row it read: a steady pass sends no UPDATE at all.)
+    for ids in chunks(result.refresh_ids):
+        Credential.objects.filter(pk__in=ids).update(
+            last_seen_on_target_at=now, target_checked_at=now
+        )
     for ids in chunks(result.absent_ids):
         Credential.objects.filter(pk__in=ids).update(target_checked_at=now)
     last_used_update(used_now=result.used_now, now=now, logins=result.logins)

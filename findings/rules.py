@@ -31,6 +31,7 @@ REGISTERED_FIELDS = (
     "revoked_at",
     "created_at",
     "issued_at",
+    "last_seen_on_target_at",
 )
 
 
@@ -46,6 +47,7 @@ class Registered:
     revoked_at: dt.datetime | None
     created_at: dt.datetime
     issued_at: dt.datetime | None
+    last_seen_on_target_at: dt.datetime | None = None
 
 
 def credential_sighting(
