@@ -61,6 +61,7 @@ def system_detail(request, pk: int):
             if system.kind in CONNECTORS
             else False,
             "lifecycle_form": SystemLifecycleForm(initial={"lifecycle": system.lifecycle}),
+            "limits": connector_class(system.kind).limits if system.kind in CONNECTORS else "",
             "live_credentials": selectors.system_live_credential_count(system) if can_manage else 0,
             "runs": runs,
             "run_in_progress": next((r for r in runs if r.status in ("queued", "running")), None),

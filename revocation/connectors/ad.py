@@ -149,6 +149,12 @@ class ADConnector(DirectoryConnector):
         ),
     }
     secret_help = "The password of bind_dn."
+    limits = (
+        "Active Directory: disabling stops new logons and ticket renewals, but Kerberos "
+        "tickets already issued stay valid until they expire (10 hours by default), and "
+        "other domain controllers accept the account until replication reaches them. "
+        "Sundown reads the change back on the domain controller in url."
+    )
 
     def __init__(self, system):
         super().__init__(system)

@@ -126,6 +126,9 @@ class Connector:
     # What each of ``config_keys`` means, for the system form's field-level help (a
     # test holds every kind to one entry per key), and what the one secret is.
     config_help: dict[str, Setting] = {}
+    # What revoking on this kind cannot do, said on the system's page (and in the
+    # module docstring, at more length).
+    limits: str = ""
     secret_help: str = "None: this kind uses no secret."
 
     def __init__(self, system: System):

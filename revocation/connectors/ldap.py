@@ -105,6 +105,11 @@ class LDAPConnector(DirectoryConnector):
         ),
     }
 
+    limits = (
+        "LDAP has no sessions to end: a connection already bound as the account keeps "
+        "its identity until it binds again."
+    )
+
     def __init__(self, system):
         super().__init__(system)
         cfg = self.config

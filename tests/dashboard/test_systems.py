@@ -251,6 +251,8 @@ def test_a_system_that_skips_tls_checks_says_so_on_its_pages(officer_client, age
     row = listing[listing.index("legacy-directory") :]
     assert "TLS not checked" in row[: row.index("</tr>")]
     assert listing.count("TLS not checked") == 1
+    # What AD cannot do is said where the system is.
+    assert 'data-testid="kind-limits"' in detail and "Kerberos tickets already issued" in detail
     # The CA goes in a multi-line field of the form.
     form = officer_client.get(reverse("system_edit", args=[checked.pk])).content.decode()
     name = config_field_name("ad", "tls_ca")

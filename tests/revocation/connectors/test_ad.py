@@ -248,6 +248,17 @@ def test_tls_verify_false_is_the_only_way_around_validation(samba_dc, ad_system)
     assert caught.value.permanent
 
 
+def test_the_ca_may_come_from_a_file_on_the_workers(samba_dc, ad_system, tmp_path):
+    ca_file = tmp_path / "agency-ca.pem"
+    ca_file.write_text(samba_dc.ca.pem)
+    sam = samba_dc.add_user()
+    (credential,) = credentials(ad_system(tls_ca="", tls_ca_file=str(ca_file)), [sam])
+    with connector_for(credential.system) as connector:
+        connector.revoke(credential)
+        assert not connector.is_active(credential)
+    assert not samba_dc.can_bind(sam)
+
+
 def test_a_ca_that_is_not_pem_is_a_permanent_config_error(ad_system):
     for config in ({"tls_ca": "not a certificate"}, {"tls_ca_file": "/nonexistent/ca.pem"}):
         with pytest.raises(ConnectorError) as caught:
