@@ -127,3 +127,33 @@ def test_policy_values_are_checked(agency):
     policy = finding_policy_set(actor=ACTOR, agency=agency, max_age_days={})
     assert policy.max_age_days == {}
     assert policies_apply(actor=ACTOR).over_age == 0
+
+
+def test_the_command_shows_and_changes_the_policy(agency):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("finding_policy", agency.slug, stdout=out)
+    assert "api_key 365 days" in out.getvalue() and "defaults" in out.getvalue()
+    out = io.StringIO()
+    call_command(
+        "finding_policy",
+        agency.slug,
+        "--max-age",
+        "api_key=180",
+        "--max-age-revoke",
+        "--dormant-days",
+        "35",
+        stdout=out,
+    )
+    assert "api_key 180 days" in out.getvalue() and "ssh_key" not in out.getvalue()
+    assert "revoke over age: yes" in out.getvalue() and "dormant after 35 days" in out.getvalue()
+    event = AuditEvent.objects.get(action="agency.finding_policy_changed")
+    assert event.actor_name == "system:finding-policy-command"
+    assert event.after["max_age_days"] == {"api_key": 180}
+    with pytest.raises(CommandError, match="not a credential kind"):
+        call_command("finding_policy", agency.slug, "--max-age", "door=3", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="No agency"):
+        call_command("finding_policy", "nowhere", stdout=io.StringIO())
