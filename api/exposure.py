@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from api.filters import EMPTY, NOT_BOOLEAN
 from api.viewsets import AgencyScopedViewSet
 from audit.exposure import CLASSIFICATIONS, exposure_at
 from audit.selectors import audit_event_list
@@ -30,6 +31,25 @@ class ExposureQuerySerializer(serializers.Serializer):
         default=False,
         help_text="Only systems that held citizen records at that moment.",
     )
+
+    def to_internal_value(self, data):
+        # DRF reads "?vendor=" in a query string as "not given"; the schema says an id
+        # (a boolean, a date-time), so an empty one is refused as the filters refuse it.
+        errors: dict[str, list[str]] = {
+            name: [EMPTY] for name, _ in self.fields.items() if data.get(name) == ""
+        }
+        # DRF also takes yes, on, 1, True...; a query string spells a boolean true or false.
+        errors.update(
+            {
+                name: [NOT_BOOLEAN]
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.BooleanField)
+                and data.get(name) not in (None, "", "true", "false")
+            }
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
 
 class ExposureCredentialSerializer(serializers.Serializer):

@@ -51,6 +51,7 @@ RFC3339_DATE_TIME = re.compile(
 )
 RFC3339_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 EMPTY = "Give a value or leave the parameter out."
+NOT_BOOLEAN = "Must be true or false."
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -137,14 +138,30 @@ class StrictFilterSet(filters.FilterSet):
             if param in data and "" in data.getlist(param)
         ]
 
+    def _bad_booleans(self) -> list[str]:
+        # django-filter reads anything but true/false/1/0 as "no filter"; the schema
+        # says boolean, which a query string spells true or false.
+        data = self.data
+        if not isinstance(data, QueryDict):
+            return []
+        return [
+            name
+            for name, f in self.filters.items()
+            if isinstance(f, filters.BooleanFilter)
+            and name in data
+            and any(value not in ("true", "false") for value in data.getlist(name))
+        ]
+
     def is_valid(self) -> bool:
-        return super().is_valid() and not self._empty_params()
+        return super().is_valid() and not self._empty_params() and not self._bad_booleans()
 
     @property
     def errors(self):  # a form's ErrorDict, as django-filter's own
         errors = ErrorDict(super().errors)
         for param in self._empty_params():
             errors[param] = ErrorList([ValidationError(EMPTY, code="empty")])
+        for param in self._bad_booleans():
+            errors[param] = ErrorList([ValidationError(NOT_BOOLEAN, code="invalid")])
         return errors
 
 
@@ -286,7 +303,7 @@ class FindingKindFilter(filters.ChoiceFilter):
         return {"field": {"type": "string", "enum": kinds, "description": "The finding's kind."}}
 
 
-class FindingFilter(filters.FilterSet):
+class FindingFilter(StrictFilterSet):
     agency = IdFilter(field_name=agency_path(Finding))
     system = IdFilter(field_name="system_id")
     vendor = IdFilter(field_name="vendor_id")
@@ -325,7 +342,7 @@ class FindingFilter(filters.FilterSet):
         return queryset.exclude(status__in=Finding.LIVE)
 
 
-class ReconciliationRunFilter(filters.FilterSet):
+class ReconciliationRunFilter(StrictFilterSet):
     agency = IdFilter(field_name=agency_path(ReconciliationRun))
     system = IdFilter(field_name="system_id")
     status = filters.ChoiceFilter(choices=ReconciliationRun.Status.choices)

@@ -31,6 +31,10 @@ _SPACES = "\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u30
 _ALL_SPACES = "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f\\u0085" + _SPACES
 
 
+# A text query parameter: anything but NUL, empty included (an empty text filter is no filter).
+QUERY_TEXT_PATTERN = "^[^\\u0000]*$"
+
+
 def text_pattern(*, multiline: bool | None, blank: bool) -> str:
     """The ``pattern`` of a request string; ``multiline=None``: any text but NUL."""
     refused = {None: "\\u0000", False: _CONTROLS, True: _CONTROLS_MULTILINE}[multiline]
@@ -118,6 +122,19 @@ class AutoSchema(SpectacularAutoSchema):
                 body["description"] = ERRORS[code]
                 responses[code] = body
         return responses
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            free_text = schema.get("type") == "string" and not {"enum", "format", "pattern"} & set(
+                schema
+            )
+            # ?search= and the text filters go through Django form fields, which refuse
+            # NUL with a 400; the schema says so. (?ordering= ignores what it does not know.)
+            if parameter.get("in") == "query" and free_text and parameter["name"] != "ordering":
+                parameter["schema"] = {**schema, "pattern": QUERY_TEXT_PATTERN}
+        return parameters
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         if isinstance(field, ConfigField):

@@ -39,6 +39,11 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
     action_perms: dict[str, str] = {}
     http_method_names = ["get", "post", "patch", "head"]
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not self.detail:
+            refuse_repeated_query_params(request)
+
     # Authorization -------------------------------------------------------
 
     def check_permissions(self, request):
@@ -165,6 +170,19 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
         if errors or not valid:
             raise ValidationError(errors)
         return dict(serializer.validated_data)
+
+
+GIVE_ONCE = "Give this parameter once."
+
+
+def refuse_repeated_query_params(request) -> None:
+    """A 400 for ``?status=a&status=b``: every query parameter of the API takes one value
+    (the schema says so), and the filters would quietly use the last one."""
+    repeated = {
+        name: [GIVE_ONCE] for name, values in request.query_params.lists() if len(values) > 1
+    }
+    if repeated:
+        raise ValidationError(repeated)
 
 
 UNKNOWN_FIELD = "Unknown field."

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api_fuzz.py [--examples 200] [--seed 1337] [--keep]
 
-Creates the PostgreSQL database ``sundown_bench_fuzz`` on 127.0.0.1:5432, migrates it,
+Creates the PostgreSQL database ``sundown_bench_fuzz_<pid>`` on 127.0.0.1:5432, migrates it,
 loads the demo data, gives a user every role of the "health" agency and an API token,
 starts gunicorn on a free loopback port (production settings: DEBUG off) and runs
 schemathesis's CLI as ``tests/api/fuzzing.py`` describes (``--checks all --phases
@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._setup import ROOT, django_on_fresh_database, drop_database  # noqa: E402
 
-DB_NAME = "sundown_bench_fuzz"
+# Per process: two checkouts may fuzz side by side on the shared PostgreSQL.
+DB_NAME = f"sundown_bench_fuzz_{os.getpid()}"
 os.environ.update(
     {
         "SECURE_SSL_REDIRECT": "0",
@@ -57,11 +58,13 @@ def free_port() -> int:
 def seed() -> tuple[str, dict[str, list[int]]]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
+    from django.utils import timezone
 
     from access.models import Credential, System
     from api.services import api_token_create
     from audit.actor import Actor
     from audit.models import AuditEvent
+    from findings.models import Finding, ReconciliationRun, UsageEvent
     from revocation.models import ManualTask, RevocationAttempt
     from vendors.models import Agency, Contract, Vendor
     from vendors.permissions import ROLES, role_grant
@@ -93,6 +96,33 @@ def seed() -> tuple[str, dict[str, list[int]]]:
         opened_at=credential.created_at,
     )
 
+    # Findings (two: the verbs use them up), a reconciliation run and a reported login,
+    # so their detail pages and verbs reach past "not found" as the rest do.
+    now = timezone.now()
+    findings = [
+        Finding.objects.create(
+            kind="orphan",
+            severity="high",
+            system=credential.system,
+            account=f"bench_orphan_{n}",
+            first_seen_at=now,
+            last_seen_at=now,
+        ).pk
+        for n in (1, 2)
+    ]
+    run = ReconciliationRun.objects.create(
+        system=credential.system, trigger="bench", queued_at=now, status="succeeded"
+    )
+    usage = UsageEvent.objects.create(
+        system=credential.system,
+        event_id="bench-evt-1",
+        account=credential.external_id,
+        occurred_at=now,
+        credential=credential,
+        vendor=credential.vendor,
+        received_at=now,
+    )
+
     def pks(queryset, field="pk") -> list[int]:
         return list(queryset.order_by(field).values_list(field, flat=True)[:20])
 
@@ -107,6 +137,9 @@ def seed() -> tuple[str, dict[str, list[int]]]:
         "revocations": [attempt.pk],
         "manual-tasks": [task.pk],
         "audit-events": pks(AuditEvent.objects.filter(agency_id=agency.pk), "seq"),
+        "findings": findings,
+        "reconciliation-runs": [run.pk],
+        "usage-events": [usage.pk],
         "vendor-evidence-packs": vendors,
         "contract-evidence-packs": contracts,
     }

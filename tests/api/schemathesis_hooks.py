@@ -60,10 +60,22 @@ RULES = (
         r"could not|out of range|invalid",
     ),
     Rule(
+        "a termination date outside the contract's stored dates",
+        r"^POST /api/v1/contracts/\{id\}/terminate/$",
+        r"^effective_date$",
+        r"^Termination cannot be (after the contract's end|before the contract's start) date\.$",
+    ),
+    Rule(
         "a name, reference or identifier already taken in the agency",
         ANY_WRITE,
         r".*",
-        r"already exists|already registered|conflicts with an existing record",
+        r"already exists|already registered|already has this|conflicts with an existing record",
+    ),
+    Rule(
+        "a system whose lifecycle is decommissioned (its state, not the request's)",
+        r"^POST /api/v1/(credentials|findings/\{id\}/adopt)/$",
+        r"^system$",
+        r"^The system is decommissioned; it cannot hold new credentials\.$",
     ),
     Rule(
         "a review campaign's deadline in the past, a scope without (or with) its vendor or "
@@ -84,6 +96,13 @@ RULES = (
         r"^POST /api/v1/[\w-]+/\{id\}/\w[\w-]*/$",
         r"^non_field_errors$",
         r".",
+    ),
+    Rule(
+        "a change the contract's state does not allow (ended, or terminated and extended)",
+        r"^PATCH /api/v1/contracts/\{id\}/$",
+        r"^(non_field_errors|end_date)$",
+        r"^Access under this contract has already ended; record a new contract instead\.$|"
+        r"^A terminated contract cannot be extended; record a new contract\.$",
     ),
 )
 

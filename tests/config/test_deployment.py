@@ -161,6 +161,32 @@ def test_minimal_production_environment_passes_check_deploy(tmp_path):
     )
 
 
+def test_production_without_a_shared_cache_refuses_to_start(tmp_path):
+    # Issue 10: throttles and the failed-sign-in budget defaulted to per-process memory,
+    # so each gunicorn worker gave an attacker a fresh budget. Without DEBUG a missing
+    # CACHE_URL is now an error at start, not a silent per-process default.
+    env = {k: os.environ[k] for k in ("PATH", "LANG") if k in os.environ}
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        SUNDOWN_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="sundown.agency.example",
+        SUNDOWN_VAR_DIR=str(tmp_path),
+        HOME=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "CACHE_URL is required when DEBUG is off" in result.stderr
+
+
 def test_grafana_dashboard_charts_only_metrics_sundown_exports():
     import json
 
