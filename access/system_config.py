@@ -95,6 +95,9 @@ def system_config_check(kind: str, config) -> None:
         problem = _value_problem(value, multiline=key in multiline)
         if problem:
             errors.append(f"{key}: {problem}.")
+    cls = _connector(kind)
+    if not errors and cls is not None:
+        errors += cls.config_problems(config)
     if errors:
         raise ValidationError({"config": errors})
     try:

@@ -151,6 +151,13 @@ class Connector:
             )
         return value
 
+    @classmethod
+    def config_problems(cls, config: dict) -> list[str]:
+        """What only this kind can tell is wrong with ``config`` when a system is saved
+        (a CA that is not PEM), as field messages; the connector refuses the same at
+        run time, permanently."""
+        return []
+
     # Destinations ----------------------------------------------------------
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

@@ -257,6 +257,18 @@ class DirectoryConnector(BatchConnector):
         return [cls.host_port(config, 636 if config.get("use_ssl") else 389)]
 
     @classmethod
+    def config_problems(cls, config: dict) -> list[str]:
+        # tls_ca_file is a path on the workers, not on the web server: only they can
+        # read it, when they connect.
+        if config.get("tls_verify", True) not in (True, False):
+            return ["tls_verify: must be true or false."]
+        try:
+            tls_context({k: v for k, v in config.items() if k != "tls_ca_file"})
+        except ConnectorError:
+            return ["tls_ca: must be PEM text of CA certificates (-----BEGIN CERTIFICATE-----)."]
+        return []
+
+    @classmethod
     def tls_unverified(cls, config: dict) -> bool:
         """Whether this config explicitly skips certificate and host-name checks."""
         return config.get("tls_verify", True) is False

@@ -41,6 +41,19 @@ def test_a_ca_certificate_is_multi_line_pem_and_other_text_is_one_line(api, agen
     assert too_long.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"tls_ca": "-----BEGIN CERTIFICATE-----\nnot one\n"}, "tls_ca: must be PEM"),
+        ({"tls_verify": "no"}, "tls_verify: must be true or false"),
+    ],
+)
+def test_a_tls_setting_the_connector_cannot_use_is_refused_on_save(api, agency, config, message):
+    response = _create(api, agency, "ad", {"url": "ldaps://127.0.0.1", "base_dn": "DC=x", **config})
+    assert response.status_code == 400
+    assert message in str(response.json())
+
+
 def test_tls_verify_false_is_its_own_field_wherever_the_system_is_read(api, agency):
     skipped = _create(
         api,
