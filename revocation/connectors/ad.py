@@ -34,7 +34,8 @@ What AD cannot do, and Sundown cannot do for it:
 
 - Kerberos tickets already issued live out their lifetime (10 hours by default):
   disabling stops new logons and ticket renewals, not a ticket in hand. Sessions on
-  member servers go on until they need a new ticket.
+  member servers go on until they need a new ticket, and an LDAP connection already
+  bound as the account keeps working until it binds again (seen on Samba).
 - Domain controllers replicate: the change is made and read back on the DC in
   ``url``; another DC accepts the old state until replication reaches it (seconds
   within a site, up to the replication interval between sites). Point ``url`` at the
@@ -152,7 +153,8 @@ class ADConnector(DirectoryConnector):
     limits = (
         "Active Directory: disabling stops new logons and ticket renewals, but Kerberos "
         "tickets already issued stay valid until they expire (10 hours by default), and "
-        "other domain controllers accept the account until replication reaches them. "
+        "other domain controllers accept the account until replication reaches them, and "
+        "LDAP connections already bound as the account keep working until they bind again. "
         "Sundown reads the change back on the domain controller in url."
     )
 
