@@ -90,6 +90,9 @@ _MAP: dict[str, tuple[int, int | str, int | None, int]] = {
     "agency.role_granted": (USER_ACCESS, 1, SUCCESS, INFORMATIONAL),
     "agency.role_revoked": (USER_ACCESS, 2, SUCCESS, INFORMATIONAL),
     "vendor.kill_switch": (ENTITY_MANAGEMENT, 12, SUCCESS, HIGH),
+    # A target stopped answering: vendor access Sundown decided to end stays live.
+    "system.target_unreachable": (ENTITY_MANAGEMENT, "Target Unreachable", FAILURE, MEDIUM),
+    "system.target_reachable": (ENTITY_MANAGEMENT, "Target Reachable", SUCCESS, INFORMATIONAL),
     "api.permission_denied": (ENTITY_MANAGEMENT, "Permission Denied", FAILURE, LOW),
 }
 _VERBS = {"created": 1, "updated": 3, "changed": 3, "deleted": 4}

@@ -410,6 +410,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SUNDOWN_SWEEP_SECONDS),
         "options": {"expires": 60},
     },
+    # Open outages (revocation.services.breaker): probe each target that stopped
+    # answering, and resume its batches the moment it does.
+    "revocation-outage-probes": {
+        "task": "revocation.outage_probes",
+        "schedule": float(env_int("SUNDOWN_OUTAGE_PROBE_SECONDS", 2)),
+        "options": {"expires": 10},
+    },
     "audit-ship": {
         "task": "audit.ship",
         "schedule": float(env_int("SUNDOWN_SIEM_SHIP_SECONDS", 10)),
@@ -486,11 +493,14 @@ SUNDOWN_REVOCATION_BATCH_SIZE = env_int("SUNDOWN_REVOCATION_BATCH_SIZE", 500)
 # (every connector call's timeouts sit well inside it); the pulse, renewed every
 # HEARTBEAT seconds, lets a dead worker's batch be claimed again after LIVENESS seconds.
 SUNDOWN_REVOCATION_LEASE_SECONDS = env_int("SUNDOWN_REVOCATION_LEASE_SECONDS", 60)
-SUNDOWN_REVOCATION_HEARTBEAT_SECONDS = env_int("SUNDOWN_REVOCATION_HEARTBEAT_SECONDS", 2)
-SUNDOWN_REVOCATION_LIVENESS_SECONDS = env_int("SUNDOWN_REVOCATION_LIVENESS_SECONDS", 8)
+SUNDOWN_REVOCATION_HEARTBEAT_SECONDS = env_int("SUNDOWN_REVOCATION_HEARTBEAT_SECONDS", 1)
+SUNDOWN_REVOCATION_LIVENESS_SECONDS = env_int("SUNDOWN_REVOCATION_LIVENESS_SECONDS", 5)
 SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM = env_int("SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM", 4)
 SUNDOWN_REVOCATION_TASK_SECONDS = env_int("SUNDOWN_REVOCATION_TASK_SECONDS", 20)
 SUNDOWN_SWEEP_CHUNK = env_int("SUNDOWN_SWEEP_CHUNK", 2000)
+# Circuit breaker (revocation.services.breaker): a system whose target does not answer
+# is probed this often, and its batches resume as soon as a probe passes.
+SUNDOWN_OUTAGE_PROBE_SECONDS = env_int("SUNDOWN_OUTAGE_PROBE_SECONDS", 2)
 
 # Hardening; all of these are what `check --deploy` asks for.
 SESSION_COOKIE_HTTPONLY = True

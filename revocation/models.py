@@ -25,6 +25,9 @@ class RevocationAttempt(models.Model):
         ERROR = "error", "Error"
         VERIFY_FAILED = "verify_failed", "Target still accepts the credential"
         ABANDONED = "abandoned", "Worker lost (lease expired)"
+        # One row per batch, not per credential: the target did not answer, and the
+        # batch waits for the system's outage to close (TargetState).
+        DEFERRED = "deferred", "Target unreachable: batch deferred"
 
     credential = models.ForeignKey(
         Credential, on_delete=models.PROTECT, related_name="revocation_attempts"
@@ -54,6 +57,7 @@ class RevocationAttempt(models.Model):
                         "error",
                         "verify_failed",
                         "abandoned",
+                        "deferred",
                     ]
                 ),
                 name="revattempt_outcome_valid",
@@ -151,6 +155,54 @@ class BatchLease(models.Model):
 
     lease = models.CharField(max_length=100, primary_key=True)
     alive_until = models.DateTimeField()
+    # Whose batch: a system never runs more than SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM
+    # batches at once (leases.claim), so a stalled target cannot take every worker slot.
+    system_id = models.IntegerField(null=True, blank=True, db_index=True)
 
     def __str__(self):
         return f"lease {self.lease} alive until {self.alive_until:%H:%M:%S}"
+
+
+class TargetState(models.Model):
+    """What the engine knows about one system's target: is it answering, and how fast.
+
+    The circuit breaker: a batch whose target did not answer (refused, timed out, cut
+    mid-call) opens the outage (``outage_since``) instead of spending an attempt row and
+    an audit event per credential. While it is open no batch of the system is claimed;
+    one cheap probe runs every ``SUNDOWN_OUTAGE_PROBE_SECONDS`` (``next_probe_at``,
+    claimed by a conditional UPDATE so one worker probes), and the first probe that
+    passes closes it and sends the deferred batches at once. Opening and closing are
+    audited (``system.target_unreachable`` / ``system.target_reachable``).
+
+    The pace: seconds per credential of the system's recent batches (a moving average),
+    so a batch is sized to finish well inside its lease (``pace.batch_limit``).
+    """
+
+    system = models.OneToOneField(
+        System, on_delete=models.CASCADE, primary_key=True, related_name="target_state"
+    )
+    outage_since = models.DateTimeField(null=True, blank=True)
+    outage_error = models.TextField(blank=True, default="")
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    probes = models.PositiveIntegerField(default=0, help_text="Failed probes of this outage.")
+    deferred_batches = models.PositiveIntegerField(
+        default=0, help_text="Batches deferred by this outage."
+    )
+    seconds_per_credential = models.FloatField(null=True, blank=True)
+    paced_at = models.DateTimeField(null=True, blank=True)
+    # A delayed batch task is on its way for then (dispatch.dispatch_when_leases_lapse):
+    # one per system, not one per task that found the rest leased.
+    wake_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_probe_at"],
+                condition=Q(outage_since__isnull=False),
+                name="targetstate_outage_idx",
+            )
+        ]
+
+    def __str__(self):
+        state = f"unreachable since {self.outage_since:%H:%M:%S}" if self.outage_since else "up"
+        return f"target of system {self.system_id}: {state}"

@@ -25,6 +25,7 @@ def revoke_system_batch_task(system_id: int, kind: str = "") -> int:
     queue (revocation.routing); the system's row decides everything else.
     """
     from revocation.services import revocation_batch_run, worker_identity
+    from revocation.services.dispatch import dispatch_when_leases_lapse
 
     if not System.objects.filter(pk=system_id).exists():
         return 0  # the row is gone: nothing to do
@@ -35,6 +36,9 @@ def revoke_system_batch_task(system_id: int, kind: str = "") -> int:
         result = revocation_batch_run(system_id=system_id, worker=worker)
         done += result.claimed
         if not result.claimed:
+            # Rows held by other batches may be a dead worker's: look again when its
+            # pulse would have lapsed (one delayed task per system).
+            dispatch_when_leases_lapse(system_id=system_id, kind=kind)
             return done
         if time.monotonic() >= deadline:
             # Hand the rest to a fresh message so other systems get their turn.
@@ -57,6 +61,14 @@ def revocation_sweep_task() -> int:
             result.dispatched,
         )
     return result.requested + result.expired
+
+
+@shared_task(name="revocation.outage_probes", ignore_result=True)
+def revocation_outage_probes_task() -> int:
+    """Beat, every couple of seconds: probe each system whose target stopped answering."""
+    from revocation.services.dispatch import revocation_probe_due
+
+    return len(revocation_probe_due())
 
 
 @shared_task(name="revocation.expiry_notices", ignore_result=True)

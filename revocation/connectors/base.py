@@ -13,6 +13,7 @@ there) fails as "not found on the target" instead of counting as already gone.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,12 +34,28 @@ logger = logging.getLogger(__name__)
 
 
 class ConnectorError(Exception):
-    """A failed call to a target. ``permanent`` means retrying cannot help."""
+    """A failed call to a target. ``permanent`` means retrying cannot help.
 
-    def __init__(self, message: str, *, permanent: bool = False):
+    ``unreachable``: the target itself did not answer (refused, timed out, cut mid-call),
+    so every other credential of the system would fail the same way; the engine then
+    defers the batch and opens the system's outage (revocation.services.breaker) instead
+    of spending an attempt per credential. ``untried``: the connector never got to this
+    credential (the batch's time ran out first); it goes back to the queue uncounted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        unreachable: bool = False,
+        untried: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.unreachable = unreachable and not permanent
+        self.untried = untried
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,9 @@ class Connector:
         # whose path to the role was cut, say): the engine puts it in the
         # credential.revoked event.
         self.notes: dict[int, str] = {}
+        # time.monotonic() by which the batch must be done (set by the engine from the
+        # lease): one-by-one loops stop there and leave the rest untried.
+        self.deadline: float | None = None
 
     def choice(self, name: str, choices: tuple[str, ...]) -> str:
         """``config[name]`` (default: the first choice); anything else is a permanent error."""
@@ -204,9 +224,20 @@ class Connector:
         address (refused, timed out, wrong protocol, bad password) stays in the server
         log, or a system's config would be a port scanner for whoever may edit it."""
         logger.warning("%s system %s: could not connect: %s", self.kind, self.system.pk, exc)
-        return ConnectorError(f"could not connect to the {self.kind} system", permanent=permanent)
+        return ConnectorError(
+            f"could not connect to the {self.kind} system",
+            permanent=permanent,
+            unreachable=not permanent,
+        )
 
     # Lifecycle -------------------------------------------------------------
+    def probe(self) -> None:
+        """The cheapest call that shows the target answers us (connect, log in, one
+        trivial read); raises ConnectorError like every call. The engine probes a
+        system whose target was unreachable every few seconds and resumes its batches
+        as soon as this passes. Override it where listing every account is not cheap."""
+        self.list_accounts()
+
     def close(self) -> None:
         """Release connections; called once per batch."""
 
@@ -256,11 +287,21 @@ class Connector:
     def revoke_many(self, credentials: Iterable[Credential]) -> dict[int, ConnectorError | None]:
         """Revoke each; map credential id to None (done) or the error it hit."""
         results: dict[int, ConnectorError | None] = {}
-        for credential in credentials:
+        credentials = list(credentials)
+        for i, credential in enumerate(credentials):
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                # The lease would run out before the rest: they go back to the queue
+                # untried (and the batch sizing learns this system's pace).
+                stop = ConnectorError("not tried: the batch ran out of time", untried=True)
+                return results | {c.pk: stop for c in credentials[i:]}
             try:
                 self.revoke(credential)
                 results[credential.pk] = None
             except ConnectorError as exc:
+                if exc.unreachable:
+                    # The target is gone: every other call would wait out the same
+                    # timeout. The batch is deferred as a whole.
+                    return results | {c.pk: exc for c in credentials[i:]}
                 results[credential.pk] = exc
         return results
 

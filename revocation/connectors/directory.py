@@ -6,7 +6,9 @@ Connection settings (``system.config``), for both kinds:
   ``use_ssl``; ``start_tls`` (false) upgrades an ``ldap://`` connection before the bind.
 - ``bind_dn``: the connector's own identity (a DN; Active Directory also takes
   ``user@domain``); the system secret is its password. ``base_dn``: every account
-  Sundown touches must lie under it. ``timeout``: seconds per call (5).
+  Sundown touches must lie under it. ``timeout``: seconds to connect, for each reply,
+  and the server-side time limit of each search (5); a server that stops answering
+  fails the call there, as a transient (unreachable) error.
 - TLS (``ldaps://``, ``use_ssl`` or ``start_tls``) always checks the server's
   certificate and that it names the host in the url (its DNS name or IP address):
   against ``tls_ca`` (the CA certificates as PEM text) and/or ``tls_ca_file`` (a PEM
@@ -285,12 +287,18 @@ class DirectoryConnector(BatchConnector):
         self.start_tls = bool(self.config.get("start_tls"))
         self.tls = VerifiedTls(tls_context(self.config)) if self.use_ssl or self.start_tls else None
         self._conn: ldap3.Connection | None = None
+        try:
+            # ldap3 packs the receive timeout into a C struct: it must be an int.
+            self.timeout = max(1, int(self.config.get("timeout", 5)))
+        except (TypeError, ValueError) as exc:
+            raise ConnectorError(
+                f"{self.kind} systems: timeout must be a whole number of seconds", permanent=True
+            ) from exc
 
     # Connection ------------------------------------------------------------
     def _server(self) -> ldap3.Server:
         [addresses] = self.checked_destinations()
-        # ldap3 packs the receive timeout into a C struct: it must be an int.
-        timeout = max(1, int(self.config.get("timeout", 5)))
+        timeout = self.timeout
         url = self.config.get("url")
         if url:
             host, port = url_destination(url, {"ldap": 389, "ldaps": 636})
@@ -314,7 +322,7 @@ class DirectoryConnector(BatchConnector):
                 server,
                 user=self.config.get("bind_dn") or None,
                 password=self.system.get_secret() or None,
-                receive_timeout=max(1, int(self.config.get("timeout", 5))),
+                receive_timeout=self.timeout,
                 raise_exceptions=True,
                 auto_referrals=False,
             )
@@ -348,6 +356,9 @@ class DirectoryConnector(BatchConnector):
                 permanent=True,
             )
         return self.connect_failed(cause or exc, permanent=exc.permanent)
+
+    def probe(self) -> None:
+        self._connection()  # open and bind: the directory answers and accepts us
 
     def close(self) -> None:
         if self._conn is not None:
@@ -413,6 +424,7 @@ class DirectoryConnector(BatchConnector):
             attributes=list(attributes) or ldap3.NO_ATTRIBUTES,
             paged_size=PAGE_SIZE,
             generator=True,
+            time_limit=self.timeout,
         )
         try:
             return [

@@ -157,7 +157,7 @@ class HtpasswdConnector(BatchConnector):
         except LocalPathMissing as exc:
             # A mount that is not there yet, a directory not made: the retry ladder
             # waits, then a person gets the manual task.
-            raise ConnectorError(f"{exc} (not mounted?)") from exc
+            raise ConnectorError(f"{exc} (not mounted?)", unreachable=True) from exc
         except OSError as exc:
             raise self._os_error(exc) from exc
         return fd, where.name
@@ -176,7 +176,9 @@ class HtpasswdConnector(BatchConnector):
         try:
             fd = os.open(name, flags, dir_fd=dir_fd)
         except FileNotFoundError as exc:
-            raise ConnectorError(f"{self.path} does not exist (not mounted?)") from exc
+            raise ConnectorError(
+                f"{self.path} does not exist (not mounted?)", unreachable=True
+            ) from exc
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise ConnectorError(

@@ -165,6 +165,7 @@ class LDAPConnector(DirectoryConnector):
                 self.group_base_dn,
                 f"(&{self.group_filter}(|{members}))",
                 attributes=[attr],
+                time_limit=self.timeout,
             )
             found += [(e.entry_dn, list(e[attr].values)) for e in conn.entries]
         unique = dict(found)
@@ -229,6 +230,7 @@ class LDAPConnector(DirectoryConnector):
                 self.base_dn,
                 f"(&(|{''.join(rdns)}){condition})",
                 attributes=ldap3.NO_ATTRIBUTES,
+                time_limit=self.timeout,
             )
             usable |= {norm_dn(e.entry_dn) for e in conn.entries}
         return usable & {norm_dn(dn) for dn in dns}

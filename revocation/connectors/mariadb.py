@@ -1,7 +1,11 @@
 """MariaDB (10.4+) accounts.
 
 ``system.config``: ``host``, ``port`` (3306), ``user`` (the connector's own
-account), ``timeout`` (seconds, 5), ``on_revoke``: ``"lock"`` (default,
+account), ``timeout`` (connect timeout in seconds, 5), ``statement_timeout_ms``
+(10000: ``max_statement_time``), ``lock_timeout_ms`` (5000: ``lock_wait_timeout``
+and ``innodb_lock_wait_timeout``, rounded up to whole seconds), ``read_timeout``
+(seconds, the statement timeout plus 2: a server that stops answering mid-call is
+cut there, as a transient error), ``on_revoke``: ``"lock"`` (default,
 ``ALTER USER ... ACCOUNT LOCK``: the account and its grants stay on record but
 no login succeeds) or ``"drop"`` (``DROP USER``). The connector's password is
 the system secret. It needs CREATE USER, PROCESS, CONNECTION ADMIN and SELECT
@@ -38,6 +42,9 @@ DROP = "drop"
 # Client-side errors (2000+) mean we never reached or lost the server.
 _FIRST_CLIENT_ERROR = 2000
 _UNKNOWN_THREAD = ER.NO_SUCH_THREAD  # the session ended before we killed it
+# Server errors that pass by themselves: a lock not granted in time, a statement cut
+# at max_statement_time (1969, not in pymysql's list), a deadlock victim.
+_TRANSIENT = {ER.LOCK_WAIT_TIMEOUT, ER.LOCK_DEADLOCK, 1969}
 
 
 def _same_host(a: str, b: str) -> bool:
@@ -52,7 +59,19 @@ def _split(external_id: str) -> tuple[str, str | None]:
 class MariaDBConnector(BatchConnector):
     """Locks (or drops) MariaDB accounts, a whole batch in one statement."""
 
-    config_keys = frozenset({"host", "port", "user", "timeout", "on_revoke", "other_hosts"})
+    config_keys = frozenset(
+        {
+            "host",
+            "port",
+            "user",
+            "timeout",
+            "statement_timeout_ms",
+            "lock_timeout_ms",
+            "read_timeout",
+            "on_revoke",
+            "other_hosts",
+        }
+    )
     destination_keys = frozenset({"host", "port", "user"})
     config_help = {
         "host": Setting("Server host name or address (allowed by the deployment's target list)."),
@@ -60,7 +79,18 @@ class MariaDBConnector(BatchConnector):
         "user": Setting(
             "Account Sundown logs in as (CREATE USER, PROCESS, CONNECTION ADMIN); root when empty."
         ),
-        "timeout": Setting("Seconds to wait for the server; 5 when empty.", int),
+        "timeout": Setting("Seconds to wait for a connection; 5 when empty.", int),
+        "statement_timeout_ms": Setting(
+            "Milliseconds a statement may run on the server; 10000 when empty.", int
+        ),
+        "lock_timeout_ms": Setting(
+            "Milliseconds to wait for a lock (rounded up to seconds); 5000 when empty.", int
+        ),
+        "read_timeout": Setting(
+            "Seconds to wait for an answer before the call fails; the statement timeout "
+            "plus 2 when empty.",
+            float,
+        ),
         "on_revoke": Setting(
             "lock keeps the account and its grants but refuses every login; drop removes it.",
             choices=("lock", "drop"),
@@ -81,12 +111,22 @@ class MariaDBConnector(BatchConnector):
         super().__init__(system)
         self.on_revoke = self.choice("on_revoke", (LOCK, DROP))
         self.other_hosts = self.choice("other_hosts", (LOCK, "report"))
+        try:
+            self.connect_timeout = int(self.config.get("timeout", 5))
+            self.statement_ms = int(self.config.get("statement_timeout_ms", 10000))
+            self.lock_s = max(1, -(-int(self.config.get("lock_timeout_ms", 5000)) // 1000))
+            self.read_timeout = float(self.config.get("read_timeout", self.statement_ms / 1000 + 2))
+        except (TypeError, ValueError) as exc:
+            raise ConnectorError(
+                "mariadb systems: timeout, statement_timeout_ms, lock_timeout_ms and "
+                "read_timeout must be numbers",
+                permanent=True,
+            ) from exc
         self._conn: pymysql.connections.Connection | None = None
 
     # Connection ------------------------------------------------------------
     def _connection(self) -> pymysql.connections.Connection:
         if self._conn is None:
-            timeout = int(self.config.get("timeout", 5))
             [addresses] = self.checked_destinations()
             try:
                 self._conn = pymysql.connect(
@@ -96,9 +136,19 @@ class MariaDBConnector(BatchConnector):
                     port=int(self.config.get("port", 3306)),
                     user=self.config.get("user", "root"),
                     password=self.system.get_secret(),
-                    connect_timeout=timeout,
-                    read_timeout=timeout,
-                    write_timeout=timeout,
+                    connect_timeout=self.connect_timeout,
+                    # pymysql's read/write timeouts are the client's deadline per call:
+                    # a frozen server or a black-holed network fails the batch here.
+                    read_timeout=self.read_timeout,
+                    write_timeout=self.read_timeout,
+                    # The server's own: a statement or a lock wait that would outlast
+                    # the batch's lease is given up (the ACL tables' metadata locks
+                    # wait a year by default).
+                    init_command=(
+                        f"SET SESSION max_statement_time={self.statement_ms / 1000:g}, "
+                        f"lock_wait_timeout={self.lock_s}, "
+                        f"innodb_lock_wait_timeout={self.lock_s}"
+                    ),
                     autocommit=True,
                     charset="utf8mb4",
                 )
@@ -127,9 +177,14 @@ class MariaDBConnector(BatchConnector):
                 return []
             if code >= _FIRST_CLIENT_ERROR or isinstance(exc, pymysql.err.InterfaceError):
                 self.close()  # a broken connection must not be reused
-                raise ConnectorError(f"MariaDB unreachable: {exc}") from exc
+                raise ConnectorError(f"MariaDB unreachable: {exc}", unreachable=True) from exc
+            if code in _TRANSIENT:
+                raise ConnectorError(f"MariaDB gave up waiting: {exc}") from exc
             # Access denied, missing privilege, unsupported syntax: retrying cannot help.
             raise ConnectorError(f"MariaDB refused: {exc}", permanent=True) from exc
+
+    def probe(self) -> None:
+        self._run("SELECT 1")
 
     # Reading the target ----------------------------------------------------
     def _accounts(self, users: set[str]) -> list[tuple[str, str, bool]]:

@@ -226,8 +226,15 @@ class PostgresConnector(BatchConnector):
         if call is not None and call.cut:
             return ConnectorError(
                 f"PostgreSQL did not answer within {self.read_timeout:g} s (a stalled "
-                "server or network); the connection was cut"
+                "server or network); the connection was cut",
+                unreachable=True,
             )
+        if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError) and (
+            self._conn is None or self._conn.closed
+        ):
+            # The server went away mid-call (restart, crash, reset): the target, not
+            # this credential, is the problem.
+            return ConnectorError(f"PostgreSQL connection lost: {exc}".strip(), unreachable=True)
         return _error(exc)
 
     def _abort(self, conn) -> None:
@@ -239,6 +246,9 @@ class PostgresConnector(BatchConnector):
                 conn.rollback()
         except psycopg2.Error:
             self.close()
+
+    def probe(self) -> None:
+        self._query("SELECT 1")
 
     def _whoami(self) -> tuple[str, bool]:
         if self._me is None:

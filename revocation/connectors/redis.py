@@ -6,6 +6,9 @@ user, "default" when omitted), ``db`` (0), ``ssl`` (false), ``timeout`` (seconds
 when the server keeps its users in an ACL file, so the change survives a
 restart). The connector's password is the system secret.
 
+Every call has ``timeout`` for connecting and for each reply (a command never waits
+on a lock in Redis: a late reply is a stalled server or network, a transient error).
+
 ``disable`` runs ``ACL SETUSER name off resetpass``: the user stays listed (with
 its key and command rules, for the record) but has no password and is off, so
 no AUTH can succeed even if someone turns it back on. ``delete`` runs ``ACL
@@ -82,8 +85,11 @@ class RedisConnector(BatchConnector):
                 username=self.config.get("user") or None,
                 password=self.system.get_secret() or None,
                 ssl=ssl,
+                # Connect and every read: Redis runs one command at a time and takes
+                # no locks, so a reply slower than this is a stalled server or network.
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
+                socket_keepalive=True,
                 # redis-py retries with backoff by default (seconds per failed AUTH):
                 # the engine's retry ladder decides about retries, not the client.
                 retry=Retry(NoBackoff(), 0),
@@ -115,6 +121,9 @@ class RedisConnector(BatchConnector):
             return fn()
         except rex.RedisError as exc:
             raise self._error(exc) from exc
+
+    def probe(self) -> None:
+        self._call(self.client.ping)
 
     def _own_user_error(self) -> ConnectorError:
         # Revoking the connector's own user would lock Sundown (and whoever

@@ -1,8 +1,11 @@
 """SCIM 2.0 users (RFC 7643/7644), through scim2-client over httpx2.
 
 ``system.config``: ``url`` (the service's base, e.g. ``https://idp.example/scim/v2``),
-``timeout`` (seconds, 10), ``on_revoke``: ``"deactivate"`` (default, PATCH
-``active=false``: the account and its history stay) or ``"delete"``. The system
+``timeout`` (seconds, 10: to connect, to send, and for each read of a response; a
+service that stops answering fails the call there, and a one-by-one batch stops at the
+first such failure instead of waiting it out per user), ``on_revoke``:
+``"deactivate"`` (default, PATCH ``active=false``: the account and its history stay)
+or ``"delete"``. The system
 secret, when set, is sent as a bearer token. A credential's ``external_id`` is
 the SCIM ``id`` of the user.
 
@@ -151,6 +154,9 @@ class SCIMConnector(Connector):
                 )
             self._scim = client
         return self._scim
+
+    def probe(self) -> None:
+        _ = self.scim  # reads the service's discovery documents with our token
 
     def close(self) -> None:
         if self._http is not None:

@@ -8,7 +8,9 @@ as), ``account`` (whose ``authorized_keys``; default ``user``), ``host_key``
 (required: the server's public host key line, e.g. ``ssh-ed25519 AAAA...``, as in
 ``/etc/ssh/ssh_host_ed25519_key.pub``; there is no trust-on-first-use, a different
 key is a permanent error), ``authorized_keys`` (default ``~account/.ssh/
-authorized_keys``), ``timeout`` (seconds, 5), ``on_revoke``: ``"remove"`` (default)
+authorized_keys``), ``timeout`` (seconds, 5: to connect, to log in, and for each
+read of a command's output, so a stalled host fails the call there as a transient
+error), ``on_revoke``: ``"remove"`` (default)
 or ``"krl"`` with ``krl_path`` (the file sshd's ``RevokedKeys`` names),
 ``end_sessions``: ``"key"`` (default), ``"account"`` or ``"none"``. The secret is
 the private key Sundown logs in with (OpenSSH or PEM text, unencrypted).
@@ -235,6 +237,9 @@ class SSHConnector(BatchConnector):
             self._client = client
         return self._client
 
+    def probe(self) -> None:
+        _ = self.client  # connects, checks the pinned host key, logs in
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -250,7 +255,10 @@ class SSHConnector(BatchConnector):
             return out.channel.recv_exit_status(), text, error
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
-            raise ConnectorError(f"SSH command failed on {self.host}: {exc}") from exc
+            # A dropped or silent connection: the host, not this key, is the problem.
+            raise ConnectorError(
+                f"SSH command failed on {self.host}: {exc}", unreachable=True
+            ) from exc
 
     def _check(self, script: str, stdin: str = "", what: str = "") -> str:
         status, out, err = self._run(script, stdin)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.db.models.functions import Now
 
 from access.models import Credential, System
@@ -32,6 +33,7 @@ from revocation.connectors.base import (
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.services.alerts import alert_failed, notify_owner
 from revocation.services.attempts import attempt_row, insert_attempts
+from revocation.services.breaker import gate, outage_open
 from revocation.services.common import (
     db_now,
     group_by_value,
@@ -43,6 +45,7 @@ from revocation.services.leases import LeaseHeartbeat, claim, lease_release
 from revocation.services.manual import open_manual_tasks, settle_manual_tasks
 from revocation.services.observe import batch_observe_on_commit
 from revocation.services.outcomes import Classified, ConnectorReport, Failure, classify
+from revocation.services.pace import batch_limit, connector_budget, pace_record
 
 logger = logging.getLogger(__name__)
 Outcome = RevocationAttempt.Outcome
@@ -70,14 +73,16 @@ class BatchResult:
     retrying: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     lost_lease: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
 
 
 def revocation_batch_run(*, system_id: int, worker: str | None = None) -> BatchResult:
     """Claim one batch of a system's pending credentials and take it through the machine."""
     worker = worker or worker_identity()
+    if not gate(system_id):
+        return BatchResult()  # its target is down: the probe decides when to go on
     lease = f"{worker}/{uuid.uuid4().hex[:12]}"
-    limit = settings.SUNDOWN_REVOCATION_BATCH_SIZE
-    rows, claimed_at = claim(system_id=system_id, lease=lease, limit=limit)
+    rows, claimed_at = claim(system_id=system_id, lease=lease, limit=batch_limit(system_id))
     if not rows:
         return BatchResult()
     try:
@@ -95,7 +100,7 @@ def _run_claimed(
     *, system: System, rows: list[Credential], lease: str, claimed_at: datetime
 ) -> BatchResult:
     started = time.monotonic()
-    report = _call_connector(system, rows)
+    report = _call_connector(system, rows, deadline=started + connector_budget())
     duration_ms = int((time.monotonic() - started) * 1000)
     decided = _record_batch(
         system=system,
@@ -112,10 +117,14 @@ def _run_claimed(
         retrying=decided.retrying,
         failed=decided.failed,
         lost_lease=decided.lost_lease,
+        deferred=decided.deferred,
     )
+    tried = len(rows) - len(decided.untried)
+    if tried and not decided.unreachable:
+        pace_record(system_id=system.pk, seconds=duration_ms / 1000, credentials=tried)
     logger.info(
         "system %s (%s): claimed %d, revoked %d, to a person %d, retrying %d, failed %d, "
-        "lease lost %d, target %d ms",
+        "lease lost %d, deferred %d, target %d ms",
         system.pk,
         system.kind,
         result.claimed,
@@ -124,6 +133,7 @@ def _run_claimed(
         len(result.retrying),
         len(result.failed),
         len(result.lost_lease),
+        len(result.deferred),
         duration_ms,
     )
     return result
@@ -132,7 +142,7 @@ def _run_claimed(
 # Call the connector -----------------------------------------------------------
 
 
-def _call_connector(system: System, rows: list[Credential]) -> ConnectorReport:
+def _call_connector(system: System, rows: list[Credential], *, deadline: float) -> ConnectorReport:
     """Revoke then read back; every row gets an entry, whatever the connector does.
 
     Manual systems report ``verifies=False``: they hand the work to a person.
@@ -141,6 +151,7 @@ def _call_connector(system: System, rows: list[Credential]) -> ConnectorReport:
         connector = connector_for(system)
     except ConnectorError as exc:
         return ConnectorReport(errors={row.pk: exc for row in rows})
+    connector.deadline = deadline
     verifies = connector.verifies
     still_active: set[int] = set()
     seen: set[int] = set()
@@ -165,7 +176,9 @@ def _call_connector(system: System, rows: list[Credential]) -> ConnectorReport:
             except ConnectorError as exc:
                 for row in done:
                     results[row.pk] = ConnectorError(
-                        f"verify read failed: {exc.message}", permanent=False
+                        f"verify read failed: {exc.message}",
+                        permanent=False,
+                        unreachable=exc.unreachable,
                     )
     except Exception as exc:  # a connector bug must not strand the batch
         logger.exception("connector %s crashed on system %s", system.kind, system.pk)
@@ -251,6 +264,8 @@ def _record_batch(
         _schedule_retries([f for f in decided.failures if not f.final])
         _mark_failed(failed)
         _open_tasks(decided, failed, by_pk=by_pk, system=system, now=now, events=events)
+        if decided.deferred:
+            _defer(rows, decided, system=system, lease=lease, started_at=started_at, now=now)
         if decided.handed_off:
             # Waiting for a person: pending, but never claimed again by a worker.
             Credential.objects.filter(pk__in=decided.handed_off).update(
@@ -317,6 +332,52 @@ def _attempt_rows(
         for (outcome, message, permanent), group in groups.items()
         for row in group
     ]
+
+
+def _defer(
+    rows: list[Credential],
+    decided: Classified,
+    *,
+    system: System,
+    lease: str,
+    started_at: datetime,
+    now: datetime,
+) -> None:
+    """Rows back to the queue, still due: untried ones uncounted; the ones the target
+    did not answer for wait for the system's outage (one attempt row for the batch)."""
+    untried = set(decided.untried)
+    if untried:
+        Credential.objects.filter(pk__in=untried).update(
+            attempts=F("attempts") - 1, **_clear_lease()
+        )
+    waiting = set(decided.deferred) - untried
+    unanswered = [row for row in rows if row.pk in waiting]
+    if not unanswered or decided.unreachable is None:
+        return
+    error = decided.unreachable
+    Credential.objects.filter(pk__in=[row.pk for row in unanswered]).update(
+        last_error=f"target unreachable: {error.message}"[:2000], **_clear_lease()
+    )
+    outage_open(system=system, error=error, deferred=len(unanswered))
+    first = unanswered[0]
+    insert_attempts(
+        [
+            attempt_row(
+                first,
+                system_id=system.pk,
+                connector=system.kind,
+                worker=lease,
+                attempt=first.attempts,
+                outcome=Outcome.DEFERRED,
+                error=(
+                    f"{error.message} ({len(unanswered)} credential(s) of this batch wait "
+                    "for the target; one row for the batch)"
+                )[:2000],
+                started_at=started_at,
+                finished_at=now,
+            )
+        ]
+    )
 
 
 def _clear_lease() -> dict:

@@ -35,6 +35,8 @@ from revocation.services.observe import abandoned_observe_on_commit
 
 logger = logging.getLogger(__name__)
 
+CLAIM_LOCK_CLASS = 0x434C4D  # "CLM": pg_advisory_xact_lock(class, system id) per claim
+
 
 def claimable() -> Q:
     """Rows no live batch holds: never leased, past the hard expiry, or whose pulse stopped."""
@@ -51,6 +53,8 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
     """
     lease_seconds = settings.SUNDOWN_REVOCATION_LEASE_SECONDS
     with transaction.atomic():
+        if not _slot_free(system_id):
+            return [], timezone.now()
         claimable_rows = (
             Credential.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(
@@ -69,7 +73,7 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
             lease_expires_at=Now() + timedelta(seconds=lease_seconds),
             attempts=F("attempts") + 1,
         )
-        BatchLease.objects.create(lease=lease, alive_until=_alive_until())
+        BatchLease.objects.create(lease=lease, system_id=system_id, alive_until=_alive_until())
         now = db_now()
         # A lease that expired with its owner still named on the row is a worker
         # that died between claim and outcome: that attempt is recorded as lost.
@@ -82,6 +86,20 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
             row.attempts += 1
             row.lease_owner = lease
     return rows, now
+
+
+def _slot_free(system_id: int) -> bool:
+    """Fewer than SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM live batches of this system?
+
+    Taken under a per-system transaction lock, so two claims cannot both see the last
+    slot free. The cap keeps worker slots for other systems: batches stuck on a frozen
+    target (until their read timeout) never hold every slot of the pool.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLAIM_LOCK_CLASS, system_id])
+    live = BatchLease.objects.filter(system_id=system_id, alive_until__gte=Now()).count()
+    return live < settings.SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM
 
 
 def _still_claimable(rows: list[Credential]) -> list[Credential]:

@@ -2,7 +2,8 @@
 
 ``classify`` takes the claimed rows, which of them are still ours, and what the
 connector said (its per-credential errors and the verify read), and says for each
-row: revoked, handed to a person, retrying, failed, or lost to another worker.
+row: revoked, handed to a person, retrying, failed, lost to another worker, or
+deferred (the target did not answer, or the batch's time ran out before the row).
 batch.py then writes those decisions; the rules live here and are unit-tested
 without PostgreSQL or a target.
 """
@@ -65,6 +66,11 @@ class Classified:
     handed_off: list[int] = field(default_factory=list)
     lost_lease: list[int] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    # Back to the queue without a row each: the target did not answer (``unreachable``
+    # says why, and opens the system's outage) or the row was never tried (``untried``).
+    deferred: list[int] = field(default_factory=list)
+    untried: list[int] = field(default_factory=list)
+    unreachable: ConnectorError | None = None
 
     @property
     def retrying(self) -> list[int]:
@@ -94,7 +100,16 @@ def classify(
             result.lost_lease.append(row.pk)
             continue
         error = report.errors.get(row.pk, _NO_RESULT)
-        if error is None and not report.verifies:
+        if error is not None and error.untried:
+            result.deferred.append(row.pk)
+            result.untried.append(row.pk)
+        elif error is not None and error.unreachable and row.attempts < max_attempts:
+            # Not a verdict on this credential: the whole system waits for its target.
+            # The try still counts, so a target that keeps failing mid-batch ends in
+            # the ladder's failure and a person, not in a loop.
+            result.deferred.append(row.pk)
+            result.unreachable = result.unreachable or error
+        elif error is None and not report.verifies:
             result.handed_off.append(row.pk)
         elif error is None and row.pk not in report.still_active:
             result.revoked.append(row.pk)

@@ -330,10 +330,11 @@ class StallProxy:
     the listener and every connection, so new ones are refused.
     """
 
-    def __init__(self, target: tuple[str, int]):
+    def __init__(self, target: tuple[str, int], host: str = "127.0.0.1"):
         import threading
 
         self.target = target
+        self.host = host  # a server on its own loopback address (the AD DC) is proxied there
         self.port = free_port()
         self._frozen = threading.Event()
         self._closed = threading.Event()
@@ -346,7 +347,7 @@ class StallProxy:
         self._closed.clear()
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", self.port))
+        self._listener.bind((self.host, self.port))
         self._listener.listen(64)
         threading.Thread(target=self._accept, daemon=True).start()
         return self
@@ -378,6 +379,9 @@ class StallProxy:
                     continue
                 if not data:
                     break
+                # Frozen while this recv waited: hold what arrived until thawed.
+                while self._frozen.is_set() and not self._closed.is_set():
+                    time.sleep(0.05)
                 dst.sendall(data)
         except OSError:
             pass

@@ -136,40 +136,69 @@ def test_registering_checks_the_target_and_records_when_seen(pg_system, pg_roles
     assert event.after == {"found": False, "close_matches": [name]}
 
 
-def test_unreachable_target_climbs_the_ladder_then_fails_with_task_and_alert(
+def probe_due(system):
+    """Make the open outage's next probe due now (instead of sleeping the period)."""
+    from revocation.models import TargetState
+
+    TargetState.objects.filter(system=system).update(next_probe_at=timezone.now())
+
+
+def test_unreachable_target_opens_one_outage_instead_of_failing_per_credential(
     agency, officer, pg_system, make_credentials
+):
+    pg_system.config = {**pg_system.config, "port": free_port(), "connect_timeout": 1}
+    pg_system.save()
+    credentials = make_credentials(pg_system, ["nobody_home_1", "nobody_home_2"])
+    request(credentials)
+
+    result = services.revocation_batch_run(system_id=pg_system.pk)
+    assert sorted(result.deferred) == sorted(c.pk for c in credentials)
+    # Noticed once: one row for the batch, one event and one mail for the outage.
+    (row,) = RevocationAttempt.objects.filter(credential__in=credentials)
+    assert row.outcome == "deferred" and "2 credential(s) of this batch" in row.error
+    assert count("credential.revocation_attempt_failed") == 0
+    (opened,) = AuditEvent.objects.filter(action="system.target_unreachable")
+    assert opened.target_id == str(pg_system.pk)
+    assert opened.after["credentials_deferred"] == 2
+    (alert,) = mail.outbox
+    assert "Target unreachable" in alert.subject
+    assert {"soc@agency.example", "officer@agency.example", "dba@agency.example"} <= set(alert.to)
+    for credential in credentials:
+        credential.refresh_from_db()
+        assert credential.status == "pending" and credential.attempts == 1
+        assert "could not connect" in credential.last_error and not credential.lease_owner
+
+    # While it is open nothing is claimed; a due probe that fails counts and waits again.
+    assert services.revocation_batch_run(system_id=pg_system.pk).claimed == 0
+    probe_due(pg_system)
+    assert services.revocation_batch_run(system_id=pg_system.pk).claimed == 0
+    assert RevocationAttempt.objects.count() == 1 and len(mail.outbox) == 1
+    assert pg_system.target_state.probes == 1
+    # Whether anything listened there (refused vs timed out) stays in the server log.
+    for shown in (credentials[0].last_error, row.error, alert.body, opened.after["error"]):
+        assert "refused" not in shown.lower() and str(pg_system.config["port"]) not in shown
+
+
+def test_a_credential_on_its_last_try_fails_with_task_and_alert_even_in_an_outage(
+    pg_system, make_credentials
 ):
     pg_system.config = {**pg_system.config, "port": free_port(), "connect_timeout": 1}
     pg_system.save()
     (credential,) = make_credentials(pg_system, ["nobody_home"])
     request([credential])
+    # Two earlier batches were cut by outages (each try counts, so a target that keeps
+    # failing mid-batch ends with a person, not in a loop).
+    Credential.objects.filter(pk=credential.pk).update(attempts=2)
 
-    for attempt in (1, 2):
-        result = services.revocation_batch_run(system_id=pg_system.pk)
-        assert result.retrying == [credential.pk], attempt
-        credential.refresh_from_db()
-        assert credential.status == Credential.Status.PENDING
-        assert "could not connect" in credential.last_error
-    assert mail.outbox == []
     result = services.revocation_batch_run(system_id=pg_system.pk)
     assert result.failed == [credential.pk]
-
     credential.refresh_from_db()
     assert credential.status == Credential.Status.FAILED and credential.attempts == 3
-    attempts = list(RevocationAttempt.objects.filter(credential=credential).order_by("attempt"))
-    assert [(a.attempt, a.outcome) for a in attempts] == [(1, "error"), (2, "error"), (3, "error")]
-    assert count("credential.revocation_attempt_failed", credential) == 3
     assert count("credential.revocation_failed", credential) == 1
-    assert count("credential.revoked") == 0
     (task,) = ManualTask.objects.filter(credential=credential)
-    assert task.status == "open" and task.reason == "failed" and "could not connect" in task.detail
-    assert count("manual_task.opened") == 1
+    assert task.status == "open" and "could not connect" in task.detail
     (alert,) = mail.outbox
     assert "FAILED" in alert.subject
-    assert {"soc@agency.example", "officer@agency.example", "dba@agency.example"} <= set(alert.to)
-    # Whether anything listened there (refused vs timed out) stays in the server log.
-    for shown in (credential.last_error, task.detail, alert.body, *(a.error for a in attempts)):
-        assert "refused" not in shown.lower() and str(pg_system.config["port"]) not in shown
 
 
 def test_target_down_then_back(pg_system, pg_roles, make_credentials):
@@ -179,18 +208,25 @@ def test_target_down_then_back(pg_system, pg_roles, make_credentials):
     pg_system.save()
     (credential,) = make_credentials(pg_system, [name])
     request([credential])
-    assert services.revocation_batch_run(system_id=pg_system.pk).retrying == [credential.pk]
+    assert services.revocation_batch_run(system_id=pg_system.pk).deferred == [credential.pk]
 
     pg_system.config = {**pg_system.config, "port": good_port}
     pg_system.save()
+    probe_due(pg_system)
+    # The probe passes, closes the outage, and the same call goes on to the batch: no
+    # retry rung to wait for.
     assert services.revocation_batch_run(system_id=pg_system.pk).revoked == [credential.pk]
     assert role_can_login(name) is False
     outcomes = list(
         RevocationAttempt.objects.filter(credential=credential)
-        .order_by("attempt")
+        .order_by("attempt", "id")
         .values_list("outcome", flat=True)
     )
-    assert outcomes == ["error", "success"]
+    assert outcomes == ["deferred", "success"]
+    (closed,) = AuditEvent.objects.filter(action="system.target_reachable")
+    assert closed.after["deferred_batches"] == 1 and closed.after["failed_probes"] == 0
+    pg_system.target_state.refresh_from_db()
+    assert pg_system.target_state.outage_since is None
 
 
 def test_failed_then_revoked_automatically_settles_its_manual_task_on_the_record(
@@ -343,12 +379,12 @@ def test_a_worker_whose_lease_expired_records_nothing(settings, pg_system, pg_ro
     real_call = batch._call_connector
     second = {}
 
-    def stalled_call(system, rows):
+    def stalled_call(system, rows, **kwargs):
         # While A "hangs" in the target call, B claims the expired lease and finishes.
         if not second:
             second["started"] = True
             second["result"] = services.revocation_batch_run(system_id=system.pk, worker="B")
-        return real_call(system, rows)
+        return real_call(system, rows, **kwargs)
 
     monkeypatch.setattr(batch, "_call_connector", stalled_call)
     first = services.revocation_batch_run(system_id=pg_system.pk, worker="A")
@@ -447,12 +483,12 @@ def _stall_with_second_claim(monkeypatch, *, wait: float = 0.0):
     real_call = batch._call_connector
     second = {}
 
-    def stalled_call(system, rows):
+    def stalled_call(system, rows, **kwargs):
         if not second:
             second["started"] = True
             time.sleep(wait)
             second["result"] = services.revocation_batch_run(system_id=system.pk, worker="B")
-        return real_call(system, rows)
+        return real_call(system, rows, **kwargs)
 
     monkeypatch.setattr(batch, "_call_connector", stalled_call)
     return second
@@ -504,3 +540,44 @@ def test_a_live_pulse_keeps_the_batch_past_the_liveness_window(
     assert second["result"].claimed == 0
     assert sorted(first.revoked) == sorted(c.pk for c in credentials)
     assert not RevocationAttempt.objects.filter(outcome="abandoned").exists()
+
+
+def test_a_batch_is_sized_from_the_systems_pace_to_finish_well_inside_its_lease(
+    settings, pg_system, pg_roles, make_credentials
+):
+    from revocation.models import TargetState
+    from revocation.services.pace import batch_limit
+
+    settings.SUNDOWN_REVOCATION_LEASE_SECONDS = 60
+    settings.SUNDOWN_REVOCATION_BATCH_SIZE = 500
+    assert batch_limit(pg_system.pk) == 500  # never measured: the configured size
+    names = pg_roles(3)
+    request(make_credentials(pg_system, names))
+    assert len(services.revocation_batch_run(system_id=pg_system.pk).revoked) == 3
+    state = TargetState.objects.get(system=pg_system)
+    assert state.seconds_per_credential and state.paced_at  # measured by the batch
+    # A target at 0.1 s per credential: 15 s of work (a quarter of the lease) per batch.
+    TargetState.objects.filter(system=pg_system).update(seconds_per_credential=0.1)
+    assert batch_limit(pg_system.pk) == 150
+    TargetState.objects.filter(system=pg_system).update(seconds_per_credential=100)
+    assert batch_limit(pg_system.pk) == 1
+
+
+def test_a_system_never_runs_more_batches_at_once_than_its_share(
+    settings, pg_system, pg_roles, make_credentials
+):
+    """So batches stuck on a frozen target cannot take every worker slot from the others."""
+    from datetime import timedelta
+
+    from revocation.models import BatchLease
+
+    settings.SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM = 1
+    names = pg_roles(1)
+    request(make_credentials(pg_system, names))
+    running = BatchLease.objects.create(
+        lease="elsewhere/1", system_id=pg_system.pk, alive_until=timezone.now() + timedelta(60)
+    )
+    assert services.revocation_batch_run(system_id=pg_system.pk).claimed == 0
+    running.alive_until = timezone.now() - timedelta(seconds=1)  # its worker died
+    running.save()
+    assert len(services.revocation_batch_run(system_id=pg_system.pk).revoked) == 1

@@ -1,10 +1,11 @@
 """The batch's pure classify step: which claimed row ends how, without a database."""
 
+import time
 from dataclasses import dataclass
 
 import pytest
 
-from revocation.connectors.base import ConnectorError
+from revocation.connectors.base import Connector, ConnectorError
 from revocation.services.events import credential_revoked_event
 from revocation.services.outcomes import STILL_ACCEPTED, ConnectorReport, classify
 
@@ -99,3 +100,52 @@ def test_credential_revoked_has_one_shape_for_every_route():
         credential_revoked_event(
             target=target, agency_id=1, before_status="pending", how="manual_task"
         )
+
+
+def test_an_unreachable_target_defers_rows_until_their_last_try():
+    down = ConnectorError("could not connect", unreachable=True)
+    rows = [Row(1, attempts=1), Row(2, attempts=3)]
+    decided = classify(
+        rows, mine={1, 2}, report=ConnectorReport(errors={1: down, 2: down}), max_attempts=3
+    )
+    # Deferred: the system waits for its target; no failure row or event of its own.
+    assert decided.deferred == [1] and decided.unreachable is down and decided.untried == []
+    # The last try still ends with a person: a target that keeps failing is not a loop.
+    assert decided.failed == [2]
+
+
+def test_rows_the_batch_had_no_time_for_go_back_untried():
+    untried = ConnectorError("not tried", untried=True)
+    report = ConnectorReport(errors={1: None, 2: untried})
+    decided = classify([Row(1), Row(2, attempts=3)], mine={1, 2}, report=report, max_attempts=3)
+    assert decided.revoked == [1]
+    assert decided.deferred == [2] and decided.untried == [2] and decided.unreachable is None
+
+
+class OneByOne(Connector):
+    """The base class's one-by-one loop, over a list instead of a server."""
+
+    def __init__(self, fail_from: int | None = None):
+        self.kind, self.config, self.notes, self.deadline = "loop", {}, {}, None
+        self.calls: list[int] = []
+        self.fail_from = fail_from
+
+    def revoke(self, credential):
+        self.calls.append(credential.pk)
+        if self.fail_from is not None and credential.pk >= self.fail_from:
+            raise ConnectorError("could not connect", unreachable=True)
+
+
+def test_the_one_by_one_loop_stops_at_an_unreachable_target_and_at_the_deadline():
+    rows = [Row(pk) for pk in range(1, 6)]
+    connector = OneByOne(fail_from=3)
+    results = connector.revoke_many(rows)
+    # One wait for the timeout, not one per credential.
+    assert connector.calls == [1, 2, 3]
+    assert results[1] is None and results[2] is None
+    assert all(results[pk].unreachable for pk in (3, 4, 5))
+
+    connector = OneByOne()
+    connector.deadline = time.monotonic() - 1
+    results = connector.revoke_many(rows)
+    assert connector.calls == [] and all(results[pk].untried for pk in range(1, 6))

@@ -15,9 +15,9 @@ from audit.actor import Actor
 from audit.models import AuditEvent
 from revocation import services
 from revocation.models import RevocationAttempt
-from tests.factories import CredentialFactory
+from tests.factories import CredentialFactory, SystemFactory
 from tests.revocation.conftest import role_can_login
-from tests.revocation.helpers import RedisServer, Worker, pg_admin, wait_for
+from tests.revocation.helpers import PG, RedisServer, StallProxy, Worker, pg_admin, wait_for
 from tests.revocation.test_worker import all_status, assert_revoked_once, statuses
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -162,3 +162,79 @@ def test_worker_stays_up_through_broker_restarts_with_tasks_in_flight(vendor, pg
         worker.stop()
         redis.stop()
     assert "Unrecoverable error" not in worker.log()
+
+
+def test_a_stalled_target_delays_no_other_system_and_resumes_once_back(
+    agency, vendor, pg_system, pg_roles
+):
+    """One system's target freezes mid-batch (a proxy that stops forwarding, as a
+    SIGSTOPped server or a black-holed network looks): another system's revocations
+    go through at full speed meanwhile, the stalled batch is cut at its read timeout and
+    opens one outage, and once the target answers again its credentials are revoked
+    within seconds, each once."""
+    proxy = StallProxy((PG["host"], PG["port"])).start()
+    stalled = SystemFactory(
+        agency=agency,
+        kind="postgres",
+        name=f"stalled-{uuid.uuid4().hex[:6]}",
+        config={
+            "host": "127.0.0.1",
+            "port": proxy.port,
+            "user": "postgres",
+            "dbname": "postgres",
+            "connect_timeout": 6,
+            "read_timeout": 6,
+        },
+    )
+    warm, *names = pg_roles(4)
+    stalled_names = pg_roles(3)
+    warm_up = CredentialFactory(vendor=vendor, system=pg_system, external_id=warm)
+    healthy = [CredentialFactory(vendor=vendor, system=pg_system, external_id=n) for n in names]
+    frozen = [
+        CredentialFactory(vendor=vendor, system=stalled, external_id=n) for n in stalled_names
+    ]
+    worker = Worker(beat=True, queue=own_queue(), concurrency=2)
+    try:
+        worker.start()
+        services.credential_revoke(actor=ACTOR, credential=warm_up, reason="warm up")
+        wait_for(all_status([warm_up], "revoked"), timeout=60, message=worker.log)
+
+        proxy.freeze()
+        for credential in frozen:
+            services.credential_revoke(actor=ACTOR, credential=credential, reason="stalled")
+        wait_for(
+            lambda: (
+                Credential.objects.filter(pk__in=[c.pk for c in frozen])
+                .exclude(lease_owner="")
+                .exists()
+            ),
+            timeout=20,
+            message=worker.log,
+        )
+        started = time.monotonic()
+        for credential in healthy:
+            services.credential_revoke(actor=ACTOR, credential=credential, reason="healthy")
+        wait_for(all_status(healthy, "revoked"), timeout=10, message=worker.log)
+        healthy_seconds = time.monotonic() - started
+        # Well inside the stalled call's 6 s timeout: the other system did not wait for it.
+        assert healthy_seconds < 5, healthy_seconds
+        assert all_status(frozen, "pending")()
+
+        wait_for(
+            lambda: AuditEvent.objects.filter(
+                action="system.target_unreachable", target_id=str(stalled.pk)
+            ).exists(),
+            timeout=20,
+            message=worker.log,
+        )
+        proxy.thaw()
+        back = time.monotonic()
+        wait_for(all_status(frozen, "revoked"), timeout=20, message=worker.log)
+        assert time.monotonic() - back < 10
+    finally:
+        worker.stop()
+        proxy.stop()
+    assert_revoked_once(frozen, stalled_names)
+    assert_revoked_once(healthy, names)
+    assert RevocationAttempt.objects.filter(system=stalled).exclude(outcome="success").count() <= 2
+    assert AuditEvent.objects.filter(action="system.target_reachable").count() == 1

@@ -132,6 +132,17 @@ def test_a_target_that_does_not_answer_is_transient(target):
             args = () if call == "list_accounts" else ([credential],)
             error = expect_error(lambda: getattr(connector, call)(*args))  # noqa: B023
         assert error.permanent is False, (call, error.message)
+        # The target, not the credential: the engine defers the batch and opens the
+        # system's outage instead of spending a try per credential.
+        assert error.unreachable is True, (call, error.message)
+
+
+def test_probe_passes_on_a_live_target_and_fails_as_unreachable_on_a_down_one(target):
+    with connector_for(target.system()) as connector:
+        connector.probe()
+    with connector_for(target.down_system()) as connector, pytest.raises(ConnectorError) as caught:
+        connector.probe()
+    assert caught.value.unreachable and not caught.value.permanent
 
 
 def test_refused_connector_credentials_are_permanent(target):
