@@ -79,6 +79,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Security officers must pass TOTP before any dashboard page (dashboard.middleware).
     "dashboard.middleware.RequireOTPMiddleware",
+    # A view's 404 (often a permission refusal) renders 404.html even with DEBUG on.
+    "dashboard.middleware.DashboardNotFoundMiddleware",
+    # Bidi overrides that older rows hold are shown as code points, never applied.
+    "dashboard.middleware.BidiControlsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

@@ -15,6 +15,13 @@ import re
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Bidirectional controls (embeddings and overrides U+202A-202E, isolates U+2066-2069,
+# the LRM/RLM marks U+200E/200F): in a name they make "role\u202egnp.exe" read as
+# "roleexe.png", on the very pages that show what will be revoked. Refused in one-line
+# text; the dashboard shows any that older rows hold as visible code points
+# (dashboard.middleware.BidiControlsMiddleware).
+BIDI_CONTROLS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 
 
 def text_problem(value: str, *, multiline: bool = False) -> str | None:
@@ -29,10 +36,15 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
             if multiline
             else "must be one line without control characters"
         )
+    if not multiline and (found := BIDI.search(value)):
+        return (
+            f"must not contain bidirectional control characters "
+            f"(found U+{ord(found.group()):04X}, which reorders how the text reads)"
+        )
     return None
 
 
 def one_line(value: str, limit: int = 200) -> str:
     """``value`` made safe for a mail header or log line: controls become spaces."""
-    cleaned = SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value))
+    cleaned = SURROGATE.sub("\ufffd", BIDI.sub("", _CONTROL.sub(" ", value)))
     return " ".join(cleaned.split())[:limit]

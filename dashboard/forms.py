@@ -36,8 +36,14 @@ class USWDSMixin(_FormBase):
     # The forms set choices and querysets on their fields per request; the stubs type
     # ``fields`` as plain ``Field`` objects, which have neither.
     fields: dict[str, Any]
+    # Forms that share a page with another form name their ids after themselves
+    # ("id_terminate_reason"), so no two fields on a page share an id; field names,
+    # and so what the views read from POST, stay as they are.
+    id_prefix = ""
 
     def __init__(self, *args, **kwargs):
+        if self.id_prefix:
+            kwargs.setdefault("auto_id", f"id_{self.id_prefix}_%s")
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             css = next(
@@ -53,7 +59,12 @@ class USWDSMixin(_FormBase):
                 attrs = self.fields[name].widget.attrs
                 attrs["class"] = attrs.get("class", "") + " usa-input--error"
                 attrs["aria-invalid"] = "true"
-                attrs["aria-describedby"] = f"{name}-error"
+                # The ids _field.html gives the hint and the error; both are read out.
+                auto_id = self[name].auto_id
+                described = [f"{auto_id}_error"]
+                if self.fields[name].help_text:
+                    described.insert(0, f"{auto_id}_helptext")
+                attrs["aria-describedby"] = " ".join(described)
 
 
 def apply_validation_error(form: forms.Form, exc: ValidationError) -> None:
@@ -69,8 +80,23 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
+class TokenField(forms.CharField):
+    """Authenticator apps show "123 456": spaces (and dashes) are not part of the code."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return "".join(ch for ch in value if ch not in " -\u00a0\u202f\t")
+
+    def widget_attrs(self, widget):
+        # maxlength counts the spaces a person types; the length is checked without them.
+        attrs = super().widget_attrs(widget)
+        attrs.pop("maxlength", None)
+        attrs.pop("minlength", None)
+        return attrs
+
+
 class TokenForm(USWDSMixin, forms.Form):
-    token = forms.CharField(
+    token = TokenField(
         label="Six-digit code from your authenticator app",
         min_length=6,
         max_length=8,
@@ -170,12 +196,14 @@ class ContractForm(USWDSMixin, forms.Form):
 
 
 class ContractEndDateForm(USWDSMixin, forms.Form):
+    id_prefix = "end"
     end_date = forms.DateField(widget=DateInput, label="New end date")
     grace_days = forms.IntegerField(min_value=0, max_value=365, required=False)
     reason = forms.CharField(max_length=500, label="Reason for the change")
 
 
 class ContractTerminateForm(USWDSMixin, forms.Form):
+    id_prefix = "terminate"
     effective_date = forms.DateField(
         widget=DateInput, required=False, help_text="Leave empty to terminate today."
     )
@@ -211,14 +239,17 @@ class SystemFilterForm(USWDSMixin, forms.Form):
 
 
 class RevokeForm(USWDSMixin, forms.Form):
+    id_prefix = "revoke"
     reason = forms.CharField(max_length=1000, label="Reason for revoking")
 
 
 class ManualTaskCompleteForm(USWDSMixin, forms.Form):
+    id_prefix = "task"
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=2000,
         label="What was done (kept in the audit trail)",
+        error_messages={"required": "Say what you did to revoke the access."},
     )
 
 
@@ -263,6 +294,7 @@ class FindingFilterForm(USWDSMixin, forms.Form):
 
 
 class FindingTriageForm(USWDSMixin, forms.Form):
+    id_prefix = "triage"
     to = forms.ChoiceField(
         label="Decision",
         choices=[
@@ -279,6 +311,7 @@ class FindingTriageForm(USWDSMixin, forms.Form):
 
 
 class FindingAdoptForm(USWDSMixin, forms.Form):
+    id_prefix = "adopt"
     vendor = forms.ModelChoiceField(queryset=Vendor.objects.none())
     contracts = forms.ModelMultipleChoiceField(
         queryset=Contract.objects.none(), help_text="Contracts that authorise this access."

@@ -1,12 +1,17 @@
-"""Template helpers: navigation permissions, SVG bar charts, status tags, durations."""
+"""Template helpers: navigation permissions, SVG bar charts, status tags, durations,
+times with their zone, numbers."""
 
 import datetime as dt
 import json
+from typing import Any
 
 from django import template
+from django.utils import dateformat
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince, timeuntil
 
-from dashboard.access_control import connector_error_readers, held_perms
+from dashboard.access_control import connector_error_readers, display_zone, held_perms
 from revocation.selectors import connector_error_shown
 
 register = template.Library()
@@ -60,6 +65,22 @@ def status_tag(value: str, label: str | None = None):
     return format_html('<span class="usa-tag sd-tag {}">{}</span>', css, label or value)
 
 
+def _utc_iso(value):
+    """Datetimes in audit JSON, whatever offset they were recorded with, as UTC 'Z'."""
+    if isinstance(value, dict):
+        return {k: _utc_iso(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_utc_iso(v) for v in value]
+    if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and "T" in value:
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            return value
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
 @register.filter
 def demo_tag(label: str):
     """A system's ``demo_label`` ("demo: host does not exist") as a tag beside its name,
@@ -73,7 +94,80 @@ def demo_tag(label: str):
 def pretty_json(value) -> str:
     if value is None:
         return ""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return json.dumps(_utc_iso(value), indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _aware(value) -> dt.datetime | None:
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _zone(context, agency: Any) -> dt.tzinfo:
+    if agency is not None and hasattr(agency, "tz"):
+        return agency.tz
+    request = context.get("request")
+    return display_zone(request) if request is not None else dt.UTC
+
+
+@register.simple_tag(takes_context=True)
+def when(context, value, fmt: str = "Y-m-d H:i", agency=None, empty: str = "—"):
+    """A moment in the agency's zone, named ("2026-12-07 14:05 CET"), with UTC in the
+    title and a machine-readable datetime. ``agency`` defaults to the zone the user's
+    agencies share (dashboard.access_control.display_zone)."""
+    moment = _aware(value)
+    if moment is None:
+        return empty
+    local = moment.astimezone(_zone(context, agency))
+    utc = moment.astimezone(dt.UTC)
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{} {}</time>',
+        utc.isoformat().replace("+00:00", "Z"),
+        dateformat.format(utc, "Y-m-d H:i:s"),
+        dateformat.format(local, fmt),
+        local.tzname(),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def ago(context, value, agency=None, empty: str = "—"):
+    """'3 hours ago' or 'in 2 days', with the moment itself (agency zone and UTC) in the title."""
+    moment = _aware(value)
+    if moment is None:
+        return empty
+    local = moment.astimezone(_zone(context, agency))
+    now = dt.datetime.now(dt.UTC)
+    words = f"{timesince(moment, now)} ago" if moment <= now else f"in {timeuntil(moment, now)}"
+    return format_html(
+        '<time datetime="{}" title="{} {} ({} UTC)">{}</time>',
+        moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        dateformat.format(local, "Y-m-d H:i"),
+        local.tzname(),
+        dateformat.format(moment.astimezone(dt.UTC), "Y-m-d H:i"),
+        words,
+    )
+
+
+@register.filter
+def number(value) -> str:
+    """18000000 -> '18,000,000' (not USE_THOUSAND_SEPARATOR: ids in URLs must stay bare)."""
+    if value is None or value == "":
+        return "—"
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
+def millis(value) -> str:
+    """A call's duration: '0 ms', '840 ms', '2.4 s'; '—' when it never finished."""
+    if value is None or value == "":
+        return "—"
+    ms = int(value)
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
 @register.filter

@@ -6,11 +6,12 @@ import qrcode
 import qrcode.image.svg
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
+from django_otp import devices_for_user, match_token, user_has_device
 from django_otp import login as otp_login
-from django_otp import match_token, user_has_device
 
 from audit.actor import Actor
 from dashboard import services
@@ -32,6 +33,26 @@ def _qr_svg(uri: str) -> str:
     return mark_safe(image.to_string(encoding="unicode"))  # noqa: S308
 
 
+def _throttled_for(devices) -> int:
+    """Seconds until a code may be tried again (django-otp doubles the wait after each
+    wrong code and refuses even the right code meanwhile), or 0."""
+    waits = []
+    for device in devices:
+        allowed, data = device.verify_is_allowed()
+        if not allowed:
+            until = (data or {}).get("locked_until")
+            seconds = (until - timezone.now()).total_seconds() if until else 1
+            waits.append(max(int(seconds + 0.999), 1))
+    return min(waits) if len(waits) == len(devices) and waits else 0
+
+
+def _wait_message(seconds: int) -> str:
+    return (
+        f"Too many wrong codes in a row: wait {seconds} second{'s' if seconds != 1 else ''}, "
+        "then enter the code your app shows at that moment."
+    )
+
+
 @never_cache
 @login_required
 def otp_setup(request):
@@ -40,12 +61,19 @@ def otp_setup(request):
     device = services.otp_device_start(user=request.user)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # Asked before the check: a refusal while throttled is not the clock's fault.
+        wait = _throttled_for([device])
         if services.otp_device_confirm(
             actor=Actor.from_request(request), device=device, token=form.cleaned_data["token"]
         ):
             otp_login(request, device)
             return redirect(_next_url(request))
-        form.add_error("token", "That code did not match. Check your device's clock and retry.")
+        form.add_error(
+            "token",
+            _wait_message(wait)
+            if wait
+            else "That code did not match. Check your device's clock and retry.",
+        )
     secret = base64.b32encode(device.bin_key).decode()
     return render(
         request,
@@ -67,6 +95,7 @@ def otp_verify(request):
         return redirect("otp_setup")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        wait = _throttled_for(list(devices_for_user(request.user, confirmed=True)))
         device = match_token(request.user, form.cleaned_data["token"])
         services.otp_verification_record(
             actor=Actor.from_request(request), user=request.user, device=device
@@ -74,7 +103,12 @@ def otp_verify(request):
         if device is not None:
             otp_login(request, device)
             return redirect(_next_url(request))
-        form.add_error("token", "That code did not match. Try the current code from your app.")
+        form.add_error(
+            "token",
+            _wait_message(wait)
+            if wait
+            else "That code did not match. Try the current code from your app.",
+        )
     return render(
         request,
         "registration/otp_verify.html",

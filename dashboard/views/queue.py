@@ -1,40 +1,63 @@
-"""The revocation queue: pending, failed (with the connector's error), manual tasks."""
+"""The revocation queue: manual tasks, failed (with the connector's error), pending."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
-from dashboard.forms import ManualTaskCompleteForm
+from dashboard.forms import ManualTaskCompleteForm, apply_validation_error
 from dashboard.views._common import render_page_or_partial
 from revocation import selectors as revocation_selectors
 from revocation.services import manual_task_complete
 from vendors.permissions import REVOKE
 
 
-@login_required
-def revocation_queue(request):
+def _task_form(task, data=None) -> ManualTaskCompleteForm:
+    # One form per task on the page: ids named after the task, errors shown in its card.
+    return ManualTaskCompleteForm(data, auto_id=f"id_task{task.pk}_%s")
+
+
+def _render_queue(request, *, invalid=None, status: int = 200):
+    """The whole queue, or (htmx, every 10 s) its live part: manual tasks, failed and
+    pending. ``invalid`` is a (task id, bound form) whose errors go in that task's card."""
     user = request.user
+    tasks = list(revocation_selectors.open_manual_tasks(user=user)[:200])
+    can_complete = set(
+        revocation_selectors.open_manual_tasks(user=user, perm=REVOKE).values_list("pk", flat=True)[
+            :200
+        ]
+    )
+    rows = [
+        (
+            task,
+            (invalid[1] if invalid and invalid[0] == task.pk else _task_form(task))
+            if task.pk in can_complete
+            else None,
+        )
+        for task in tasks
+    ]
     context = {
+        "tasks": tasks,
+        "task_rows": rows,
+        "now_at": timezone.now(),
         "pending": revocation_selectors.pending_credentials(user=user)[:200],
         "pending_count": revocation_selectors.pending_credentials(user=user).count(),
         "failed": revocation_selectors.failed_credentials(user=user)[:200],
         "failed_count": revocation_selectors.failed_credentials(user=user).count(),
     }
-    # htmx polls only the pending and failed tables (every 10 s per open page), so the
-    # manual tasks are read for the whole page alone.
-    if not request.htmx:
-        context["tasks"] = revocation_selectors.open_manual_tasks(user=user)[:200]
-        context["can_complete_ids"] = set(
-            revocation_selectors.open_manual_tasks(user=user, perm=REVOKE).values_list(
-                "pk", flat=True
-            )[:200]
-        )
-    return render_page_or_partial(
+    response = render_page_or_partial(
         request, "dashboard/queue.html", "dashboard/_queue_live.html", context
     )
+    response.status_code = status
+    return response
+
+
+@login_required
+def revocation_queue(request):
+    return _render_queue(request)
 
 
 @login_required
@@ -43,16 +66,15 @@ def manual_task_complete_view(request, pk: int):
     task = get_object_or_404(
         revocation_selectors.open_manual_tasks(user=request.user, perm=REVOKE), pk=pk
     )
-    form = ManualTaskCompleteForm(request.POST)
+    form = _task_form(task, request.POST)
     if not form.is_valid():
-        messages.error(request, "Say what you did to revoke the access before completing.")
-        return redirect("revocation_queue")
+        return _render_queue(request, invalid=(task.pk, form), status=400)
     try:
         manual_task_complete(
             actor=Actor.from_request(request), task=task, note=form.cleaned_data["note"]
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"Manual task for {task.credential.external_id} completed.")
+        apply_validation_error(form, exc)
+        return _render_queue(request, invalid=(task.pk, form), status=400)
+    messages.success(request, f"Manual task for {task.credential.external_id} completed.")
     return redirect("revocation_queue")

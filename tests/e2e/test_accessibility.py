@@ -1,0 +1,259 @@
+"""axe-core (npm, served to this test only) on every dashboard page, in every role, at
+1280 and 375 px: no serious or critical WCAG 2.1 A/AA violation anywhere.
+
+Pages come from walking dashboard.urls, so a new page is checked without touching this
+file; a pattern with an object id takes one from the estate below (a new kind of object
+needs an entry in ``_ids``, and the test says so). POST-only endpoints (405) and
+downloads (not HTML) are skipped. One browser, and one context and page per role, keep
+the whole walk within a minute or two.
+"""
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from access.models import Credential, System
+from audit.actor import Actor
+from findings.models import Finding
+from revocation.models import ManualTask
+from revocation.services import revocation_batch_run
+from revocation.services.requests import credential_revoke
+from tests.factories import (
+    AgencyFactory,
+    ContractFactory,
+    CredentialFactory,
+    SystemFactory,
+    UserFactory,
+    VendorFactory,
+)
+from vendors.permissions import role_grant
+from vendors.services import contract_terminate, vendor_update
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+FAILING_IMPACTS = {"serious", "critical"}
+WIDTHS = (1280, 375)
+SHOTS_WANTED = bool(os.environ.get("SUNDOWN_SCREENSHOTS"))
+SHOT_ROLES = ("anonymous", "officer", "clerk")
+# Dashboard routes that are not pages a person reads (none needed so far: POST-only
+# verbs answer 405 to GET and downloads are not HTML, both detected at run time).
+# What axe 4.14 no longer checks under WCAG tags: ids are unique, and every id a label
+# or an aria-* reference names exists (Django's help-text ids once pointed nowhere).
+ID_CHECK = r"""() => {
+    const problems = [];
+    const counts = new Map();
+    for (const el of document.querySelectorAll('[id]')) {
+        counts.set(el.id, (counts.get(el.id) || 0) + 1);
+    }
+    for (const [id, n] of counts) {
+        if (n > 1) problems.push(`duplicate id "${id}" (${n} elements)`);
+    }
+    for (const attr of ['aria-describedby', 'aria-labelledby', 'aria-controls']) {
+        for (const el of document.querySelectorAll(`[${attr}]`)) {
+            for (const ref of el.getAttribute(attr).split(/\s+/).filter(Boolean)) {
+                if (!document.getElementById(ref)) problems.push(`${attr}="${ref}" names nothing`);
+            }
+        }
+    }
+    for (const label of document.querySelectorAll('label[for]')) {
+        if (!document.getElementById(label.htmlFor)) {
+            problems.push(`label for="${label.htmlFor}" names nothing`);
+        }
+    }
+    return problems;
+}"""
+LONG_NAME = "Consolidated " + "Regional Infrastructure and Data Processing Services " * 4
+LONG_NAME = LONG_NAME[:200]
+
+
+def _persona(username, agency, role):
+    user = UserFactory(username=username)
+    role_grant(user=user, agency=agency, role=role)
+    return user
+
+
+@pytest.fixture
+def estate():
+    health = AgencyFactory(name="Federal Ministry of Health", slug="health")
+    tax = AgencyFactory(name="Regional Tax Office", slug="tax")
+    users = {
+        "officer": _persona("officer", health, "security_officer"),
+        "clerk": _persona("clerk", health, "procurement"),
+        "auditor": _persona("auditor", health, "auditor"),
+        "integration": _persona("integration", health, "integration"),
+        "superuser": UserFactory(username="root", is_superuser=True, is_staff=True),
+    }
+    actor = Actor.for_user(users["officer"], source_ip="192.0.2.10", request_id="axe")
+    today = timezone.now().astimezone(health.tz).date()
+    acme = VendorFactory(agency=health, name="Acme Data Services", registration_number="HRB-1")
+    VendorFactory(agency=health, name=LONG_NAME, registration_number="HRB-LONG")
+    running = ContractFactory(vendor=acme, reference="ACME-2026", title="Data processing")
+    ending = ContractFactory(vendor=acme, reference="ACME-SOON", end_date=today)
+    old = ContractFactory(
+        vendor=acme,
+        reference="ACME-OLD",
+        start_date=today - dt.timedelta(days=400),
+        end_date=today - dt.timedelta(days=3),
+        access_ends_at=timezone.now() - dt.timedelta(days=2),
+        status="ended",
+    )
+    desk = SystemFactory(agency=health, name="citizen-helpdesk", kind=System.Kind.MANUAL)
+    db = SystemFactory(
+        agency=health,
+        name="citizen-db",
+        kind=System.Kind.POSTGRES,
+        config={"host": "db.internal", "port": 5432, "dbname": "citizens", "user": "sundown"},
+        estimated_records=18_000_000,
+    )
+    live = CredentialFactory(vendor=acme, system=db, external_id="acme_rw", contracts=[running])
+    CredentialFactory(vendor=acme, system=desk, external_id="acme_old", contracts=[old])
+    CredentialFactory(
+        vendor=acme,
+        system=db,
+        external_id="acme_broken",
+        contracts=[ending],
+        status=Credential.Status.FAILED,
+        last_error="permission denied to drop role",
+    )
+    manual = CredentialFactory(vendor=acme, system=desk, external_id="acme_agent_1")
+    credential_revoke(actor=actor, credential=manual, reason="Contract ended")
+    revocation_batch_run(system_id=desk.pk, worker="axe")
+    vendor_update(actor=actor, vendor=acme, risk_tier="high")
+    contract_terminate(actor=actor, contract=ending, reason="Breach of the data clause")
+    finding = Finding.objects.create(
+        kind="drift",
+        severity="critical",
+        system=db,
+        account="acme_rw",
+        vendor=acme,
+        credential=live,
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
+    # The other agency, so agency pickers and lists have more than one row for the superuser.
+    zeta = VendorFactory(agency=tax, name="Zeta Secret Contractors")
+    CredentialFactory(vendor=zeta, external_id="zeta_admin")
+    ids = {
+        "vendors": acme.pk,
+        "contracts": running.pk,
+        "systems": db.pk,
+        "credentials": live.pk,
+        "findings": finding.pk,
+        "revocations/tasks": ManualTask.objects.get(credential=manual).pk,
+    }
+    return {"users": users, "ids": ids}
+
+
+def _routes(patterns=None, prefix=""):
+    """(route, name) for every dashboard URL pattern, includes followed."""
+    if patterns is None:
+        patterns = get_resolver("dashboard.urls").url_patterns
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _routes(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry.name
+
+
+def _pages(ids) -> dict[str, str]:
+    """URL -> URL name, for every dashboard route."""
+    urls = {}
+    for route, name in _routes():
+        if "<" not in route:
+            urls[reverse(name)] = name
+            continue
+        owner = route.split("/<", 1)[0]
+        assert owner in ids, f"give the axe walk an object for {route!r} in _ids"
+        urls[reverse(name, args=[ids[owner]])] = name
+    return urls
+
+
+def _axe(page) -> list[dict]:
+    return page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {
+                runOnly: {type: 'tag', values: tags}, resultTypes: ['violations'],
+            });
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary),
+            }));
+        }""",
+        WCAG_TAGS,
+    )
+
+
+def _is_page(response) -> bool:
+    """HTML a person reads: not a POST-only verb (405) nor a download (an evidence pack)."""
+    content_type = response.headers.get("content-type") or ""
+    return response.status != 405 and content_type.startswith("text/html")
+
+
+def test_axe_every_page_every_role_both_widths(live_server, browser, signed_in_page, estate):
+    pages = _pages(estate["ids"])
+    pages[reverse("login")] = "login"
+    assert len(pages) >= 20, pages
+    # `make screenshots` also keeps a picture of every page at both widths, each in the
+    # first role (in SHOT_ROLES order) that sees it.
+    shots = Path(os.environ["SUNDOWN_SCREENSHOTS"]) / "pages" if SHOTS_WANTED else None
+    shot_taken: set[tuple[str, int]] = set()
+    axe_source = AXE.read_text()
+    failures: list[str] = []
+    runs = 0
+    started = time.monotonic()
+    roles: list[tuple[str, object]] = [("anonymous", None), *estate["users"].items()]
+    for role, user in roles:
+        # An init script, not a <script> tag: the CSP refuses inline scripts, and
+        # users never get axe (it is not among the static files).
+        if user is None:
+            context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
+            page = context.new_page()
+        else:
+            page = signed_in_page(user, WIDTHS[0])
+            context = page.context
+        context.add_init_script(script=axe_source)
+        role_pages = [
+            url
+            for url in (pages if user is not None else [reverse("login")])
+            if url != reverse("login") or user is None
+            if _is_page(page.request.get(live_server.url + url, max_redirects=5))
+        ]
+        assert role_pages, role
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            seen: set[str] = set()
+            for url in role_pages:
+                response = page.goto(live_server.url + url)
+                assert response is not None, url
+                # A refusal is the same 404 page wherever it comes from, and a redirect
+                # lands on a page this walk visits anyway: check each once per width.
+                landed = "404" if response.status == 404 else page.url
+                if landed in seen:
+                    continue
+                seen.add(landed)
+                runs += 1
+                name = pages[url]
+                if shots and role in SHOT_ROLES and response.ok and (name, width) not in shot_taken:
+                    shot_taken.add((name, width))
+                    shots.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+                where = f"{role} {width}px {url} ({response.status})"
+                failures.extend(f"{where}: {problem}" for problem in page.evaluate(ID_CHECK))
+                for violation in _axe(page):
+                    if violation["impact"] in FAILING_IMPACTS:
+                        failures.append(
+                            f"{where}: {violation['id']} [{violation['impact']}] "
+                            f"{violation['help']}\n    " + "\n    ".join(violation["nodes"])
+                        )
+        context.close()
+    elapsed = time.monotonic() - started
+    print(f"axe: {runs} runs in {elapsed:.1f} s")
+    assert not failures, "\n".join(failures)
+    assert runs >= 2 * len(WIDTHS) * len(roles), runs
