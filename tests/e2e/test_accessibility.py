@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from access.models import Credential, System
 from audit.actor import Actor
-from findings.models import Finding
+from findings.models import AccountPattern, Finding, VendorNetwork
 from revocation.models import ManualTask
 from revocation.services import revocation_batch_run
 from revocation.services.requests import credential_revoke
@@ -149,7 +149,9 @@ def estate():
         "systems": db.pk,
         "credentials": manual.pk,  # pending, with an attempt and a manual task
         "findings": finding.pk,
-        "revocations/tasks": ManualTask.objects.get(credential=manual).pk,
+        "tasks": ManualTask.objects.get(credential=manual).pk,
+        "patterns": AccountPattern.objects.create(vendor=acme, kind="prefix", value="acme_").pk,
+        "networks": VendorNetwork.objects.create(vendor=acme, cidr="192.0.2.0/24").pk,
     }
     return {"users": users, "ids": ids}
 
@@ -166,15 +168,18 @@ def _routes(patterns=None, prefix=""):
 
 
 def _pages(ids) -> dict[str, str]:
-    """URL -> URL name, for every dashboard route."""
+    """URL -> URL name, for every dashboard route; each id in a route is that of the
+    estate's object named by the path segment before it ("vendors/<pk>/patterns/<id>")."""
     urls = {}
     for route, name in _routes():
-        if "<" not in route:
-            urls[reverse(name)] = name
-            continue
-        owner = route.split("/<", 1)[0]
-        assert owner in ids, f"give the axe walk an object for {route!r} in _ids"
-        urls[reverse(name, args=[ids[owner]])] = name
+        args = []
+        segments = route.split("/")
+        for i, segment in enumerate(segments):
+            if segment.startswith("<"):
+                owner = segments[i - 1]
+                assert owner in ids, f"give the axe walk an object for {owner!r} ({route}) in ids"
+                args.append(ids[owner])
+        urls[reverse(name, args=args)] = name
     return urls
 
 
