@@ -50,15 +50,16 @@ def screenshots_dir():
 @pytest.fixture
 def signed_in_page(live_server, browser):
     """``open(user, width=1280)``: a page whose browser holds ``user``'s session, past
-    TOTP (the sign-in itself is tested in test_dashboard_e2e); contexts closed after."""
+    TOTP unless ``verified=False`` (the sign-in itself is tested in test_dashboard_e2e);
+    contexts closed after."""
     from tests.sessions import signed_in
 
     contexts = []
 
-    def open_page(user, width: int = 1280, **context_kwargs):
+    def open_page(user, width: int = 1280, *, verified: bool = True, **context_kwargs):
         context = browser.new_context(viewport={"width": width, "height": 900}, **context_kwargs)
         contexts.append(context)
-        session = signed_in(user).cookies["sessionid"].value
+        session = signed_in(user, verified=verified).cookies["sessionid"].value
         context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
         return context.new_page()
 
