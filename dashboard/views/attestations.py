@@ -49,6 +49,14 @@ def attestation_list(request):
     labels = dict(RosterAttestation.Status.choices)
     for vendor in page.object_list:
         vendor.last_label = labels.get(vendor.last_status, "")
+        # One form per vendor on the page: ids named after the vendor, never shared.
+        vendor.contact_form = SecurityContactForm(
+            auto_id=f"id_vendor{vendor.pk}_%s",
+            initial={
+                "security_contact_name": vendor.security_contact_name,
+                "security_contact_email": vendor.security_contact_email,
+            },
+        )
     return render(
         request,
         "reviews/attestations.html",
@@ -57,7 +65,6 @@ def attestation_list(request):
             "on_missed": settings.SUNDOWN_ATTESTATION_ON_MISSED,
             "can_send": REVOKE in held,
             "can_edit": MANAGE_VENDORS in held,
-            "form": SecurityContactForm(),
         },
     )
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from access.models import Credential, System
 from audit.actor import Actor
 from findings.models import AccountPattern, Finding, VendorNetwork
+from reviews.services import review_campaign_open
 from revocation.models import ManualTask
 from revocation.services import revocation_batch_run
 from revocation.services.requests import credential_revoke
@@ -155,6 +156,13 @@ def estate():
         "tasks": ManualTask.objects.get(credential=manual).pk,
         "patterns": AccountPattern.objects.create(vendor=acme, kind="prefix", value="acme_").pk,
         "networks": VendorNetwork.objects.create(vendor=acme, cidr="192.0.2.0/24").pk,
+        "attestations": acme.pk,  # a vendor's roster attestation pages
+        "campaigns": review_campaign_open(
+            actor=actor,
+            agency=health,
+            name="Quarterly access review",
+            deadline=timezone.now() + dt.timedelta(days=14),
+        ).pk,
     }
     return {"users": users, "ids": ids}
 
