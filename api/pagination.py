@@ -14,6 +14,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_number(self, request, paginator):
+        # "?page=" is not "page 1" (the schema says a whole number from 1).
+        if request.query_params.get(self.page_query_param) == "":
+            raise ValidationError({"page": [EMPTY]})
+        return super().get_page_number(request, paginator)
+
     def get_page_size(self, request):
         # DRF quietly falls back to the default for "abc" or -3: a client that asked for
         # something the schema does not allow should hear so (schemathesis found it).

@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from access.models import System
-from api.filters import DateTimeRangeFilter, IdFilter
+from api.filters import DateTimeRangeFilter, IdFilter, StrictFilterSet
 from api.serializers import ScopedPrimaryKeyRelatedField, Text
 from api.viewsets import AgencyScopedViewSet, unexpected_fields
 from findings import selectors
@@ -121,7 +121,7 @@ class UsageEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UsageEventFilter(filters.FilterSet):
+class UsageEventFilter(StrictFilterSet):
     agency = IdFilter(field_name=agency_path(UsageEvent))
     system = IdFilter(field_name="system_id")
     vendor = IdFilter(field_name="vendor_id")

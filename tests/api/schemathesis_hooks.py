@@ -57,7 +57,7 @@ RULES = (
         r"^(POST|PATCH) /api/v1/systems/",
         r"^config$",
         r"is not a setting of \w+ systems|not allowed|is not a|must be|needs? |"
-        r"could not|out of range|invalid",
+        r"could not|out of range|invalid|must start with",
     ),
     Rule(
         "a termination date outside the contract's stored dates",

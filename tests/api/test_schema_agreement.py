@@ -61,6 +61,9 @@ def _fields(response) -> dict:
         ("/api/v1/reconciliation-runs/", "status"),
         ("/api/v1/exposure/", "vendor"),
         ("/api/v1/exposure/", "citizen_records"),
+        ("/api/v1/vendors/", "page"),
+        ("/api/v1/reconciliation-runs/", "page"),
+        ("/api/v1/usage-events/", "occurred_at_before"),
     ],
 )
 def test_an_empty_filter_is_refused_not_ignored(api, world, url, param):
@@ -278,6 +281,11 @@ def test_text_query_parameters_say_they_refuse_nul(api, world, schema):
             "POST /api/v1/vendors/",
             {"non_field_errors": ["Constraint “vendor_regno_unique_per_agency” is violated."]},
             False,
+        ),
+        (
+            "PATCH /api/v1/systems/{id}/",
+            {"config": ["The url must start with ldap://, ldaps://."]},
+            True,
         ),
         ("GET /api/v1/findings/", {"kind": ["Select a valid choice."]}, False),
         ("PATCH /api/v1/vendors/{id}/", {"non_field_errors": ["has already ended"]}, False),
