@@ -269,7 +269,7 @@ def test_axe_every_page_every_role_both_widths(live_server, browser, signed_in_p
                 assert response is not None, url
                 # A refusal is the same 404 page wherever it comes from, and a redirect
                 # lands on a page this walk visits anyway: check each once per width.
-                landed = "404" if response.status == 404 else page.url
+                landed = "404" if response.status == 404 else urlsplit(page.url).path
                 if landed in seen:
                     continue
                 seen.add(landed)
