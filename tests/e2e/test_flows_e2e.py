@@ -149,7 +149,7 @@ def test_every_job_in_the_browser(
     assert _vendor_can_log_in(vendor_role)
 
     # 4. Revoke it; the engine revokes on the server and reads it back.
-    page.fill("#id_reason", "Contractor left the project")
+    page.fill("#id_revoke_reason", "Contractor left the project")
     page.click("text=Revoke this credential now")
     page.wait_for_selector("text=Revocation requested")
     revocation_batch_run(system_id=system.pk, worker="e2e")

@@ -55,6 +55,6 @@ def test_home_lists_legacy_systems_with_live_vendor_access(agency, officer):
     CredentialFactory(vendor=vendor, system=legacy)
     html = signed_in(officer).get(reverse("home")).content.decode()
     section = html[html.index('data-testid="legacy-exposure"') :]
-    assert "old-benefits-db" in section and "2400000" in section
+    assert "old-benefits-db" in section and "2,400,000" in section
     assert "11 days" in section
     assert "empty-legacy" not in html
