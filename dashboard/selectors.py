@@ -6,8 +6,9 @@ queries. The other pages read through each app's own selectors.
 import datetime as dt
 import heapq
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -16,7 +17,8 @@ from access.system_config import demo_label
 from dashboard.policy_targets import PolicyTargets, policy_targets
 from findings.kinds import Severity
 from findings.models import Finding
-from revocation.models import ManualTask
+from revocation.models import ManualTask, RevocationAttempt
+from revocation.selectors import access_due_at, failure_summary
 from vendors.models import Agency, Contract
 from vendors.permissions import VIEW, agency_path, within
 from vendors.selectors import agency_list
@@ -64,11 +66,18 @@ class LegacyExposure:
 
 @dataclass
 class FailedRevocation:
-    """A credential whose revocation was requested and failed: access still open."""
+    """A credential whose revocation was requested and failed: access still open.
+
+    ``error`` is the last attempt's error (the connector's words, for those who may read
+    them); ``summary`` says what it means without them. ``since`` names ``due_at``."""
 
     credential: Credential
     requested_at: dt.datetime | None
-    exposed_for: dt.timedelta | None
+    due_at: dt.datetime
+    exposed_for: dt.timedelta
+    since: str
+    error: str
+    summary: str
 
 
 @dataclass
@@ -241,26 +250,71 @@ def _add_overdue(by_id: dict, system_agency: dict, now, limit: int) -> None:
 
 def _add_failed(by_id: dict, ids: list[int], now, limit: int) -> None:
     """The longest-exposed failed revocations per agency, whatever asked for them (two
-    queries: the ids and request times, then only the rows shown)."""
+    queries: ids with when access was due to end, then only the rows shown, each with
+    its last attempt). Exposure runs from when access should have ended: the request
+    (kill switch, a person, a review) or the last contract's end, whichever came first."""
     per_agency: dict[int, list] = {pk: [] for pk in ids}
     rows = (
         within(Credential.objects.all(), ids)
         .filter(status=Credential.Status.FAILED)
-        .values_list("pk", "system__agency_id", "revocation_requested_at")
+        .values_list("pk", "system__agency_id", "revocation_requested_at", "updated_at")
+        .annotate(contracts_end=Max("contracts__access_ends_at"))
         .order_by()
     )
-    never = dt.datetime.max.replace(tzinfo=dt.UTC)  # unknown request time: listed last
-    for pk, agency_id, requested_at in rows:
-        per_agency[agency_id].append((requested_at or never, pk))
+    for pk, agency_id, requested_at, updated_at, contracts_end in rows:
+        due = access_due_at(requested_at, _ended(contracts_end, now)) or updated_at
+        per_agency[agency_id].append((due, pk))
     wanted = {
         pk: when for items in per_agency.values() for when, pk in heapq.nsmallest(limit, items)
     }
-    credentials = Credential.objects.filter(pk__in=list(wanted)).select_related("vendor", "system")
-    for credential in sorted(credentials, key=lambda c: (wanted[c.pk], c.pk)):
-        since = credential.revocation_requested_at
-        by_id[credential.system.agency_id].failed.append(
-            FailedRevocation(credential, since, now - since if since else None)
+    attempts = RevocationAttempt.objects.filter(credential=OuterRef("pk")).order_by(
+        "-started_at", "-pk"
+    )
+    credentials = (
+        Credential.objects.filter(pk__in=list(wanted))
+        .select_related("vendor", "system")
+        .annotate(
+            contracts_end=Max("contracts__access_ends_at"),
+            first_attempt_at=Subquery(
+                attempts.order_by("started_at", "pk").values("started_at")[:1]
+            ),
+            last_outcome=Subquery(attempts.values("outcome")[:1]),
+            last_permanent=Subquery(attempts.values("permanent")[:1]),
+            last_attempt_error=Subquery(attempts.values("error")[:1]),
         )
+    )
+    for row in sorted(
+        (_failed_row(c, now) for c in credentials), key=lambda r: (r.due_at, r.credential.pk)
+    ):
+        by_id[row.credential.system.agency_id].failed.append(row)
+
+
+def _ended(moment: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    return moment if moment is not None and moment <= now else None
+
+
+def _failed_row(credential: Credential, now: dt.datetime) -> FailedRevocation:
+    """Why it failed and since when the access should have been gone, for one row.
+    Rows from before request times were kept fall back to the first attempt, then to
+    when the row last changed (it was marked failed then at the latest)."""
+    c: Any = credential  # the annotations above
+    requested, ended = c.revocation_requested_at, _ended(c.contracts_end, now)
+    due = access_due_at(requested, ended)
+    if due is None and c.first_attempt_at is not None:
+        due, since = c.first_attempt_at, "the first attempt"
+    elif due is None:
+        due, since = c.updated_at, "it failed"
+    else:
+        since = "the request" if due == requested else "the contract ended"
+    return FailedRevocation(
+        credential=credential,
+        requested_at=requested,
+        due_at=due,
+        exposed_for=max(now - due, dt.timedelta(0)),
+        since=since,
+        error=c.last_error or c.last_attempt_error or "",
+        summary=failure_summary(c.last_outcome, permanent=bool(c.last_permanent)),
+    )
 
 
 def _add_findings(by_id: dict, ids: list[int], limit: int) -> None:

@@ -5,6 +5,8 @@ take a vendor their caller has already fetched through that helper (or an operat
 at the shell).
 """
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from access.models import Credential
@@ -15,6 +17,35 @@ from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, agency_id_of, re
 
 # What someone without the audit permission reads where a connector's error would be.
 CONNECTOR_ERROR_HIDDEN = "Could not revoke; security staff have the details."
+# What a failed attempt's outcome says without the target's own words (for the same
+# readers): enough to tell "the target refused" from "it never answered".
+_FAILURE_SUMMARIES: dict[str, str] = {
+    RevocationAttempt.Outcome.VERIFY_FAILED: "Revoked, but the target still accepts it",
+    RevocationAttempt.Outcome.DEFERRED: "The target did not answer",
+    RevocationAttempt.Outcome.ABANDONED: "A worker was lost during the revocation",
+}
+
+
+def failure_summary(outcome: str | None, *, permanent: bool = False) -> str:
+    """A failed revocation's last attempt in plain words, without the connector's error
+    (which may quote the target): for readers who may not see that error."""
+    if not outcome:
+        return "Failed before any attempt was recorded; security staff have the details."
+    if outcome in _FAILURE_SUMMARIES:
+        said = _FAILURE_SUMMARIES[outcome]
+    elif permanent:
+        said = "The target refused the revocation; retrying cannot help"
+    else:
+        said = "The target did not complete the revocation after every retry"
+    return f"{said}; security staff have the details."
+
+
+def access_due_at(requested_at: datetime | None, contracts_end: datetime | None) -> datetime | None:
+    """When access was due to end: the latest end of the credential's contracts when that
+    came first (contract ended), else when revocation was requested (kill switch, a
+    person, a review); None when neither is known."""
+    candidates = [t for t in (requested_at, contracts_end) if t is not None]
+    return min(candidates) if candidates else None
 
 
 def kill_switch_preview(*, vendor: Vendor) -> QuerySet[Credential]:
@@ -100,8 +131,11 @@ def connector_error_readers(user) -> frozenset[int]:
     return frozenset(agencies_for(user, VIEW_AUDIT).values_list("pk", flat=True))
 
 
-def connector_error_shown(text: str, *, obj, readers: frozenset[int]) -> str:
-    """``text`` (an error stored on ``obj`` or its row) as this reader may see it."""
+def connector_error_shown(
+    text: str, *, obj, readers: frozenset[int], summary: str | None = None
+) -> str:
+    """``text`` (an error stored on ``obj`` or its row) as this reader may see it; others
+    read ``summary`` (what the error means, in the engine's words) or a neutral label."""
     if not text:
-        return ""
-    return text if agency_id_of(obj) in readers else CONNECTOR_ERROR_HIDDEN
+        return summary or ""
+    return text if agency_id_of(obj) in readers else (summary or CONNECTOR_ERROR_HIDDEN)

@@ -51,12 +51,13 @@ def nav_perms(context) -> dict:
 
 
 @register.simple_tag(takes_context=True)
-def connector_error(context, obj, text: str) -> str:
+def connector_error(context, obj, text: str, summary: str | None = None) -> str:
     """A connector's error on ``obj`` for those who may read the audit trail of its
-    agency; a neutral label for everyone else (as the API, which needs VIEW_AUDIT)."""
+    agency; ``summary`` (or a neutral label) for everyone else (as the API, which needs
+    VIEW_AUDIT)."""
     request = context.get("request")
     readers = connector_error_readers(request) if request is not None else frozenset()
-    return connector_error_shown(text, obj=obj, readers=readers)
+    return connector_error_shown(text, obj=obj, readers=readers, summary=summary)
 
 
 @register.filter

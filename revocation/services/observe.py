@@ -15,6 +15,7 @@ from django.db.models import Max
 
 from access.models import Credential, System
 from revocation.models import RevocationAttempt
+from revocation.selectors import access_due_at
 from revocation.services.outcomes import Classified
 from vendors.models import Contract
 
@@ -42,9 +43,9 @@ def batch_observe_on_commit(
             .values_list("credentials", "end")
         )
         for pk in decided.revoked:
-            candidates = [t for t in (by_pk[pk].revocation_requested_at, ends.get(pk)) if t]
-            if candidates:
-                due[pk] = min(candidates)
+            when = access_due_at(by_pk[pk].revocation_requested_at, ends.get(pk))
+            if when is not None:
+                due[pk] = when
     failures = [(f.outcome, f.permanent, f.final) for f in decided.failures]
     revoked, handed_off = len(decided.revoked), len(decided.handed_off)
 

@@ -32,6 +32,62 @@ def test_home_lists_a_failed_single_revoke_with_its_exposure(officer_client, off
     assert "zeta_admin" not in body  # another agency's
 
 
+def _failed_cells(body: str, pk: int) -> tuple[str, str]:
+    table = body.split('data-testid="failed-revocations"')[1].split("</table>")[0]
+    reason = table.split(f'data-testid="failed-reason-{pk}">')[1].split("</td>")[0]
+    exposure = table.split(f'data-testid="failed-exposure-{pk}">')[1].split("</td>")[0]
+    return reason, exposure
+
+
+def test_a_kill_switch_that_fails_shows_its_error_and_exposure(
+    officer_client, procurement_client, officer, estate, monkeypatch
+):
+    """Through the real engine: a system of a kind that left the registry fails at once,
+    permanently. Every failed row names why (the connector's error for security staff,
+    what it means for the others) and how long the access has stayed open."""
+    from revocation import tasks
+    from revocation.services import vendor_kill_switch
+
+    monkeypatch.setattr(tasks.revoke_system_batch_task, "delay", lambda sid: None)
+    live, broken = estate["live"], estate["failed"]
+    type(estate["db"]).objects.filter(pk=estate["db"].pk).update(kind="webhook")
+    vendor_kill_switch(actor=Actor.for_user(officer), vendor=estate["vendor"], reason="Breach")
+    Credential.objects.filter(pk=live.pk).update(
+        revocation_requested_at=timezone.now() - dt.timedelta(hours=2, minutes=10)
+    )
+    assert live.pk in revocation_batch_run(system_id=estate["db"].pk, worker="test").failed
+
+    reason, exposure = _failed_cells(officer_client.get(reverse("home")).content.decode(), live.pk)
+    assert "no connector for systems of kind" in reason and "Revoked because: Breach" in reason
+    assert "2 h 10 min" in exposure and "since the request" in exposure
+    reason, _ = _failed_cells(procurement_client.get(reverse("home")).content.decode(), live.pk)
+    assert "no connector" not in reason  # the target's words are for security staff
+    assert "The target refused the revocation; retrying cannot help" in reason
+    # The kill switch moved the factory's failed row too: it has its own attempt now.
+    reason, exposure = _failed_cells(
+        officer_client.get(reverse("home")).content.decode(), broken.pk
+    )
+    assert "no connector" in reason and "since the request" in exposure
+
+
+def test_a_failed_row_without_request_or_attempt_still_says_why_and_since_when(
+    officer_client, estate
+):
+    """Rows from before request times were kept: exposure from the last contract's end
+    when it has passed, else from when the row was marked failed; never a bare dash."""
+    broken, ended = estate["failed"], estate["ended"]
+    body = officer_client.get(reverse("home")).content.decode()
+    reason, exposure = _failed_cells(body, broken.pk)
+    assert "permission denied to drop role" in reason
+    assert "since it failed" in exposure and "—" not in exposure
+    Credential.objects.filter(pk=broken.pk).update(last_error="")
+    broken.contracts.set([ended])  # ended two days ago
+    body = officer_client.get(reverse("home")).content.decode()
+    reason, exposure = _failed_cells(body, broken.pk)
+    assert "Failed before any attempt was recorded" in reason
+    assert "2 days" in exposure and "since the contract ended" in exposure
+
+
 def test_credential_page_polls_while_pending_and_links_its_manual_task(
     officer_client, officer, estate
 ):
