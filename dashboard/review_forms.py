@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from access.models import System
 from dashboard.forms import USWDSMixin
@@ -44,6 +45,7 @@ class ReviewDecideForm(USWDSMixin, forms.Form):
 
 
 class CampaignForm(USWDSMixin, forms.Form):
+    ZONED = ("deadline", "first_run_at")
     agency = forms.ModelChoiceField(queryset=Agency.objects.none())
     name = forms.CharField(max_length=200)
     scope = forms.ChoiceField(choices=Scope.choices)
@@ -53,7 +55,7 @@ class CampaignForm(USWDSMixin, forms.Form):
     system = forms.ModelChoiceField(
         queryset=System.objects.none(), required=False, help_text="For a system campaign."
     )
-    deadline = forms.DateTimeField(widget=DateTimeInput, help_text="UTC.")
+    deadline = forms.DateTimeField(widget=DateTimeInput)
     on_no_answer = forms.ChoiceField(
         choices=OnNoAnswer.choices, label="At the deadline, unanswered items are"
     )
@@ -61,13 +63,31 @@ class CampaignForm(USWDSMixin, forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         perm = permissions.REVOKE
-        self.fields["agency"].queryset = permissions.agencies_for(user, perm)
+        agencies = permissions.agencies_for(user, perm)
+        self.fields["agency"].queryset = agencies
+        # Times are typed as the agency's wall clock, as every page shows them.
+        zones = sorted(set(agencies.values_list("time_zone", flat=True)[:50]))
+        zone = f"Time in {zones[0]}." if len(zones) == 1 else "Time in the agency's zone."
+        for name in self.ZONED:
+            if name in self.fields:
+                extra = self.fields[name].help_text
+                self.fields[name].help_text = f"{extra} {zone}".strip() if extra else zone
         self.fields["vendor"].queryset = permissions.restrict(
             Vendor.objects.all(), user, perm
         ).order_by("name")
         self.fields["system"].queryset = permissions.restrict(
             System.objects.all(), user, perm
         ).order_by("name")
+
+    def clean(self):
+        data = super().clean() or {}
+        agency = data.get("agency")
+        for name in self.ZONED:
+            value = data.get(name)
+            if agency is not None and value is not None:
+                # Django read the wall time in the server's zone (UTC): it is the agency's.
+                data[name] = timezone.make_aware(value.replace(tzinfo=None), agency.tz)
+        return data
 
 
 class ReassignForm(USWDSMixin, forms.Form):
@@ -93,7 +113,7 @@ class ScheduleForm(CampaignForm):
     )
     duration_days = forms.IntegerField(min_value=1, initial=14, label="Reviewers have (days)")
     first_run_at = forms.DateTimeField(
-        widget=DateTimeInput, required=False, help_text="UTC; empty: now."
+        widget=DateTimeInput, required=False, help_text="Empty: now."
     )
 
     def __init__(self, *args, user, **kwargs):

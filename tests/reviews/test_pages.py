@@ -218,3 +218,52 @@ def test_an_officer_schedules_a_recurring_campaign(agency, officer):
     assert (schedule.interval_days, schedule.on_no_answer) == (90, "escalate")
     assert AuditEvent.objects.filter(action="review.schedule_created").count() == 1
     assert "Quarterly privileged" in client.get(reverse("review_campaigns")).content.decode()
+
+
+def test_review_times_are_the_agencys_with_utc_in_the_title(agency, sponsor, officer):
+    """A deadline is typed and shown as the agency's wall clock (Europe/Berlin here),
+    with the UTC moment in the title, on every review page."""
+    vendor = VendorFactory(agency=agency, sponsor=sponsor)
+    CredentialFactory(vendor=vendor, system=SystemFactory(agency=agency), last_used_at=None)
+    client = signed_in(officer)
+    form = client.get(reverse("review_campaigns")).content.decode()
+    assert "Time in Europe/Berlin." in form
+    response = client.post(
+        reverse("review_campaign_open"),
+        {
+            "agency": agency.pk,
+            "name": "Winter check",
+            "scope": "vendor",
+            "vendor": vendor.pk,
+            "deadline": "2030-01-15T17:00",
+            "on_no_answer": "revoke",
+        },
+    )
+    assert response.status_code == 302
+    campaign = ReviewCampaign.objects.get(name="Winter check")
+    assert campaign.deadline == dt.datetime(2030, 1, 15, 16, 0, tzinfo=dt.UTC)  # CET = UTC+1
+    shown = '<time datetime="2030-01-15T16:00:00Z" title="2030-01-15 16:00:00 UTC">'
+    page = client.get(reverse("review_campaign", args=[campaign.pk])).content.decode()
+    assert f"{shown}2030-01-15 17:00 CET</time>" in page
+    assert (
+        f"{shown}2030-01-15 17:00 CET</time>"
+        in client.get(reverse("review_campaigns")).content.decode()
+    )
+    queue = signed_in(sponsor, verified=False).get(reverse("review_queue")).content.decode()
+    assert f"{shown}2030-01-15 17:00 CET</time>" in queue and "never seen" in queue
+
+
+def test_no_template_renders_a_moment_with_the_date_filter():
+    """Moments go through {% when %} / {% ago %} (agency zone, UTC in the title); the
+    date filter would show the server's zone. Dates (contract ends) are days already."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "templates"
+    moment = re.compile(r"\{\{\s*[\w.]*(_at|deadline)\|date")
+    offenders = [
+        f"{path.relative_to(root)}: {match.group()}"
+        for path in root.rglob("*.html")
+        for match in moment.finditer(path.read_text())
+    ]
+    assert offenders == []
