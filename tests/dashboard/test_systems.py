@@ -10,7 +10,7 @@ from access.models import Credential, System
 from audit.models import AuditEvent
 from dashboard.system_forms import config_field_name
 from tests.factories import SystemFactory, UserFactory
-from tests.revocation.connectors.servers import htpasswd_file  # noqa: F401
+from tests.revocation.connectors.servers_local import htpasswd_file  # noqa: F401
 from tests.revocation.helpers import PG
 from tests.sessions import signed_in
 from vendors.permissions import role_grant
