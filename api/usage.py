@@ -85,6 +85,18 @@ class UsageEventBatchSerializer(serializers.Serializer):
         help_text=f"1 to {MAX_BATCH} logins.",
     )
 
+    def to_internal_value(self, data):
+        # Every event's system in one scoped query, not one per event.
+        events = data.get("events") if isinstance(data, dict) else None
+        if isinstance(events, list) and len(events) <= MAX_BATCH:
+            items = self.fields["events"]
+            assert isinstance(items, serializers.ListSerializer)
+            assert isinstance(items.child, UsageEventInSerializer)
+            system = items.child.fields["system"]
+            assert isinstance(system, ScopedPrimaryKeyRelatedField)
+            system.prefetch(e.get("system") for e in events if isinstance(e, dict))
+        return super().to_internal_value(data)
+
 
 class UsageIngestResultSerializer(serializers.Serializer):
     accepted = serializers.ListField(

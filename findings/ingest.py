@@ -25,10 +25,10 @@ Two rules only logs can tell:
   ``SUNDOWN_VOLUME_MIN_BYTES`` (100 MiB). Anomalous events stay out of later
   baselines, so one bulk read does not teach the baseline to expect the next.
 
-Per system, one transaction under the system's row lock (the lock reconciliation and
-``findings_raise`` take): the events, the credentials' last use, the findings and one
-``system.usage_reported`` audit event naming every stored event id. A few queries per
-system whatever the batch size.
+One transaction per batch, under the row locks of its systems (the lock reconciliation
+and ``findings_raise`` take): the events, the credentials' last use, the findings and,
+per system, one ``system.usage_reported`` audit event naming every stored event id. A
+few set-based queries per system whatever the batch size (bench/usage_ingest.py).
 """
 
 from __future__ import annotations
@@ -90,9 +90,19 @@ def usage_events_ingest(*, actor: Actor, reports: list[UsageReport]) -> IngestRe
     for report in reports:
         by_system.setdefault(report.system.pk, []).append(report)
     result = IngestResult()
-    # In system order, like every writer that locks several systems: no deadlock.
-    for system_id in sorted(by_system):
-        _ingest_system(actor=actor, reports=by_system[system_id], result=result)
+    with transaction.atomic():
+        # One transaction for the batch; the systems' row locks (the lock reconciliation
+        # and findings_raise take) in system order, like every writer that locks
+        # several systems: no deadlock.
+        list(
+            System.objects.select_for_update()
+            .filter(pk__in=by_system)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        now = db_now()
+        for system_id in sorted(by_system):
+            _ingest_system(actor=actor, reports=by_system[system_id], result=result, now=now)
     return result
 
 
@@ -103,79 +113,78 @@ def _key_function(system: System) -> Callable[[str], str]:
         return lambda external_id: external_id
 
 
-def _ingest_system(*, actor: Actor, reports: list[UsageReport], result: IngestResult) -> None:
+def _ingest_system(
+    *, actor: Actor, reports: list[UsageReport], result: IngestResult, now: dt.datetime
+) -> None:
     system = reports[0].system
-    with transaction.atomic():
-        System.objects.select_for_update().filter(pk=system.pk).exists()
-        now = db_now()
-        fresh = _fresh(system, reports, result)
-        if not fresh:
-            return
-        creds = _credentials(system, {r.account for r in fresh})
-        patterns = account_patterns(system)
-        vendor_of: dict[str, int | None] = {}
-        sightings: list[Sighting] = []
-        for report in fresh:
-            cred = creds.get(report.account)
-            if cred is not None:
-                vendor_of[report.account] = cred.vendor_id
-            elif report.account not in vendor_of:
-                orphan = orphan_sighting(
-                    Account(external_id=report.account, active=True),
-                    patterns,
-                    _evidence(report),
-                )
-                vendor_of[report.account] = orphan.vendor_id
-                sightings.append(orphan)
-        sightings += _credential_rules(system, fresh, creds)
-        networks = _networks({v for v in vendor_of.values() if v is not None})
-        baselines = _baselines({v for v in vendor_of.values() if v is not None}, now)
-        events = []
-        for report in fresh:
-            cred = creds.get(report.account)
-            vendor_id = vendor_of[report.account]
-            baseline = baselines.get(vendor_id) if vendor_id is not None else None
-            anomaly = _volume_sighting(report, cred, vendor_id, baseline)
-            if anomaly is not None:
-                sightings.append(anomaly)
-            allowed = networks.get(vendor_id) if vendor_id is not None else None
-            source = _source_sighting(report, cred, vendor_id, allowed)
-            if source is not None:
-                sightings.append(source)
-            events.append(
-                UsageEvent(
-                    system=system,
-                    event_id=report.event_id,
-                    account=report.account,
-                    occurred_at=report.occurred_at,
-                    source_address=report.source,
-                    bytes=report.bytes,
-                    credential_id=cred.pk if cred else None,
-                    vendor_id=vendor_id,
-                    volume_anomaly=anomaly is not None,
-                    received_at=now,
-                    reported_by=actor.name[:200],
-                )
+    fresh = _fresh(system, reports, result)
+    if not fresh:
+        return
+    creds = _credentials(system, {r.account for r in fresh})
+    patterns = account_patterns(system)
+    vendor_of: dict[str, int | None] = {}
+    sightings: list[Sighting] = []
+    for report in fresh:
+        cred = creds.get(report.account)
+        if cred is not None:
+            vendor_of[report.account] = cred.vendor_id
+        elif report.account not in vendor_of:
+            orphan = orphan_sighting(
+                Account(external_id=report.account, active=True),
+                patterns,
+                _evidence(report),
             )
-        UsageEvent.objects.bulk_create(events, batch_size=500)
-        _last_used(fresh, creds, now)
-        raised = findings_raise(actor=actor, system=system, sightings=sightings)
-        result.findings_opened += [f.pk for f in raised.opened]
-        times = [r.occurred_at for r in fresh]
-        audit_record(
-            actor=actor,
-            action="system.usage_reported",
-            target=system,
-            agency_id=system.agency_id,
-            after={
-                "events": len(fresh),
-                "event_ids": [r.event_id for r in fresh],
-                "accounts": sorted({r.account for r in fresh})[:100],
-                "from": min(times).isoformat(),
-                "to": max(times).isoformat(),
-                "findings_opened": sorted(f.pk for f in raised.opened),
-            },
+            vendor_of[report.account] = orphan.vendor_id
+            sightings.append(orphan)
+    sightings += _credential_rules(system, fresh, creds)
+    networks = _networks({v for v in vendor_of.values() if v is not None})
+    baselines = _baselines({v for v in vendor_of.values() if v is not None}, now)
+    events = []
+    for report in fresh:
+        cred = creds.get(report.account)
+        vendor_id = vendor_of[report.account]
+        baseline = baselines.get(vendor_id) if vendor_id is not None else None
+        anomaly = _volume_sighting(report, cred, vendor_id, baseline)
+        if anomaly is not None:
+            sightings.append(anomaly)
+        allowed = networks.get(vendor_id) if vendor_id is not None else None
+        source = _source_sighting(report, cred, vendor_id, allowed)
+        if source is not None:
+            sightings.append(source)
+        events.append(
+            UsageEvent(
+                system=system,
+                event_id=report.event_id,
+                account=report.account,
+                occurred_at=report.occurred_at,
+                source_address=report.source,
+                bytes=report.bytes,
+                credential_id=cred.pk if cred else None,
+                vendor_id=vendor_id,
+                volume_anomaly=anomaly is not None,
+                received_at=now,
+                reported_by=actor.name[:200],
+            )
         )
+    UsageEvent.objects.bulk_create(events, batch_size=500)
+    _last_used(fresh, creds, now)
+    raised = findings_raise(actor=actor, system=system, sightings=sightings)
+    result.findings_opened += [f.pk for f in raised.opened]
+    times = [r.occurred_at for r in fresh]
+    audit_record(
+        actor=actor,
+        action="system.usage_reported",
+        target=system,
+        agency_id=system.agency_id,
+        after={
+            "events": len(fresh),
+            "event_ids": [r.event_id for r in fresh],
+            "accounts": sorted({r.account for r in fresh})[:100],
+            "from": min(times).isoformat(),
+            "to": max(times).isoformat(),
+            "findings_opened": sorted(f.pk for f in raised.opened),
+        },
+    )
 
 
 def _fresh(system: System, reports: list[UsageReport], result: IngestResult) -> list[UsageReport]:

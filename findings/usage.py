@@ -68,9 +68,19 @@ def last_used_update(*, used_now: list[int], now: dt.datetime, logins: dict[int,
     time for the others (callers pass only logins later than the stored value)."""
     for ids in chunks(used_now):
         Credential.objects.filter(pk__in=ids).update(last_used_at=now)
-    if logins:
-        in_use = set(used_now)
-        later = [
-            Credential(pk=pk, last_used_at=at) for pk, at in logins.items() if pk not in in_use
-        ]
-        Credential.objects.bulk_update(later, ["last_used_at"], batch_size=500)
+    in_use = set(used_now)
+    later = [(pk, at) for pk, at in logins.items() if pk not in in_use]
+    # One UPDATE ... FROM a list of (id, time) per chunk: bulk_update's CASE WHEN over
+    # 500 ids was a third of a 1,000-event usage batch. "Never back" is in the statement,
+    # so a concurrent later login is kept whichever commits first.
+    table = Credential._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    for rows in chunks(later, chunk_size() // 2):
+        values = ", ".join(["(%s, %s)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH v(id, at) AS (VALUES {values}) "
+                f"UPDATE {table} SET last_used_at = v.at FROM v WHERE {table}.id = v.id "
+                f"AND ({table}.last_used_at IS NULL OR {table}.last_used_at < v.at)",
+                [value for pk, at in rows for value in (pk, adapt(at))],
+            )

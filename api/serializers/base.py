@@ -94,6 +94,47 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         assert queryset is not None  # every field here is declared with a queryset
         return restrict(queryset, user, self.perm)
 
+    def prefetch(self, values) -> None:
+        """Look up every pk of ``values`` in one query for the items about to be validated.
+
+        A list serializer validates its items one by one: without this a batch of 1,000
+        usage events was 1,000 scoped queries (30 s on a loaded machine, past
+        gunicorn's timeout). The answers are those one lookup per item would give.
+        """
+        pks = {pk for pk in (_pk_or_none(value) for value in values) if pk is not None}
+        self._prefetched = self.get_queryset().in_bulk(pks)
+
+    def to_internal_value(self, data):
+        found = getattr(self, "_prefetched", None)
+        if found is None:
+            return super().to_internal_value(data)
+        if not _looks_like_pk(data):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        obj = found.get(_pk_or_none(data))  # None finds nothing
+        if obj is None:
+            self.fail("does_not_exist", pk_value=data)
+        return obj
+
+
+_PK_RANGE = range(-(2**63), 2**63)  # a bigint: anything else names no row
+
+
+def _looks_like_pk(value) -> bool:
+    # What ``queryset.get(pk=value)`` takes without a TypeError/ValueError: an int,
+    # or what int() reads (a float, digits as text).
+    try:
+        int(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return not isinstance(value, bool)
+
+
+def _pk_or_none(value) -> int | None:
+    if not _looks_like_pk(value):
+        return None
+    pk = int(value)
+    return pk if pk in _PK_RANGE else None
+
 
 class ServiceModelSerializer(serializers.ModelSerializer):
     """Base: fields named in ``Meta.immutable`` are accepted on create only."""
