@@ -1,4 +1,7 @@
-"""Target-server fixtures for the connector tests (servers.py, servers_scim.py, servers_local.py and samba_dc.py)."""
+"""Target-server fixtures for the connector tests.
+
+They live in servers.py, servers_scim.py, servers_local.py and samba_dc.py.
+"""
 
 from tests.revocation.connectors.samba_dc import ad_system, samba_dc  # noqa: F401
 from tests.revocation.connectors.servers import (  # noqa: F401

@@ -3,7 +3,8 @@
 A ``Target`` makes systems and vendor accounts on one real server (see servers.py) and
 does, as the target's administrator, what the contract needs to check Sundown by:
 revoking behind Sundown's back, and logging in as the vendor. Adding a connector means
-one subclass here and one line in ``TARGETS``; the contract cases then run against it.
+one subclass here (or in targets_directory.py) and one line in ``TARGETS``; the
+contract cases then run against it.
 """
 
 from __future__ import annotations
@@ -11,19 +12,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
-from typing import ClassVar
 
-import ldap3
 import psycopg2
 import pymysql
-import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from access.models import System
 from tests.revocation.connectors.servers import (
     LOOPBACK,
     MARIADB_PORT,
@@ -34,67 +30,16 @@ from tests.revocation.connectors.servers import (
     redis_admin,
     unique,
 )
+from tests.revocation.connectors.targets_base import VENDOR_PASSWORD, Target
+from tests.revocation.connectors.targets_directory import (
+    ADTarget,
+    LDAPTarget,
+    ScimmyTarget,
+    SCIMTarget,
+)
 from tests.revocation.helpers import PG, pg_admin
 
-VENDOR_PASSWORD = "vendor-pass-1"
-
-
-class Target:
-    """One connector in one ``on_revoke`` mode, on its real server.
-
-    ``login`` is False where the protocol has no vendor login to try (SCIM: the
-    service only manages accounts; the applications behind it check them).
-    """
-
-    kind: ClassVar[str]
-    login: ClassVar[bool] = True
-
-    def __init__(self, request: pytest.FixtureRequest, agency, **config):
-        self.request = request
-        self.agency = agency
-        self.mode = dict(config)
-
-    @property
-    def keeps_account(self) -> bool:
-        """Whether revoking in this mode leaves the account there (disabled, locked)."""
-        return self.mode.get("on_revoke") not in ("drop", "delete")
-
-    def fixture(self, name: str):
-        return self.request.getfixturevalue(name)
-
-    # What every target provides ---------------------------------------------
-    def system(self, **overrides) -> System:
-        """A system the connector reaches with the right credentials."""
-        raise NotImplementedError
-
-    def down_system(self) -> System:
-        """A system whose server does not answer (a free loopback port)."""
-        raise NotImplementedError
-
-    def bad_credentials_system(self) -> System:
-        """A system whose connector password or token the server refuses."""
-        raise NotImplementedError
-
-    def account(self) -> str:
-        """A new vendor account that can log in with VENDOR_PASSWORD; its external_id."""
-        raise NotImplementedError
-
-    def missing(self) -> str:
-        """An external_id of the right shape that the target never had."""
-        raise NotImplementedError
-
-    def revoke_by_hand(self, external_id: str) -> None:
-        """What an administrator would do on the target in this mode, without Sundown."""
-        raise NotImplementedError
-
-    def can_login(self, external_id: str) -> bool:
-        """A real login as the vendor (only where ``login``)."""
-        raise NotImplementedError
-
-    def restore_by_hand(self, external_id: str) -> None:
-        """Undo a revocation in this mode behind Sundown's back (drift), where the
-        revoked account stays on the target."""
-        raise NotImplementedError
+__all__ = ["TARGETS", "VENDOR_PASSWORD", "Target"]
 
 
 class PostgresTarget(Target):
@@ -251,143 +196,6 @@ class RedisTarget(Target):
             client.close()
 
 
-class LDAPTarget(Target):
-    kind = "ldap"
-
-    @property
-    def slapd(self):
-        return self.fixture("slapd")
-
-    def system(self, **overrides):
-        return self.fixture("ldap_system")(**{**self.mode, **overrides})
-
-    def down_system(self):
-        return self.system(url=f"ldap://{LOOPBACK}:{free_port()}", timeout=1)
-
-    def bad_credentials_system(self):
-        return make_system(
-            self.agency, self.kind, self.slapd.config(**self.mode), secret="not-the-password"
-        )
-
-    def account(self):
-        return self.slapd.add_user(password=VENDOR_PASSWORD)
-
-    def missing(self):
-        return f"uid={unique('never')},{self.slapd.people}"
-
-    def revoke_by_hand(self, external_id):
-        with self.slapd.admin_connection() as conn:
-            if self.mode.get("on_revoke") == "delete":
-                conn.delete(external_id)
-            elif self.mode.get("disable_method") == "ppolicy":
-                locked = {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, ["000001010000Z"])]}
-                conn.modify(external_id, locked)
-            else:
-                conn.modify(external_id, {"userPassword": [(ldap3.MODIFY_DELETE, [])]})
-
-    def restore_by_hand(self, external_id):
-        with self.slapd.admin_connection() as conn:
-            if self.mode.get("disable_method") == "ppolicy":
-                conn.modify(external_id, {"pwdAccountLockedTime": [(ldap3.MODIFY_DELETE, [])]})
-            else:
-                password = {"userPassword": [(ldap3.MODIFY_REPLACE, [VENDOR_PASSWORD])]}
-                conn.modify(external_id, password)
-
-    def can_login(self, external_id):
-        return self.slapd.can_bind(external_id, VENDOR_PASSWORD)
-
-
-class ADTarget(Target):
-    """A Samba AD DC of the run's own (samba_dc.py); the vendor's login is a simple
-    bind over LDAPS (test_ad.py also asks the KDC with kinit)."""
-
-    kind = "ad"
-
-    @property
-    def dc(self):
-        return self.fixture("samba_dc")
-
-    def system(self, **overrides):
-        return self.fixture("ad_system")(**{**self.mode, **overrides})
-
-    def down_system(self):
-        return self.system(url=f"ldaps://{LOOPBACK}:{free_port()}", timeout=1)
-
-    def bad_credentials_system(self):
-        return self.system(secret="Not-The-Password-1")
-
-    def account(self):
-        return self.dc.add_user(password=VENDOR_PASSWORD)
-
-    def missing(self):
-        return f"never{uuid.uuid4().hex[:12]}"
-
-    def revoke_by_hand(self, external_id):
-        if self.mode.get("on_revoke") == "delete":
-            self.dc.delete(external_id)
-        else:
-            self.dc.set_uac(external_id, self.dc.uac(external_id) | 0x2)
-
-    def restore_by_hand(self, external_id):
-        self.dc.set_uac(external_id, self.dc.uac(external_id) & ~0x2)
-
-    def can_login(self, external_id):
-        return self.dc.can_bind(external_id, VENDOR_PASSWORD)
-
-
-class SCIMTarget(Target):
-    """scim2-server; ScimmyTarget runs the same cases on an independent implementation."""
-
-    kind = "scim"
-    login = False
-    server_fixture: ClassVar[str] = "scim_server"
-    system_fixture: ClassVar[str] = "scim_system"
-
-    @property
-    def server(self):
-        return self.fixture(self.server_fixture)
-
-    def system(self, **overrides):
-        return self.fixture(self.system_fixture)(**{**self.mode, **overrides})
-
-    def down_system(self):
-        return self.system(url=f"http://{LOOPBACK}:{free_port()}/v2", timeout=1)
-
-    def bad_credentials_system(self):
-        return self.system(token="not-the-token")
-
-    def account(self):
-        return self.server.add_user()
-
-    def missing(self):
-        return str(uuid.uuid4())
-
-    def revoke_by_hand(self, external_id):
-        with self.server.http() as http:
-            if self.mode.get("on_revoke") == "delete":
-                response = http.delete(f"/Users/{external_id}")
-            else:
-                response = http.patch(
-                    f"/Users/{external_id}",
-                    json={
-                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "replace", "path": "active", "value": False}],
-                    },
-                )
-            response.raise_for_status()
-
-    def restore_by_hand(self, external_id):
-        with self.server.http() as http:
-            response = http.patch(
-                f"/Users/{external_id}",
-                json={
-                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "replace", "path": "active", "value": True}],
-                },
-            )
-            response.raise_for_status()
-
-
 class SSHTarget(Target):
     kind = "ssh"
 
@@ -485,11 +293,6 @@ class HtpasswdTarget(Target):
 
     def can_login(self, external_id):
         return self.file.can_login(external_id, VENDOR_PASSWORD)
-
-
-class ScimmyTarget(SCIMTarget):
-    server_fixture = "scimmy_server"
-    system_fixture = "scimmy_system"
 
 
 # Every connector in every on_revoke mode that changes what verify reads. The
