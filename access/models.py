@@ -126,6 +126,11 @@ class Credential(models.Model):
         CONFIRMED = "confirmed", "Revoked, confirmed by a person"
         FAILED = "failed", "Revocation failed"
 
+    # Checked where they are written (the request's reason, the connector's error), not
+    # by every save: an old value there must not block editing the holder
+    # (config.modeling.text_errors).
+    TEXT_WRITTEN_ELSEWHERE = ("revocation_reason", "last_error")
+
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="credentials")
     system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="credentials")
     contracts = models.ManyToManyField(

@@ -21,12 +21,13 @@ _WRITE = ("400", "401", "403", "404", "429")
 
 
 # Request text in the schema's own terms (a regex per field), mirroring what the API
-# refuses: NUL anywhere (api.parsers), control and bidi characters in one-line text and all but
+# refuses: NUL anywhere (api.parsers), control characters in one-line text and all but
 # tab and line breaks in multi-line text (config.text), and a value that is only
 # whitespace where a field may not be blank (DRF trims before its blank check).
-# One-line text also refuses the bidirectional controls (config.text.BIDI_CONTROLS).
-_CONTROLS = "\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
-_CONTROLS_MULTILINE = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+# Both refuse the bidirectional controls (config.text.BIDI_CONTROLS).
+_BIDI = "\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
+_CONTROLS = "\\u0000-\\u001f\\u007f-\\u009f" + _BIDI
+_CONTROLS_MULTILINE = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f" + _BIDI
 # str.isspace() outside the controls above: what str.strip() removes besides them.
 _SPACES = "\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 _ALL_SPACES = "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f\\u0085" + _SPACES

@@ -7,11 +7,17 @@ from config.text import text_problem
 
 
 def text_errors(obj) -> dict[str, str]:
-    """Field errors for text no field should hold: lone surrogates, NUL, and control
-    characters (line breaks too) in one-line fields, which reach mail headers and logs."""
+    """Field errors for text no field should hold: lone surrogates, NUL, bidirectional
+    controls, and control characters (line breaks too) in one-line fields, which reach
+    mail headers and logs. Fields a model names in ``TEXT_WRITTEN_ELSEWHERE`` are
+    checked where they are written (a request's reason, a connector's error), so an old
+    value there never blocks saving the row's other fields."""
     errors = {}
+    elsewhere = getattr(type(obj), "TEXT_WRITTEN_ELSEWHERE", ())
     for field in obj._meta.concrete_fields:
         if not isinstance(field, models.CharField | models.TextField):
+            continue
+        if field.name in elsewhere:
             continue
         value = getattr(obj, field.attname, None)
         if isinstance(value, str):
@@ -19,6 +25,19 @@ def text_errors(obj) -> dict[str, str]:
             if problem:
                 errors[field.name] = f"This field {problem}."
     return errors
+
+
+def free_text(field: str, value: str | None, *, required: str = "") -> str:
+    """A service's free-text argument (a reason, a note) stripped and held to the rules of
+    stored multi-line text (config.text): line breaks and tabs yes, bidirectional and
+    other controls no. ``required``: the field message when it is empty."""
+    value = value.strip() if isinstance(value, str) else ""
+    if required and not value:
+        raise ValidationError({field: required})
+    problem = text_problem(value, multiline=True)
+    if problem:
+        raise ValidationError({field: f"This field {problem}."})
+    return value
 
 
 def save_validated(obj, **save_kwargs) -> None:

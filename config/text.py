@@ -17,9 +17,10 @@ _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Bidirectional controls (embeddings and overrides U+202A-202E, isolates U+2066-2069,
 # the LRM/RLM marks U+200E/200F): in a name they make "role\u202egnp.exe" read as
-# "roleexe.png", on the very pages that show what will be revoked. Refused in one-line
-# text; the dashboard shows any that older rows hold as visible code points
-# (dashboard.middleware.BidiControlsMiddleware).
+# "roleexe.png", on the very pages that show what will be revoked, and in a reason or a
+# note they reorder what the audit trail says was done. Refused in all text people
+# type, one line or several; the dashboard shows any that older rows hold as visible
+# code points (dashboard.middleware.BidiControlsMiddleware).
 BIDI_CONTROLS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 
@@ -36,7 +37,7 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
             if multiline
             else "must be one line without control characters"
         )
-    if not multiline and (found := BIDI.search(value)):
+    if found := BIDI.search(value):
         return (
             f"must not contain bidirectional control characters "
             f"(found U+{ord(found.group()):04X}, which reorders how the text reads)"

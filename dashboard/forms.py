@@ -76,6 +76,19 @@ def apply_validation_error(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+def validation_message(exc: ValidationError) -> str:
+    """A service's ValidationError as one line for a page's banner, each field's message
+    after its name ("Reason: This field must not contain ...")."""
+    if not hasattr(exc, "error_dict"):
+        return " ".join(exc.messages)
+    return " ".join(
+        " ".join(messages)
+        if field == "__all__"
+        else f"{field.replace('_', ' ').capitalize()}: " + " ".join(messages)
+        for field, messages in exc.message_dict.items()
+    )
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -240,7 +253,11 @@ class SystemFilterForm(USWDSMixin, forms.Form):
 
 class RevokeForm(USWDSMixin, forms.Form):
     id_prefix = "revoke"
-    reason = forms.CharField(max_length=1000, label="Reason for revoking")
+    reason = forms.CharField(
+        max_length=1000,
+        label="Reason for revoking",
+        error_messages={"required": "Give a reason for revoking the credential."},
+    )
 
 
 class ManualTaskCompleteForm(USWDSMixin, forms.Form):

@@ -21,7 +21,8 @@ from django.template.loader import render_to_string
 from access.models import Credential, System
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record, audit_record_many
-from config.text import one_line, text_problem
+from config.modeling import free_text
+from config.text import one_line
 from findings.kinds import FINDING_KINDS, Severity, kind_of
 from findings.models import Finding
 from revocation.services.common import db_now
@@ -239,12 +240,7 @@ _TRANSITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def _triage(*, actor: Actor, finding: Finding, to: str, reason: str) -> Finding:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationError({"reason": "Say why (it is kept in the audit trail)."})
-    reason = reason.strip()
-    problem = text_problem(reason, multiline=True)
-    if problem:
-        raise ValidationError({"reason": f"This field {problem}."})
+    reason = free_text("reason", reason, required="Say why (it is kept in the audit trail).")
     action, allowed = _TRANSITIONS[to]
     with transaction.atomic():
         current = Finding.objects.select_for_update().get(pk=finding.pk)

@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from access.models import Credential, System
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record, audit_record_many
+from config.modeling import free_text
 from config.text import one_line
 from reviews.models import OnNoAnswer, ReviewCampaign, ReviewItem, Scope
 from revocation.services.alerts import mail_addresses
@@ -146,7 +147,7 @@ def review_items_decide(
     decided. Revoked items' credentials go to pending in the same transaction
     (trigger ``review``).
     """
-    reason = (reason or "").strip()
+    reason = free_text("reason", reason)
     if decision not in ReviewItem.ANSWERED:
         raise ValidationError({"decision": "Choose keep or revoke."})
     if decision == ReviewItem.Decision.KEEP and not reason:

@@ -131,6 +131,9 @@ class Contract(models.Model):
         ENDED = "ended", "Ended"
         TERMINATED = "terminated", "Terminated early"
 
+    # Checked by contract_terminate, which writes it (config.modeling.text_errors).
+    TEXT_WRITTEN_ELSEWHERE = ("termination_reason",)
+
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="contracts")
     reference = models.CharField(max_length=100)
     title = models.CharField(max_length=200, blank=True, default="")

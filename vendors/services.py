@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit.actor import Actor
 from audit.services import audit_record, changed, snapshot
-from config.modeling import save_validated, set_fields
+from config.modeling import free_text, save_validated, set_fields
 from vendors import permissions
 from vendors.models import Agency, Contract, Vendor
 
@@ -341,9 +341,9 @@ def contract_change_end_date(
             raise ValidationError(
                 {"end_date": "A terminated contract cannot be extended; record a new contract."}
             )
-        if not reason or not reason.strip():
-            raise ValidationError({"reason": "Say why the end date changes (it is audited)."})
-        reason = reason.strip()
+        reason = free_text(
+            "reason", reason, required="Say why the end date changes (it is audited)."
+        )
         save_validated(contract)
         audit_record(
             actor=actor,
@@ -392,8 +392,7 @@ def contract_terminate(
     *, actor: Actor, contract: Contract, effective_date: dt.date | None = None, reason: str
 ) -> Contract:
     """End a contract early: access ends at the end of ``effective_date``, no grace."""
-    if not reason or not reason.strip():
-        raise ValidationError({"reason": "Say why the contract is terminated."})
+    reason = free_text("reason", reason, required="Say why the contract is terminated.")
     with transaction.atomic():
         contract = _lock_contract(contract)
         agency = contract.vendor.agency
@@ -402,7 +401,7 @@ def contract_terminate(
         contract.end_date = plan.effective_date
         contract.grace_days = 0
         contract.status = Contract.Status.TERMINATED
-        contract.termination_reason = reason.strip()
+        contract.termination_reason = reason
         contract.access_ends_at = plan.access_ends_at
         save_validated(contract)
         old, new = changed(before, snapshot(contract, CONTRACT_FIELDS))

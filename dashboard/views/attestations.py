@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
 from dashboard.access_control import held_perms
-from dashboard.forms import USWDSMixin
+from dashboard.forms import USWDSMixin, validation_message
 from dashboard.views._common import found, paginate, require_any_perm
 from reviews.attestation import attestation_send
 from reviews.models import RosterAttestation
@@ -76,7 +76,7 @@ def attestation_send_view(request, pk: int):
     try:
         attestation_send(actor=Actor.from_request(request), vendor=vendor)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, validation_message(exc))
     else:
         messages.success(request, f"Attestation link mailed to {vendor.security_contact_email}.")
     return redirect("attestation_list")
@@ -93,7 +93,7 @@ def security_contact_view(request, pk: int):
     try:
         vendor_update(actor=Actor.from_request(request), vendor=vendor, **form.cleaned_data)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, validation_message(exc))
     else:
         messages.success(request, f"Security contact of {vendor.name} saved.")
     return redirect("attestation_list")

@@ -8,7 +8,12 @@ from django.views.decorators.http import require_POST
 
 from access.selectors import system_get
 from audit.actor import Actor
-from dashboard.forms import FindingAdoptForm, FindingFilterForm, FindingTriageForm
+from dashboard.forms import (
+    FindingAdoptForm,
+    FindingFilterForm,
+    FindingTriageForm,
+    validation_message,
+)
 from dashboard.views._common import found, paginate, query_without_page
 from findings import selectors
 from findings.models import Finding
@@ -80,7 +85,7 @@ def finding_triage_view(request, pk: int):
             actor=Actor.from_request(request), finding=finding, reason=form.cleaned_data["reason"]
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, validation_message(exc))
     else:
         messages.success(request, f"Finding {finding.pk} is now {finding.get_status_display()}.")
     return redirect("finding_detail", pk=finding.pk)
@@ -105,7 +110,7 @@ def finding_adopt_view(request, pk: int):
             reason=data.get("reason", ""),
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, validation_message(exc))
         return redirect("finding_detail", pk=finding.pk)
     messages.success(request, f"{credential.external_id} adopted as a credential.")
     return redirect("credential_detail", pk=credential.pk)

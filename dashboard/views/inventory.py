@@ -73,19 +73,28 @@ def system_detail(request, pk: int):
 @login_required
 def credential_detail(request, pk: int):
     credential = found(selectors.credential_get(user=request.user, pk=pk))
+    return _credential_page(request, credential, RevokeForm())
+
+
+def _credential_page(request, credential: Credential, revoke_form: RevokeForm, status: int = 200):
     return render(
         request,
         "dashboard/credentials/detail.html",
         {
             "credential": credential,
             "contracts": selectors.credential_contracts(credential),
-            "attempts": revocation_attempts(user=request.user, credential=credential)[:50],
+            # Paged like every long list: a credential retried for days has many attempts.
+            "attempts": paginate(
+                request, revocation_attempts(user=request.user, credential=credential), 25
+            ),
+            "query": query_without_page(request),
             "can_revoke": has_agency_perm(request.user, REVOKE, credential)
             and credential.status in (Credential.Status.ACTIVE, Credential.Status.FAILED),
-            "revoke_form": RevokeForm(),
+            "revoke_form": revoke_form,
             "can_edit": has_agency_perm(request.user, MANAGE_INVENTORY, credential),
             "open_task": open_manual_task(credential),
         },
+        status=status,
     )
 
 
@@ -132,12 +141,12 @@ def credential_revoke_view(request, pk: int):
                 reason=form.cleaned_data["reason"],
             )
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            apply_validation_error(form, exc)
         else:
             messages.success(request, f"Revocation of {credential.external_id} requested.")
-    else:
-        messages.error(request, "Give a reason for revoking the credential.")
-    return redirect("credential_detail", pk=credential.pk)
+            return redirect("credential_detail", pk=credential.pk)
+    # The page again, the reason kept and its error beside it.
+    return _credential_page(request, credential, form, status=400)
 
 
 @login_required

@@ -4,15 +4,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
 from dashboard.forms import ManualTaskCompleteForm, apply_validation_error
-from dashboard.views._common import render_page_or_partial
+from dashboard.views._common import paginate, query_without_page, render_page_or_partial
 from revocation import selectors as revocation_selectors
 from revocation.services import manual_task_complete
 from vendors.permissions import REVOKE
+
+# Task cards are taller than table rows: fewer of them to a page.
+TASKS_PAGE, ROWS_PAGE = 20, 50
+_LISTS = ("tasks", "failed", "pending")
 
 
 def _task_form(task, data=None) -> ManualTaskCompleteForm:
@@ -22,14 +27,21 @@ def _task_form(task, data=None) -> ManualTaskCompleteForm:
 
 def _render_queue(request, *, invalid=None, status: int = 200):
     """The whole queue, or (htmx, every 10 s) its live part: manual tasks, failed and
-    pending. ``invalid`` is a (task id, bound form) whose errors go in that task's card."""
+    pending, each paged on its own (tasks_page, failed_page, pending_page; the poll asks
+    for the pages on screen). ``invalid`` is a (task id, bound form) whose errors go in
+    that task's card."""
     user = request.user
-    tasks = list(revocation_selectors.open_manual_tasks(user=user)[:200])
-    can_complete = set(
-        revocation_selectors.open_manual_tasks(user=user, perm=REVOKE).values_list("pk", flat=True)[
-            :200
-        ]
+    task_page = paginate(
+        request, revocation_selectors.open_manual_tasks(user=user), TASKS_PAGE, "tasks_page"
     )
+    tasks = list(task_page.object_list)
+    can_complete = set(
+        revocation_selectors.open_manual_tasks(user=user, perm=REVOKE)
+        .filter(pk__in=[t.pk for t in tasks])
+        .values_list("pk", flat=True)
+    )
+    failed = revocation_selectors.failed_credentials(user=user)
+    pending = revocation_selectors.pending_credentials(user=user)
     rows = [
         (
             task,
@@ -40,13 +52,12 @@ def _render_queue(request, *, invalid=None, status: int = 200):
         for task in tasks
     ]
     context = {
-        "tasks": tasks,
+        "task_page": task_page,
         "task_rows": rows,
         "now_at": timezone.now(),
-        "pending": revocation_selectors.pending_credentials(user=user)[:200],
-        "pending_count": revocation_selectors.pending_credentials(user=user).count(),
-        "failed": revocation_selectors.failed_credentials(user=user)[:200],
-        "failed_count": revocation_selectors.failed_credentials(user=user).count(),
+        "pending_page": paginate(request, pending, ROWS_PAGE, "pending_page"),
+        "failed_page": paginate(request, failed, ROWS_PAGE, "failed_page"),
+        **{f"{name}_query": query_without_page(request, f"{name}_page") for name in _LISTS},
     }
     response = render_page_or_partial(
         request, "dashboard/queue.html", "dashboard/_queue_live.html", context
@@ -77,4 +88,6 @@ def manual_task_complete_view(request, pk: int):
         apply_validation_error(form, exc)
         return _render_queue(request, invalid=(task.pk, form), status=400)
     messages.success(request, f"Manual task for {task.credential.external_id} completed.")
-    return redirect("revocation_queue")
+    # Back to the pages the person was on (the form's action carries them).
+    query = request.GET.urlencode()
+    return redirect(reverse("revocation_queue") + (f"?{query}" if query else ""))

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
 from dashboard.access_control import held_perms
-from dashboard.forms import apply_validation_error
+from dashboard.forms import apply_validation_error, validation_message
 from dashboard.review_forms import CampaignForm, ReassignForm, ReviewDecideForm, ScheduleForm
 from dashboard.views._common import found, paginate, require_any_perm
 from reviews import selectors
@@ -78,7 +78,7 @@ def review_decide_view(request):
             reason=form.cleaned_data["reason"],
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, validation_message(exc))
         return redirect(back)
     label = "kept" if form.cleaned_data["decision"] == ReviewItem.Decision.KEEP else "revoked"
     messages.success(request, f"{len(done)} item(s) {label}.")
@@ -203,7 +203,7 @@ def campaign_reassign_view(request, pk: int):
             from_reviewer=from_user,
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, validation_message(exc))
     else:
         messages.success(request, f"{moved} item(s) reassigned.")
     return redirect("review_campaign", pk=campaign.pk)

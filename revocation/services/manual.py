@@ -17,6 +17,7 @@ from django.utils import timezone
 from access.models import Credential, System
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record_many
+from config.modeling import free_text
 from revocation.models import ManualTask
 from revocation.services.common import (
     credential_target,
@@ -33,9 +34,7 @@ DONE = (Credential.Status.REVOKED, Credential.Status.CONFIRMED)
 
 def manual_task_complete(*, actor: Actor, task: ManualTask, note: str) -> ManualTask:
     """A person confirms they revoked the credential by hand."""
-    if not note or not note.strip():
-        raise ValidationError({"note": "Say what you did to revoke the access."})
-    note = note.strip()
+    note = free_text("note", note, required="Say what you did to revoke the access.")
     with transaction.atomic():
         # Credential before task, the order the batch locks them in: the other
         # order deadlocks with a worker settling the same task.
@@ -96,9 +95,7 @@ def credential_confirm_revoked(*, actor: Actor, credential: Credential, reason: 
     failing, and completing a manual task. Nothing here can move a credential back
     to active.
     """
-    if not reason or not reason.strip():
-        raise ValidationError({"reason": "Say how you know the access is gone."})
-    reason = reason.strip()
+    reason = free_text("reason", reason, required="Say how you know the access is gone.")
     with transaction.atomic():
         credential = (
             Credential.objects.select_for_update().select_related("system").get(pk=credential.pk)

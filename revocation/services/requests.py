@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Now
@@ -10,6 +9,7 @@ from django.db.models.functions import Now
 from access.models import Credential
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record, audit_record_many
+from config.modeling import free_text
 from revocation.constants import REVOCABLE
 from revocation.services.common import credential_target_of
 from revocation.services.dispatch import dispatch_on_commit
@@ -75,8 +75,7 @@ def request_revocation(
 
 def credential_revoke(*, actor: Actor, credential: Credential, reason: str) -> Credential:
     """Revoke one credential now (active or failed -> pending; dispatched on commit)."""
-    if not reason or not reason.strip():
-        raise ValidationError({"reason": "Say why the credential is revoked."})
+    reason = free_text("reason", reason, required="Say why the credential is revoked.")
     with transaction.atomic():
         current = Credential.objects.select_for_update().get(pk=credential.pk)
         if current.status not in REVOCABLE:
@@ -84,7 +83,7 @@ def credential_revoke(*, actor: Actor, credential: Credential, reason: str) -> C
         request_revocation(
             actor=actor,
             queryset=Credential.objects.filter(pk=credential.pk),
-            reason=reason.strip(),
+            reason=reason,
             trigger="manual_revoke",
         )
     return Credential.objects.get(pk=credential.pk)
@@ -92,9 +91,7 @@ def credential_revoke(*, actor: Actor, credential: Credential, reason: str) -> C
 
 def vendor_kill_switch(*, actor: Actor, vendor: Vendor, reason: str) -> list[Credential]:
     """Revoke every active or failed credential of ``vendor`` now and suspend the vendor."""
-    if not reason or not reason.strip():
-        raise ValidationError({"reason": "Say why the kill switch is used."})
-    reason = reason.strip()
+    reason = free_text("reason", reason, required="Say why the kill switch is used.")
     with transaction.atomic():
         vendor = Vendor.objects.select_for_update().get(pk=vendor.pk)
         ids = request_revocation(

@@ -88,3 +88,75 @@ def test_export_with_an_invalid_filter_exports_nothing(auditor_client, estate):
         assert response.content.decode().startswith("Nothing exported: the filter is not valid")
     ok = auditor_client.get(reverse("audit_export"), {"date_from": "2000-01-01"})
     assert ok.status_code == 200
+
+
+def test_the_revocation_queue_pages_each_list(officer_client, estate):
+    """Manual tasks (20 a page), failed and pending (50 a page) each page on their own;
+    the 10-second poll asks for the pages on screen."""
+    from revocation.models import ManualTask
+
+    vendor, desk = estate["vendor"], estate["desk"]
+    now = timezone.now()
+    pending = Credential.objects.bulk_create(
+        Credential(
+            vendor=vendor,
+            system=desk,
+            kind="other",
+            external_id=f"queued_{i:03d}",
+            status="pending",
+            revocation_requested_at=now - dt.timedelta(minutes=i),
+        )
+        for i in range(60)
+    )
+    ManualTask.objects.bulk_create(
+        ManualTask(credential=c, system=desk, reason="manual_system", opened_at=now)
+        for c in pending[:25]
+    )
+    url = reverse("revocation_queue")
+    body = officer_client.get(url).content.decode()
+    assert "Open manual tasks (25)" in body and "Pending (60)" in body
+    assert body.count('class="sd-task"') == 20
+    assert (
+        'aria-label="Manual task pages"' in body and 'aria-label="Pending revocation pages"' in body
+    )
+    assert body.count("queued_") == 20 + 50  # task cards and pending rows on page 1
+    assert "Page 1 of 2" in body and "?pending_page=2" in body
+
+    second = officer_client.get(url, {"pending_page": 2, "tasks_page": 2}).content.decode()
+    assert second.count('class="sd-task"') == 5
+    assert 'hx-get="/revocations/?pending_page=2&amp;tasks_page=2"' in second
+    # The next-page link of one list keeps the page the other list is on.
+    assert "?pending_page=2&amp;tasks_page=1" in second
+    # A task completed from page 2 comes back to page 2.
+    task = ManualTask.objects.filter(status="open").order_by("opened_at", "pk").last()
+    done = officer_client.post(
+        reverse("manual_task_complete", args=[task.pk]) + "?tasks_page=2",
+        {"note": "Removed by hand"},
+    )
+    assert done.status_code == 302 and done.url == "/revocations/?tasks_page=2"
+
+
+def test_a_credentials_attempts_are_paged(officer_client, estate):
+    from revocation.models import RevocationAttempt
+
+    live = estate["live"]
+    now = timezone.now()
+    RevocationAttempt.objects.bulk_create(
+        RevocationAttempt(
+            credential=live,
+            system=live.system,
+            connector="postgres",
+            worker="w1",
+            attempt=i + 1,
+            outcome="error",
+            error=f"refused #{i + 1:02d}",
+            started_at=now - dt.timedelta(minutes=60 - i),
+        )
+        for i in range(30)
+    )
+    url = reverse("credential_detail", args=[live.pk])
+    body = officer_client.get(url).content.decode()
+    assert "30 attempts, newest first" in body and "Page 1 of 2" in body
+    assert "refused #30" in body and "refused #05" not in body
+    body = officer_client.get(url, {"page": 2}).content.decode()
+    assert "refused #05" in body and "refused #30" not in body

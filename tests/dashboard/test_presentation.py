@@ -85,6 +85,68 @@ def test_bidi_override_refused_by_the_api(officer, agency):
     assert "bidirectional" in str(response.json())
 
 
+def test_bidi_controls_refused_in_reasons_and_notes_newlines_kept():
+    from config.text import text_problem
+
+    for ch in "\u200e\u200f\u202a\u202e\u2066\u2069":
+        assert "bidirectional" in text_problem(f"left{ch}right", multiline=True)
+    assert text_problem("line one\n\tline two\r\n", multiline=True) is None
+
+
+def test_bidi_reason_refused_on_the_dashboard_forms(officer_client, estate):
+    """A reason or note with a bidi control comes back as the field's error (400), the
+    text kept; line breaks and tabs are ordinary text."""
+    from access.models import Credential
+    from revocation.models import ManualTask
+    from revocation.services import revocation_batch_run
+
+    live, overdue = estate["live"], estate["overdue"]
+    url = reverse("credential_revoke", args=[live.pk])
+    response = officer_client.post(url, {"reason": "ended \u202eyadot"})
+    body = response.content.decode()
+    assert response.status_code == 400 and 'id="id_revoke_reason_error"' in body
+    assert "bidirectional control characters (found U+202E" in body
+    live.refresh_from_db()
+    assert live.status == Credential.Status.ACTIVE
+
+    response = officer_client.post(
+        reverse("vendor_kill_switch", args=[estate["vendor"].pk]),
+        {"reason": "breach\n\u2067reported", "confirm": "on"},
+    )
+    assert response.status_code == 400 and "found U+2067" in response.content.decode()
+
+    response = officer_client.post(url, {"reason": "Contract ended:\n\tsee ticket 42"})
+    assert response.status_code == 302
+    live.refresh_from_db()
+    assert live.revocation_reason == "Contract ended:\n\tsee ticket 42"
+
+    # A manual task's note: the error in the task's own card.
+    officer_client.post(reverse("credential_revoke", args=[overdue.pk]), {"reason": "ended"})
+    revocation_batch_run(system_id=overdue.system_id, worker="test")
+    task = ManualTask.objects.get(credential=overdue, status=ManualTask.Status.OPEN)
+    response = officer_client.post(
+        reverse("manual_task_complete", args=[task.pk]), {"note": "done\u200f by hand"}
+    )
+    assert response.status_code == 400
+    assert f'id="id_task{task.pk}_note_error"' in response.content.decode()
+    assert "found U+200F" in response.content.decode()
+
+
+def test_bidi_reason_refused_by_the_api_with_its_field(officer, estate):
+    from tests.api.conftest import token_client
+
+    api = token_client(officer)
+    response = api.post(
+        f"/api/v1/vendors/{estate['vendor'].pk}/kill-switch/",
+        {"reason": "breach \u202ereported"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "bidirectional" in str(response.json()["error"]["fields"]["reason"])
+    estate["live"].refresh_from_db()
+    assert estate["live"].status == "active"
+
+
 def test_bidi_override_in_an_old_row_is_shown_as_a_code_point(officer_client, agency):
     vendor = VendorFactory(agency=agency, name="role\u202egnp.exe")  # stored before the rule
     html = officer_client.get(reverse("vendor_kill_switch", args=[vendor.pk])).content.decode()
