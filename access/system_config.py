@@ -59,10 +59,13 @@ def _local_paths(kind: str, config: dict) -> list:
 
 def multiline_keys(kind: str) -> frozenset[str]:
     """The settings of ``kind`` that hold text of several lines (PEM certificates)."""
-    cls = _connector(kind)
-    if cls is None:
+    from revocation.connectors.registry import connector_meta
+
+    try:
+        explained = connector_meta(kind).config_help
+    except KeyError:
         return frozenset()
-    return frozenset(key for key, setting in cls.config_help.items() if setting.multiline)
+    return frozenset(key for key, setting in explained.items() if setting.multiline)
 
 
 def _value_problem(value, *, multiline: bool = False) -> str | None:

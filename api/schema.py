@@ -65,10 +65,10 @@ def config_schema(description: str) -> dict:
     deployment's allowlist (access.system_config): the schema names every key any
     kind reads and the values they may take, the service the rest.
     """
-    from access.system_config import MULTILINE_MAX, config_keys, multiline_keys
-    from revocation.connectors.registry import CONNECTORS
+    from access.system_config import MULTILINE_MAX, multiline_keys
+    from revocation.connectors.registry import CONNECTORS, connector_meta
 
-    keys = sorted(set().union(*(config_keys(kind)[0] for kind in CONNECTORS)))
+    keys = sorted(set().union(*(connector_meta(kind).config_keys for kind in CONNECTORS)))
     multiline = set().union(*(multiline_keys(kind) for kind in CONNECTORS))
 
     def value(key: str) -> dict:

@@ -17,8 +17,8 @@ from django import forms
 from access.models import System
 from access.system_config import MULTILINE_MAX
 from dashboard.forms import USWDSMixin
-from revocation.connectors.base import Setting
-from revocation.connectors.registry import CONNECTORS, connector_class
+from revocation.connectors.meta import Setting
+from revocation.connectors.registry import CONNECTORS, connector_meta
 
 _BOOL_CHOICES = [("", "Default"), ("true", "Yes"), ("false", "No")]
 _SECRET_MAX = 10000
@@ -29,12 +29,10 @@ def config_field_name(kind: str, key: str) -> str:
 
 
 def kind_settings(kind: str) -> list[tuple[str, Setting]]:
-    """Every key a kind's connector reads, in a stable order, with its help."""
-    cls = connector_class(kind)
-    return [
-        (key, cls.config_help.get(key, Setting("")))
-        for key in sorted(cls.config_keys, key=_key_order)
-    ]
+    """Every key a kind's connector reads, in a stable order, with its help (from the
+    kind's meta module: building the form imports no connector)."""
+    explained = connector_meta(kind).config_help
+    return [(key, explained[key]) for key in sorted(explained, key=_key_order)]
 
 
 def _key_order(key: str) -> tuple[int, str]:
@@ -185,7 +183,7 @@ class SystemForm(USWDSMixin, forms.Form):
                 "kind": kind,
                 "label": entry.label,
                 "shown": kind == chosen,
-                "secret_help": connector_class(kind).secret_help,
+                "secret_help": connector_meta(kind).secret_help,
                 "fields": [self[config_field_name(kind, key)] for key, _ in kind_settings(kind)],
             }
             for kind, entry in CONNECTORS.items()

@@ -22,7 +22,7 @@ from dashboard.views._common import (
     require_any_perm,
 )
 from findings import selectors as finding_selectors
-from revocation.connectors.registry import CONNECTORS, connector_class
+from revocation.connectors.registry import CONNECTORS, connector_meta
 from revocation.selectors import open_manual_task, revocation_attempts
 from revocation.services import credential_revoke
 from vendors.permissions import MANAGE_INVENTORY, REVOKE, has_agency_perm
@@ -57,11 +57,11 @@ def system_detail(request, pk: int):
             "can_revoke": has_agency_perm(request.user, REVOKE, system),
             "can_reconcile": can_manage,
             "can_manage": can_manage,
-            "can_test": can_manage and connector_class(system.kind).verifies
+            "can_test": can_manage and connector_meta(system.kind).verifies
             if system.kind in CONNECTORS
             else False,
             "lifecycle_form": SystemLifecycleForm(initial={"lifecycle": system.lifecycle}),
-            "limits": connector_class(system.kind).limits if system.kind in CONNECTORS else "",
+            "limits": connector_meta(system.kind).limits if system.kind in CONNECTORS else "",
             "live_credentials": selectors.system_live_credential_count(system) if can_manage else 0,
             "runs": runs,
             "run_in_progress": next((r for r in runs if r.status in ("queued", "running")), None),

@@ -58,12 +58,11 @@ import ldap3
 from ldap3.utils.conv import escape_filter_chars
 
 from access.models import Credential
+from revocation.connectors.meta.ad import META
 
-from .base import Account, ConnectorError, Setting
+from .base import Account, ConnectorError
 from .directory import (
     CHUNK,
-    CONNECTION_HELP,
-    CONNECTION_KEYS,
     NO_SUCH_ATTRIBUTE,
     NO_SUCH_OBJECT,
     DirectoryConnector,
@@ -119,44 +118,10 @@ def _uac(value) -> int:
 class ADConnector(DirectoryConnector):
     """Disables (userAccountControl), deletes or ungroups Active Directory accounts."""
 
-    config_keys = CONNECTION_KEYS | {"on_revoke", "user_filter", "group_base_dn"}
-    config_help = {
-        **CONNECTION_HELP,
-        "url": Setting(
-            "ldaps://dc.agency.example (AD refuses simple binds on plain ldap://: use "
-            "ldaps:// or ldap:// with start_tls). Point it at the PDC emulator: other DCs "
-            "see the change only after replication."
-        ),
-        "bind_dn": Setting(
-            "The account Sundown binds as: a DN, sundown@agency.example or AGENCY\\sundown. "
-            "Sundown never revokes it."
-        ),
-        "base_dn": Setting(
-            "Required. The OU holding vendor accounts, e.g. OU=Vendors,DC=agency,DC=example; "
-            "accounts elsewhere are not found."
-        ),
-        "on_revoke": Setting(
-            "disable sets ACCOUNTDISABLE in userAccountControl (binds fail with data 533, "
-            "kinit says revoked; Kerberos tickets already issued live out their lifetime); "
-            "delete removes the account; remove_groups takes it out of every group under "
-            "group_base_dn.",
-            choices=(DISABLE, DELETE, REMOVE_GROUPS),
-        ),
-        "user_filter": Setting(
-            "Which entries are accounts; (&(objectCategory=person)(objectClass=user)) when empty."
-        ),
-        "group_base_dn": Setting(
-            "Groups remove_groups takes the account out of; base_dn when empty."
-        ),
-    }
-    secret_help = "The password of bind_dn."
-    limits = (
-        "Active Directory: disabling stops new logons and ticket renewals, but Kerberos "
-        "tickets already issued stay valid until they expire (10 hours by default), and "
-        "other domain controllers accept the account until replication reaches them, and "
-        "LDAP connections already bound as the account keep working until they bind again. "
-        "Sundown reads the change back on the domain controller in url."
-    )
+    config_keys = META.config_keys
+    config_help = META.config_help
+    secret_help = META.secret_help
+    limits = META.limits
 
     def __init__(self, system):
         super().__init__(system)

@@ -28,6 +28,7 @@ from access.destinations import (
     parse_port,
 )
 from access.models import Credential, System
+from revocation.connectors.meta import Setting
 from revocation.connectors.registry import connector_class
 
 logger = logging.getLogger(__name__)
@@ -79,21 +80,6 @@ class Account:
     email: str = ""
     groups: tuple[str, ...] = ()
     dn: str = ""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One key of ``system.config``, as the system form shows it: the help text next to
-    its field, its type (``str``, ``int``, ``float`` or ``bool``) and, for a fixed set
-    of values, the values (the first is the default, as in ``Connector.choice``).
-    ``multiline``: text of several lines (PEM certificates), up to
-    ``access.system_config.MULTILINE_MAX`` characters, where every other text setting
-    is one line of at most 1,000."""
-
-    help: str
-    type: type = str
-    choices: tuple[str, ...] = ()
-    multiline: bool = False
 
 
 def close_matches(wanted: str, names: Iterable[str], limit: int = 5) -> list[str]:

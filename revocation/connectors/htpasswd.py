@@ -52,8 +52,9 @@ from access.destinations import (
     local_dir_open,
 )
 from access.models import Credential
+from revocation.connectors.meta.htpasswd import META
 
-from .base import Account, BatchConnector, ConnectorError, Setting
+from .base import Account, BatchConnector, ConnectorError
 
 DISABLE, DELETE = "disable", "delete"
 DISABLED_MARK = b"!"
@@ -112,23 +113,10 @@ class HtpasswdConnector(BatchConnector):
     """Disables or deletes users in a local htpasswd file: one read and one atomic
     rewrite per batch."""
 
-    config_keys = frozenset({"path", "timeout", "on_revoke"})
+    config_keys = META.config_keys
     # No secret goes anywhere; the path is what says which file the system is.
     destination_keys = frozenset({"path"})
-    config_help = {
-        "path": Setting(
-            "Required. Absolute path of the file on the workers' file system, below one of the "
-            "deployment's local target roots."
-        ),
-        "timeout": Setting(
-            "Seconds to wait for another Sundown worker editing the same file; 5 when empty.",
-            float,
-        ),
-        "on_revoke": Setting(
-            "disable puts ! in front of the user's hash (the line stays); delete removes it.",
-            choices=("disable", "delete"),
-        ),
-    }
+    config_help = META.config_help
 
     @classmethod
     def local_paths(cls, config: dict) -> list:

@@ -38,12 +38,11 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
 from access.models import Credential
+from revocation.connectors.meta.ldap import META
 
-from .base import Account, ConnectorError, Setting, close_matches
+from .base import Account, ConnectorError, close_matches
 from .directory import (
     CHUNK,
-    CONNECTION_HELP,
-    CONNECTION_KEYS,
     NO_SUCH_ATTRIBUTE,
     NO_SUCH_OBJECT,
     DirectoryConnector,
@@ -72,43 +71,10 @@ _ACCOUNT_ATTRIBUTES = (
 class LDAPConnector(DirectoryConnector):
     """Disables, deletes or ungroups directory entries over one bound connection."""
 
-    config_keys = CONNECTION_KEYS | {
-        "on_revoke",
-        "disable_method",
-        "group_base_dn",
-        "group_filter",
-        "member_attribute",
-        "placeholder_member",
-        "user_filter",
-    }
-    config_help = {
-        **CONNECTION_HELP,
-        "on_revoke": Setting(
-            "disable keeps the entry but stops its binds; delete removes the entry; "
-            "remove_groups takes the DN out of every matching group.",
-            choices=("disable", "delete", "remove_groups"),
-        ),
-        "disable_method": Setting(
-            "How disable works: password deletes every userPassword (works on any server); "
-            "ppolicy sets pwdAccountLockedTime (only where the ppolicy overlay enforces it).",
-            choices=("password", "ppolicy"),
-        ),
-        "group_base_dn": Setting("Where remove_groups looks for groups; base_dn when empty."),
-        "group_filter": Setting("Which entries are groups; (objectClass=groupOfNames) when empty."),
-        "member_attribute": Setting("Attribute that lists a group's members; member when empty."),
-        "placeholder_member": Setting(
-            "Member put into a group that would be left empty; cn=nobody when empty."
-        ),
-        "user_filter": Setting(
-            "Which entries are accounts when listing them (reconciliation); "
-            "(objectClass=inetOrgPerson) when empty."
-        ),
-    }
+    config_keys = META.config_keys
+    config_help = META.config_help
 
-    limits = (
-        "LDAP has no sessions to end: a connection already bound as the account keeps "
-        "its identity until it binds again."
-    )
+    limits = META.limits
 
     def __init__(self, system):
         super().__init__(system)

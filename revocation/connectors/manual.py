@@ -13,19 +13,16 @@ from collections.abc import Iterable
 
 from access.destinations import RECORD_KEYS, recorded_destinations
 from access.models import Credential
-from revocation.connectors.base import Account, Connector, ConnectorError, Setting
+from revocation.connectors.base import Account, Connector, ConnectorError
+from revocation.connectors.meta.manual import META
 
 
 class ManualConnector(Connector):
-    verifies = False
+    verifies = META.verifies
     # Where a person goes to revoke: a record only, nothing connects.
     config_keys = destination_keys = RECORD_KEYS
-    config_help = {
-        "host": Setting("Where the system is, for the person who revokes (a record only)."),
-        "port": Setting("Its port, for the record.", int),
-        "url": Setting("Its address or console, for the record."),
-    }
-    secret_help = "None: nothing connects to a manual system."
+    config_help = META.config_help
+    secret_help = META.secret_help
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

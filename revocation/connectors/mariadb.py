@@ -33,8 +33,9 @@ import pymysql
 from pymysql.constants import ER
 
 from access.models import Credential
+from revocation.connectors.meta.mariadb import META
 
-from .base import Account, BatchConnector, ConnectorError, Setting, close_matches
+from .base import Account, BatchConnector, ConnectorError, close_matches
 
 LOCK = "lock"
 DROP = "drop"
@@ -59,49 +60,10 @@ def _split(external_id: str) -> tuple[str, str | None]:
 class MariaDBConnector(BatchConnector):
     """Locks (or drops) MariaDB accounts, a whole batch in one statement."""
 
-    config_keys = frozenset(
-        {
-            "host",
-            "port",
-            "user",
-            "timeout",
-            "statement_timeout_ms",
-            "lock_timeout_ms",
-            "read_timeout",
-            "on_revoke",
-            "other_hosts",
-        }
-    )
+    config_keys = META.config_keys
     destination_keys = frozenset({"host", "port", "user"})
-    config_help = {
-        "host": Setting("Server host name or address (allowed by the deployment's target list)."),
-        "port": Setting("Server port; 3306 when empty.", int),
-        "user": Setting(
-            "Account Sundown logs in as (CREATE USER, PROCESS, CONNECTION ADMIN); root when empty."
-        ),
-        "timeout": Setting("Seconds to wait for a connection; 5 when empty.", int),
-        "statement_timeout_ms": Setting(
-            "Milliseconds a statement may run on the server; 10000 when empty.", int
-        ),
-        "lock_timeout_ms": Setting(
-            "Milliseconds to wait for a lock (rounded up to seconds); 5000 when empty.", int
-        ),
-        "read_timeout": Setting(
-            "Seconds to wait for an answer before the call fails; the statement timeout "
-            "plus 2 when empty.",
-            float,
-        ),
-        "on_revoke": Setting(
-            "lock keeps the account and its grants but refuses every login; drop removes it.",
-            choices=("lock", "drop"),
-        ),
-        "other_hosts": Setting(
-            "For a user@host credential, the same user's accounts on other hosts: lock revokes "
-            "them too, report leaves them and fails the credential naming them.",
-            choices=("lock", "report"),
-        ),
-    }
-    secret_help = "The password of the account named in user."
+    config_help = META.config_help
+    secret_help = META.secret_help
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

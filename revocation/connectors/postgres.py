@@ -52,7 +52,8 @@ from access.models import Credential
 from revocation.connectors import postgres_listing as listing
 from revocation.connectors import postgres_roles as roles
 from revocation.connectors import postgres_sessions as sessions
-from revocation.connectors.base import Account, BatchConnector, ConnectorError, Setting
+from revocation.connectors.base import Account, BatchConnector, ConnectorError
+from revocation.connectors.meta.postgres import META
 from revocation.connectors.postgres_sessions import WATCHDOG, Call
 
 # SQLSTATEs that no retry can fix: the target refuses on principle.
@@ -86,48 +87,10 @@ RIGHTS = (
 
 
 class PostgresConnector(BatchConnector):
-    config_keys = frozenset(
-        {
-            "host",
-            "port",
-            "user",
-            "dbname",
-            "on_revoke",
-            "revoke_memberships",
-            "connect_timeout",
-            "lock_timeout_ms",
-            "statement_timeout_ms",
-            "read_timeout",
-        }
-    )
+    config_keys = META.config_keys
     destination_keys = frozenset({"host", "port", "user", "dbname"})
-    config_help = {
-        "host": Setting("Server host name or address (allowed by the deployment's target list)."),
-        "port": Setting("Server port; 5432 when empty.", int),
-        "user": Setting("Role Sundown logs in as (needs CREATEROLE); postgres when empty."),
-        "dbname": Setting("Database to connect to; postgres when empty."),
-        "on_revoke": Setting(
-            "nologin keeps the role but refuses every login; drop removes the role and "
-            "reassigns what it owns.",
-            choices=("nologin", "drop"),
-        ),
-        "revoke_memberships": Setting(
-            "Also cut the roles that are members of a revoked role (yes when empty); with no, "
-            "such a role fails for a person to resolve.",
-            bool,
-        ),
-        "connect_timeout": Setting("Seconds to wait for a connection; 5 when empty.", int),
-        "lock_timeout_ms": Setting("Milliseconds to wait for a lock; 5000 when empty.", int),
-        "statement_timeout_ms": Setting(
-            "Milliseconds before the server cancels a statement; 10000 when empty.", int
-        ),
-        "read_timeout": Setting(
-            "Seconds before Sundown gives up on an answer; the statement timeout plus 2 "
-            "when empty.",
-            float,
-        ),
-    }
-    secret_help = "The password of the role named in user."
+    config_help = META.config_help
+    secret_help = META.secret_help
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

@@ -26,8 +26,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from access.models import Credential
+from revocation.connectors.meta.redis import META
 
-from .base import Account, BatchConnector, ConnectorError, Setting
+from .base import Account, BatchConnector, ConnectorError
 
 DISABLE = "disable"
 DELETE = "delete"
@@ -36,28 +37,10 @@ DELETE = "delete"
 class RedisConnector(BatchConnector):
     """Revokes Redis ACL users in two pipelined round trips per batch."""
 
-    config_keys = frozenset(
-        {"host", "port", "user", "db", "ssl", "timeout", "on_revoke", "acl_save"}
-    )
+    config_keys = META.config_keys
     destination_keys = frozenset({"host", "port", "user", "db", "ssl"})
-    config_help = {
-        "host": Setting("Server host name or address (allowed by the deployment's target list)."),
-        "port": Setting("Server port; 6379 when empty.", int),
-        "user": Setting("ACL user Sundown logs in as; default when empty."),
-        "db": Setting("Database number to select; 0 when empty.", int),
-        "ssl": Setting("Connect over TLS (no when empty).", bool),
-        "timeout": Setting("Seconds to wait for the server; 5 when empty.", float),
-        "on_revoke": Setting(
-            "disable turns the user off and removes its passwords; delete removes the user.",
-            choices=("disable", "delete"),
-        ),
-        "acl_save": Setting(
-            "Run ACL SAVE after a change, when the server keeps its users in an ACL file, so "
-            "the revocation survives a restart (no when empty).",
-            bool,
-        ),
-    }
-    secret_help = "The password of the ACL user named in user."
+    config_help = META.config_help
+    secret_help = META.secret_help
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

@@ -9,7 +9,9 @@ systems of such a kind fail with a permanent error instead of being revoked.
 
 Connector classes are named by dotted path and imported on first use:
 ``access.models`` reads this module while Django loads the models, and the
-connector modules import ``access.models``, so this module imports neither.
+connector modules import ``access.models``, so this module imports neither. What a
+kind's settings mean (``connector_meta``) comes from ``meta/<kind>.py``, which
+imports no connector and no driver: the system form reads every kind's.
 Adding a connector: CONTRIBUTING.md, "Adding a connector".
 """
 
@@ -23,6 +25,7 @@ from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
     from revocation.connectors.base import Connector
+    from revocation.connectors.meta import KindMeta
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,10 @@ def kind_enum() -> Any:
 def connector_class(kind: str) -> type[Connector]:
     """The connector class for ``kind``; ``KeyError`` when Sundown has none."""
     return import_string(CONNECTORS[kind].path)
+
+
+def connector_meta(kind: str) -> KindMeta:
+    """What ``kind``'s settings mean (revocation.connectors.meta), without importing its
+    connector; ``KeyError`` when Sundown has none."""
+    CONNECTORS[kind]  # noqa: B018 - the same KeyError as connector_class
+    return import_string(f"revocation.connectors.meta.{kind}.META")

@@ -42,8 +42,9 @@ from scim2_models import (
 
 from access.destinations import url_destination
 from access.models import Credential
+from revocation.connectors.meta.scim import META
 
-from .base import Account, Connector, ConnectorError, Setting
+from .base import Account, Connector, ConnectorError
 
 DEACTIVATE, DELETE = "deactivate", "delete"
 # Keeps each filtered query's URL short; RFC 7644 sets no limit, servers do.
@@ -101,18 +102,10 @@ def _quoted(value: str) -> str:
 class SCIMConnector(Connector):
     """Deactivates or deletes SCIM users, in bulk where the service allows it."""
 
-    config_keys = frozenset({"url", "timeout", "on_revoke"})
+    config_keys = META.config_keys
     destination_keys = frozenset({"url"})
-    config_help = {
-        "url": Setting("Required. The service's SCIM base, e.g. https://idp.example/scim/v2."),
-        "timeout": Setting("Seconds to wait for the service; 10 when empty.", float),
-        "on_revoke": Setting(
-            "deactivate sets active=false (the account and its history stay); delete removes "
-            "the user.",
-            choices=("deactivate", "delete"),
-        ),
-    }
-    secret_help = "The bearer token sent to the service (empty: no Authorization header)."
+    config_help = META.config_help
+    secret_help = META.secret_help
 
     @classmethod
     def destinations(cls, config: dict) -> list[tuple[str, int]]:

@@ -2,6 +2,7 @@
 all say exactly what it says, and a kind that left it fails clearly, never with a crash."""
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -194,3 +195,53 @@ def test_settings_with_fixed_values_match_the_connector(kind):
         if setting.choices:
             with pytest.raises(Refused):
                 cls(System(name="x", kind=kind, config={**base, key: "no-such-value"}))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_says_what_its_meta_says(kind):
+    """The form reads a kind's settings from revocation.connectors.meta; the connector
+    class takes the same objects, so the two cannot drift."""
+    from revocation.connectors.registry import connector_meta
+
+    cls, meta = connector_class(kind), connector_meta(kind)
+    assert cls.config_help == meta.config_help
+    assert cls.config_keys == meta.config_keys
+    assert (cls.secret_help, cls.limits, cls.verifies) == (
+        meta.secret_help,
+        meta.limits,
+        meta.verifies,
+    )
+
+
+def test_the_system_form_imports_no_connector():
+    # Building every kind's fieldset once imported every connector and its driver: the
+    # first GET /systems/new/ took seconds on a busy machine (20-30 s under load).
+    code = (
+        "import sys, django; django.setup(); before = set(sys.modules); "
+        "from dashboard.system_forms import SystemForm; "
+        "SystemForm(agencies=()).kind_sections(); "
+        "print(sorted(m for m in set(sys.modules) - before "
+        "if m.startswith('revocation.connectors.') and '.meta' not in m))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1"},
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_meta_modules_import_no_model_and_no_driver():
+    code = (
+        "import sys; from revocation.connectors.registry import CONNECTORS, connector_meta; "
+        "[connector_meta(kind) for kind in CONNECTORS]; "
+        "print(sorted(m for m in sys.modules if m.startswith(('access', 'psycopg2', "
+        "'pymysql', 'ldap3', 'paramiko', 'httpx2', 'scim2', 'revocation.connectors.base'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
