@@ -113,6 +113,16 @@ def audit_trail_list(*, user) -> QuerySet[AuditEvent]:
     )
 
 
+def audit_event_lookup(*, user) -> QuerySet[AuditEvent]:
+    """Where the API looks up one event by seq: events of the agencies where ``user``
+    holds VIEW (one of their own agency's without VIEW_AUDIT is then forbidden, not
+    missing, as for every resource) and the deployment-wide events ``audit_trail_list``
+    shows them (which already needs VIEW_AUDIT in an agency of the person concerned)."""
+    return audit_event_list(user=user, perm=VIEW) | audit_trail_list(user=user).filter(
+        agency_id__isnull=True
+    )
+
+
 def audit_search(
     *,
     user,
