@@ -2,8 +2,8 @@
 
 Everything about the link (signature, hash, single use, expiry) is decided in
 reviews.attestation; this view adds what a public page needs: a rate limit per
-address (and the sign-in failure budget for forged links), no caching, no referrer
-(the token is in the URL), and only this vendor's people and credentials.
+address (and the sign-in failure budget for forged links), no caching, no referrer to
+other sites (the token is in the URL), and only this vendor's people and credentials.
 """
 
 import time
@@ -50,7 +50,10 @@ def _refused(request, reason: str):
 
 
 def _private(response):
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: the token in the URL still never leaves the site,
+    # but under no-referrer browsers send "Origin: null" with the form's POST, which
+    # Django's CSRF check refuses, so the contact could never submit the attestation.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

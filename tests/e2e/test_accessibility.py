@@ -4,23 +4,28 @@
 Pages come from walking dashboard.urls, so a new page is checked without touching this
 file; a pattern with an object id takes one from the estate below (a new kind of object
 needs an entry in ``_ids``, and the test says so). POST-only endpoints (405) and
-downloads (not HTML) are skipped. One browser, and one context and page per role, keep
-the whole walk within a minute or two.
+downloads (not HTML) are skipped. Signed out, the walk also reads the pages that need no
+account: the sign-in, and a vendor contact's attestation link (its form, the thanks after
+it and the refusal of the used link). One browser, and one context and page per role,
+keep the whole walk within a minute or two.
 """
 
 import datetime as dt
 import os
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core import mail
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from access.models import Credential, System
 from audit.actor import Actor
 from findings.models import AccountPattern, Finding, VendorNetwork
+from reviews.attestation import attestation_send
 from reviews.services import review_campaign_open
 from revocation.models import ManualTask
 from revocation.services import revocation_batch_run
@@ -99,7 +104,13 @@ def estate():
     }
     actor = Actor.for_user(users["officer"], source_ip="192.0.2.10", request_id="axe")
     today = timezone.now().astimezone(health.tz).date()
-    acme = VendorFactory(agency=health, name="Acme Data Services", registration_number="HRB-1")
+    acme = VendorFactory(
+        agency=health,
+        name="Acme Data Services",
+        registration_number="HRB-1",
+        security_contact_name="Sam Sec",
+        security_contact_email="security@acme.example",
+    )
     VendorFactory(agency=health, name=LONG_NAME, registration_number="HRB-LONG")
     running = ContractFactory(vendor=acme, reference="ACME-2026", title="Data processing")
     ending = ContractFactory(vendor=acme, reference="ACME-SOON", end_date=today)
@@ -119,7 +130,9 @@ def estate():
         config={"host": "db.internal", "port": 5432, "dbname": "citizens", "user": "sundown"},
         estimated_records=18_000_000,
     )
-    live = CredentialFactory(vendor=acme, system=db, external_id="acme_rw", contracts=[running])
+    live = CredentialFactory(
+        vendor=acme, system=db, external_id="acme_rw", contracts=[running], holder="Ann Example"
+    )
     CredentialFactory(vendor=acme, system=desk, external_id="acme_old", contracts=[old])
     CredentialFactory(
         vendor=acme,
@@ -164,7 +177,13 @@ def estate():
             deadline=timezone.now() + dt.timedelta(days=14),
         ).pk,
     }
-    return {"users": users, "ids": ids}
+    # The vendor's security contact gets a link to a page that needs no account (config
+    # urls, outside the dashboard's): the token exists only in the mail.
+    mail.outbox.clear()
+    attestation_send(actor=actor, vendor=acme)
+    (message,) = mail.outbox
+    attest_url = re.search(r"/attest/[^/\s]+/", message.body).group(0)
+    return {"users": users, "ids": ids, "attest_url": attest_url}
 
 
 def _routes(patterns=None, prefix=""):
@@ -209,16 +228,43 @@ def _axe(page) -> list[dict]:
     )
 
 
-def assert_axe_clean(page) -> None:
-    """axe on the page as it stands (for pages no GET reaches, such as a POST's answer)."""
-    page.evaluate(AXE.read_text())
+def _problems(page) -> list[str]:
+    """Duplicate or dangling ids and serious or critical axe violations, as they stand."""
     problems = list(page.evaluate(ID_CHECK))
     problems += [
-        f"{v['id']} [{v['impact']}] {v['help']}: {v['nodes']}"
+        f"{v['id']} [{v['impact']}] {v['help']}\n    " + "\n    ".join(v["nodes"])
         for v in _axe(page)
         if v["impact"] in FAILING_IMPACTS
     ]
+    return problems
+
+
+def assert_axe_clean(page) -> None:
+    """axe on the page as it stands (for pages no GET reaches, such as a POST's answer)."""
+    page.evaluate(AXE.read_text())
+    problems = _problems(page)
     assert not problems, "\n".join(problems)
+
+
+def _attestation_answered(page, url: str) -> list[str]:
+    """The pages an attestation link leads to after its form: the thanks (the POST's
+    answer) and the refusal of the used link, each at both widths (the same document
+    resized: a link works once, and the refusal must not spend the address's budget)."""
+    problems = []
+    page.goto(url)
+    # USWDS hides the radio itself off screen; a person clicks its label.
+    for label in page.locator("label[for$='-stays']").all():
+        label.click()
+    page.click("button:has-text('Submit attestation')")
+    page.wait_for_selector("[data-testid=attestation-done]")
+    for answer in ("done", "used"):
+        if answer == "used":
+            response = page.goto(url)
+            assert response is not None and response.status == 410, answer
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            problems += [f"anonymous {width}px {url} ({answer}): {p}" for p in _problems(page)]
+    return problems
 
 
 def _is_page(response) -> bool:
@@ -232,7 +278,9 @@ def _is_page(response) -> bool:
 
 def test_axe_every_page_every_role_both_widths(live_server, browser, signed_in_page, estate):
     pages = _pages(estate["ids"])
-    pages[reverse("login")] = "login"
+    # Pages without an account: the sign-in and a vendor contact's attestation link.
+    public = {reverse("login"): "login", estate["attest_url"]: "attestation_page"}
+    pages.update(public)
     assert len(pages) >= 20, pages
     # `make screenshots` also keeps a picture of every page at both widths, each in the
     # first role (in SHOT_ROLES order) that sees it.
@@ -256,8 +304,8 @@ def test_axe_every_page_every_role_both_widths(live_server, browser, signed_in_p
         context.set_default_timeout(SLOW_MS)
         role_pages = [
             url
-            for url in (pages if user is not None else [reverse("login")])
-            if url != reverse("login") or user is None
+            for url in (pages if user is not None else public)
+            if url not in public or user is None
             if _is_page(page.request.get(live_server.url + url, max_redirects=5, timeout=SLOW_MS))
         ]
         assert role_pages, role
@@ -282,13 +330,10 @@ def test_axe_every_page_every_role_both_widths(live_server, browser, signed_in_p
                     shots.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
                 where = f"{role} {width}px {url} ({response.status})"
-                failures.extend(f"{where}: {problem}" for problem in page.evaluate(ID_CHECK))
-                for violation in _axe(page):
-                    if violation["impact"] in FAILING_IMPACTS:
-                        failures.append(
-                            f"{where}: {violation['id']} [{violation['impact']}] "
-                            f"{violation['help']}\n    " + "\n    ".join(violation["nodes"])
-                        )
+                failures.extend(f"{where}: {problem}" for problem in _problems(page))
+        if user is None:
+            failures.extend(_attestation_answered(page, live_server.url + estate["attest_url"]))
+            runs += 2 * len(WIDTHS)
         context.close()
     elapsed = time.monotonic() - started
     print(f"axe: {runs} runs in {elapsed:.1f} s")
