@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from audit.actor import Actor
 from audit.models import AuditEvent
+from audit.selectors import audit_trail_list
 from audit.services import audit_record_standalone
 from tests.api.conftest import token_client
 from tests.factories import UserFactory
@@ -62,9 +63,8 @@ def test_the_auditor_gets_the_dashboards_trail(trail, auditor):
     for hidden in ("other", "outsider_login", "stranger"):
         assert trail[hidden].seq not in seqs, hidden
     # The same events, in the same order, as the dashboard's audit page reads.
-    from audit.selectors import audit_trail_list
-
-    assert seqs == list(audit_trail_list(user=auditor).order_by("seq").values_list("seq", flat=True))
+    page = audit_trail_list(user=auditor).order_by("seq")
+    assert seqs == list(page.values_list("seq", flat=True))
     # Between the agency's own first and last events, only other agencies' events and
     # sign-ins of people elsewhere or of nobody known are missing.
     window = range(trail["own"].seq, trail["last"].seq + 1)
