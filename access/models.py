@@ -5,6 +5,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from config.json_depth import BoundedJSONField, Truncated
 from revocation.connectors.registry import kind_choices, kind_enum
 from vendors.models import Agency, Contract, Vendor
 
@@ -39,7 +40,9 @@ class System(models.Model):
             'choose one of the kinds offered ("manual" hands revocations to a person).'
         },
     )
-    config = models.JSONField(
+    # Bounded: a config stored before the API's depth limit reads without a RecursionError
+    # (cut short, and shown as one to enter again: System.config_truncated).
+    config = BoundedJSONField(
         default=dict, blank=True, help_text="Non-secret connection settings (host, port, ...)."
     )
     # Fernet token (see access.crypto); never shown back to anyone.
@@ -77,6 +80,13 @@ class System(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def config_truncated(self) -> bool:
+        """True when the stored config is nested deeper than the API has allowed since
+        issue 10 (a row from before the limit): it is shown cut short, and no connector
+        can use it; its settings must be entered again."""
+        return isinstance(self.config, Truncated)
 
     @property
     def has_secret(self) -> bool:

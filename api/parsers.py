@@ -14,9 +14,8 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from api.exceptions import NON_FIELD
+from config.json_depth import MAX_DEPTH
 from config.text import SURROGATE
-
-MAX_DEPTH = 20
 
 
 class RequestTooLarge(ParseError):

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 
 from audit import merkle
 from audit.hashing import GENESIS_HASH, KNOWN_VERSIONS
+from config.json_depth import dumps_canonical, loads, nested_deeper_than
 
 # Stands in for the leaf of an event whose hash version is unknown: it cannot match.
 UNKNOWN_LEAF = b"\xff" * 32
@@ -93,7 +94,11 @@ class _Canonical:
         if canonical is None:
             if len(self._json) > 50_000:
                 self._json.clear()
-            canonical = self._json[text] = "".join(_encoder(_scan(text, 0)[0], 0))
+            if nested_deeper_than(text):  # a row from before the depth limit
+                canonical = dumps_canonical(loads(text))
+            else:
+                canonical = "".join(_encoder(_scan(text, 0)[0], 0))
+            self._json[text] = canonical
         return canonical
 
     def __call__(self, row: tuple) -> bytes:

@@ -10,6 +10,8 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
+from config.json_depth import Truncated
+
 HASH_VERSION = 1
 KNOWN_VERSIONS = frozenset({1})
 GENESIS_HASH = "0" * 64
@@ -49,6 +51,11 @@ def format_time(value: datetime) -> str:
 def canonical(record: dict, prev_hash: str, version: int = HASH_VERSION) -> bytes:
     if version not in KNOWN_VERSIONS:
         raise ValueError(f"Unknown audit hash version {version}")
+    if isinstance(record["before"], Truncated) or isinstance(record["after"], Truncated):
+        # Read cut short (config.json_depth): the hash covers the stored whole.
+        pre, mid, post = canonical_parts(record)
+        time = format_time(record["occurred_at"])
+        return f'{pre}{time}","prev_hash":"{prev_hash}",{mid},"seq":{record["seq"]},{post}'.encode()
     body = {name: record[name] for name in FIELDS}
     body["occurred_at"] = format_time(record["occurred_at"])
     body["prev_hash"] = prev_hash
@@ -65,6 +72,8 @@ def _value(value) -> str:
         return "null"
     if kind is int:  # exactly int: bool is an int that JSON spells true/false
         return int.__repr__(value)
+    if isinstance(value, Truncated):
+        return value.canonical
     return _encode(value)
 
 

@@ -6,6 +6,8 @@ refuses UPDATE, DELETE and TRUNCATE (see migration 0002).
 
 from django.db import models
 
+from config.json_depth import BoundedJSONField
+
 
 class ActorType(models.TextChoices):
     USER = "user", "User"
@@ -29,8 +31,9 @@ class AuditEvent(models.Model):
     target_repr = models.CharField(max_length=300, blank=True, default="")
     # Plain integer, not a foreign key: the trail must outlive whatever it describes.
     agency_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
+    # Bounded: rows from before the API's depth limit read without a RecursionError.
+    before = BoundedJSONField(null=True, blank=True)
+    after = BoundedJSONField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True, default="")
     hash_version = models.PositiveSmallIntegerField(default=1)
     prev_hash = models.CharField(max_length=64)
