@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from api.filters import EMPTY, NOT_BOOLEAN
+from api.filters import EMPTY, NOT_BOOLEAN, WHOLE_NUMBER
 from api.viewsets import AgencyScopedViewSet
 from audit.exposure import CLASSIFICATIONS, exposure_at
 from audit.selectors import audit_event_list
@@ -45,6 +45,16 @@ class ExposureQuerySerializer(serializers.Serializer):
                 for name, field in self.fields.items()
                 if isinstance(field, serializers.BooleanField)
                 and data.get(name) not in (None, "", "true", "false")
+            }
+        )
+        # DRF's IntegerField also takes "1.0"; the schema's integer does not.
+        errors.update(
+            {
+                name: [str(serializers.IntegerField.default_error_messages["invalid"])]
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.IntegerField)
+                and data.get(name) not in (None, "")
+                and not WHOLE_NUMBER.fullmatch(str(data.get(name)))
             }
         )
         if errors:

@@ -20,6 +20,7 @@ from drf_spectacular.drainage import set_override
 from rest_framework.filters import SearchFilter
 
 from access.models import Credential, System
+from api.pagination import WHOLE_NUMBER
 from audit.models import AuditEvent
 from findings.kinds import Severity, kind_choices
 from findings.models import Finding, ReconciliationRun
@@ -28,12 +29,25 @@ from revocation.selectors import connector_error_readers
 from vendors.models import Agency, Contract, Vendor
 from vendors.permissions import agency_path
 
+# Django's IntegerField (and DRF's) also take "0.0" and "1.00", which the schema's
+# ``type: integer`` calls another type: the deep fuzz run's ``?credential=0.0`` was
+# accepted (issue 10). The pagination's rule, shared.
+
+
+class WholeNumberField(forms.IntegerField):
+    """An integer written as one: digits, no decimal point or exponent."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not WHOLE_NUMBER.fullmatch(str(value)):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
 
 class IdFilter(filters.NumberFilter):
     """An object id (a whole number)."""
 
     # Narrower than NumberFilter's DecimalField on purpose: ids are whole numbers.
-    field_class = forms.IntegerField  # type: ignore[assignment]
+    field_class = WholeNumberField  # type: ignore[assignment]
 
     def __init__(self, *, field_name: str | None = None, **kwargs):
         related = (field_name or "").removesuffix("_id").split("__")[-1].rstrip("s")

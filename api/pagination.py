@@ -1,5 +1,7 @@
 """Pagination: numbered pages for registries, a seq cursor for the audit trail."""
 
+import re
+
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -7,6 +9,10 @@ from rest_framework.utils.urls import replace_query_param
 
 # As the filters (api.filters.StrictFilterSet): "?page_size=" is not "the default".
 EMPTY = "Give a value or leave the parameter out."
+NOT_WHOLE = "A whole number is required."
+# A whole number as a query string spells one (api.filters.WHOLE_NUMBER; int() also
+# takes "1_000", which is no integer literal anywhere else).
+WHOLE_NUMBER = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -16,8 +22,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def get_page_number(self, request, paginator):
         # "?page=" is not "page 1" (the schema says a whole number from 1).
-        if request.query_params.get(self.page_query_param) == "":
+        raw = request.query_params.get(self.page_query_param)
+        if raw == "":
             raise ValidationError({"page": [EMPTY]})
+        # "?page=1.0" (or DRF's "last") is not what the schema calls a page number.
+        if raw is not None and not WHOLE_NUMBER.fullmatch(raw):
+            raise ValidationError({"page": [NOT_WHOLE]})
         return super().get_page_number(request, paginator)
 
     def get_page_size(self, request):
@@ -30,7 +40,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
             try:
                 value = int(raw)
             except ValueError:
-                raise ValidationError({"page_size": ["A whole number is required."]}) from None
+                raise ValidationError({"page_size": [NOT_WHOLE]}) from None
             if value < 1:
                 raise ValidationError({"page_size": ["Must be at least 1."]})
         return super().get_page_size(request)
@@ -70,7 +80,7 @@ class AfterSeqPagination(pagination.BasePagination):
         try:
             value = int(raw)
         except ValueError:
-            raise ValidationError({name: ["A whole number is required."]}) from None
+            raise ValidationError({name: [NOT_WHOLE]}) from None
         if value < minimum:
             raise ValidationError({name: [f"Must be at least {minimum}."]})
         return min(value, maximum) if maximum else value

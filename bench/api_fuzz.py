@@ -1,6 +1,6 @@
 """schemathesis at depth against a real server: every check, every phase, seed 1337.
 
-    .venv/bin/python bench/api_fuzz.py [--examples 200] [--seed 1337] [--keep]
+    .venv/bin/python bench/api_fuzz.py [--examples 200] [--seed 1337] [--keep] [--only REGEX]
 
 Creates the PostgreSQL database ``sundown_bench_fuzz_<pid>`` on 127.0.0.1:5432, migrates it,
 loads the demo data, gives a user every role of the "health" agency and an API token,
@@ -56,6 +56,8 @@ def free_port() -> int:
 
 
 def seed() -> tuple[str, dict[str, list[int]]]:
+    import datetime as dt
+
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.utils import timezone
@@ -65,6 +67,7 @@ def seed() -> tuple[str, dict[str, list[int]]]:
     from audit.actor import Actor
     from audit.models import AuditEvent
     from findings.models import Finding, ReconciliationRun, UsageEvent
+    from reviews.models import ReviewCampaign, ReviewItem
     from revocation.models import ManualTask, RevocationAttempt
     from vendors.models import Agency, Contract, Vendor
     from vendors.permissions import ROLES, role_grant
@@ -123,6 +126,21 @@ def seed() -> tuple[str, dict[str, list[int]]]:
         received_at=now,
     )
 
+    # A review campaign with two items (one waiting for the fuzzer's answer, one for
+    # nobody's), so the review endpoints (added after the first deep runs) reach past
+    # "not found" too; two campaigns, as closing one uses it up.
+    campaigns = [
+        ReviewCampaign.objects.create(
+            agency=agency, name=f"Fuzz review {n}", deadline=now + dt.timedelta(days=7)
+        )
+        for n in (1, 2)
+    ]
+    credentials = list(Credential.objects.filter(system__agency=agency).order_by("pk")[:2])
+    items = [
+        ReviewItem.objects.create(campaign=campaigns[0], credential=credentials[0], reviewer=user),
+        ReviewItem.objects.create(campaign=campaigns[0], credential=credentials[-1]),
+    ]
+
     def pks(queryset, field="pk") -> list[int]:
         return list(queryset.order_by(field).values_list(field, flat=True)[:20])
 
@@ -140,6 +158,8 @@ def seed() -> tuple[str, dict[str, list[int]]]:
         "findings": findings,
         "reconciliation-runs": [run.pk],
         "usage-events": [usage.pk],
+        "review-campaigns": [c.pk for c in campaigns],
+        "review-items": [i.pk for i in items],
         "vendor-evidence-packs": vendors,
         "contract-evidence-packs": contracts,
     }
@@ -165,6 +185,9 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--only", metavar="REGEX", help="only the paths this matches (a re-run of a finding)"
+    )
     args = parser.parse_args()
 
     django_on_fresh_database(DB_NAME)
@@ -202,6 +225,7 @@ def main() -> int:
             ids=ids,
             seed=args.seed,
             timeout=6 * 3600,
+            only=args.only,
         )
     finally:
         server.terminate()

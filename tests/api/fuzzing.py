@@ -135,9 +135,19 @@ def write_config(path: Path, schema: dict, ids: dict[str, list[int]]) -> None:
             lines.append(f'"{key}" = {{ dictionary = "{dictionary(resource)}" }}')
     lines.append("")
     seen = set()
+    # Every operation on one object needs real ids, or the run never gets past "not
+    # found" there: a resource added to the API must be added to both runs' ids.
+    missing = {
+        match.group(1)
+        for url in schema.get("paths", {})
+        if (match := re.fullmatch(r"/api/v1/([\w-]+)/\{(\w+)\}/.*", url))
+        and match.group(1) not in ids
+    }
+    if missing:
+        raise ValueError(f"no ids for {', '.join(sorted(missing))}: add them to the run's ids")
     for url in schema.get("paths", {}):
         match = re.fullmatch(r"/api/v1/([\w-]+)/\{(\w+)\}/.*", url)
-        if not match or match.groups() in seen or match.group(1) not in ids:
+        if not match or match.groups() in seen:
             continue
         seen.add(match.groups())
         resource, name = match.groups()
@@ -161,6 +171,7 @@ def run_schemathesis(
     phases: str = PHASES,
     max_time: int | None = None,
     timeout: float = 3600,
+    only: str | None = None,
 ) -> FuzzRun:
     """Run the CLI once and read its JSON report."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -216,6 +227,8 @@ def run_schemathesis(
     ]
     if max_time is not None:
         command += ["--max-time", str(max_time)]
+    if only is not None:  # a re-run of some operations (bench/api_fuzz.py --only)
+        command += ["--include-path-regex", only]
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

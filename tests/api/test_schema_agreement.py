@@ -243,6 +243,26 @@ def test_text_query_parameters_say_they_refuse_nul(api, world, schema):
     assert checked >= 10  # search on every list, and the text filters
 
 
+def test_integer_query_parameters_take_whole_numbers_only(api, world, schema):
+    # The third deep run's finding: ?credential=0.0 was read as 0 (Django's and DRF's
+    # integer fields take "1.0"), though the schema's integer calls it a number.
+    checked = 0
+    for url, operations in schema["paths"].items():
+        if "{" in url:
+            continue
+        for parameter in operations.get("get", {}).get("parameters", []):
+            if parameter["in"] != "query" or parameter["schema"].get("type") != "integer":
+                continue
+            name = parameter["name"]
+            query = {"at": "2026-01-01T00:00:00Z"} if url == "/api/v1/exposure/" else {}
+            for number in ("0.0", "1.0", "1e0", "1.5"):
+                response = api.get(url, {**query, name: number})
+                assert name in _fields(response), (url, name, number)
+            assert api.get(url, {**query, name: "1"}).status_code == 200, (url, name)
+            checked += 1
+    assert checked >= 30  # every id filter, page, page_size, after_seq
+
+
 @pytest.mark.parametrize(
     ("label", "fields", "excused"),
     [
