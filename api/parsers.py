@@ -12,10 +12,16 @@ import json
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
+from rest_framework.settings import api_settings
 
-from api.exceptions import NON_FIELD
 from config.json_depth import MAX_DEPTH
 from config.text import SURROGATE
+
+
+def _non_field() -> str:
+    # api.exceptions.NON_FIELD, read from DRF's settings: api.exceptions imports DRF's
+    # views, which load this parser through REST_FRAMEWORK's settings (an import cycle).
+    return api_settings.NON_FIELD_ERRORS_KEY
 
 
 class RequestTooLarge(ParseError):
@@ -27,7 +33,7 @@ class RequestTooLarge(ParseError):
 def json_problem(data, max_depth: int = MAX_DEPTH) -> tuple[str, str] | None:
     """(top-level field, why) for parsed JSON that is refused (too deep, or text that
     cannot be stored), or None. Iterative, so hostile input cannot exhaust the stack."""
-    stack: list[tuple[object, int, str]] = [(data, 1, NON_FIELD)]
+    stack: list[tuple[object, int, str]] = [(data, 1, _non_field())]
     while stack:
         value, depth, field = stack.pop()
         if isinstance(value, dict | list):

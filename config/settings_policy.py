@@ -17,12 +17,16 @@ SUNDOWN_REVOCATION_MAX_ATTEMPTS = env_int("SUNDOWN_REVOCATION_MAX_ATTEMPTS", 5)
 SUNDOWN_REVOCATION_BATCH_SIZE = env_int("SUNDOWN_REVOCATION_BATCH_SIZE", 500)
 # Leases (revocation.services.leases): the hard expiry is the longest a batch may run
 # (every connector call's timeouts sit well inside it); the pulse, renewed every
-# HEARTBEAT seconds, lets a dead worker's batch be claimed again after LIVENESS seconds.
+# HEARTBEAT seconds, lets a dead worker's batch be claimed again after LIVENESS seconds
+# (a dead process's batch goes at once: its advisory lock is gone with its connection).
 SUNDOWN_REVOCATION_LEASE_SECONDS = env_int("SUNDOWN_REVOCATION_LEASE_SECONDS", 60)
 SUNDOWN_REVOCATION_HEARTBEAT_SECONDS = env_int("SUNDOWN_REVOCATION_HEARTBEAT_SECONDS", 1)
 SUNDOWN_REVOCATION_LIVENESS_SECONDS = env_int("SUNDOWN_REVOCATION_LIVENESS_SECONDS", 5)
 SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM = env_int("SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM", 4)
-SUNDOWN_REVOCATION_TASK_SECONDS = env_int("SUNDOWN_REVOCATION_TASK_SECONDS", 20)
+# A batch task goes on claiming this long, then hands the rest to a fresh message: short,
+# so a sweep queued behind it (after a killed worker took the last one with it) or
+# another system's batch gets a worker slot within seconds.
+SUNDOWN_REVOCATION_TASK_SECONDS = env_int("SUNDOWN_REVOCATION_TASK_SECONDS", 5)
 SUNDOWN_SWEEP_CHUNK = env_int("SUNDOWN_SWEEP_CHUNK", 2000)
 # Circuit breaker (revocation.services.breaker): a system whose target does not answer
 # is probed this often, and its batches resume as soon as a probe passes.

@@ -51,16 +51,26 @@ def revocation_sweep_task() -> int:
     """Beat, every few seconds: due credentials to pending, then dispatch pending work."""
     from revocation.services import revocation_sweep
 
-    result = revocation_sweep()
-    if result.requested or result.expired or result.contracts_ended:
+    result = revocation_sweep(fan_out=True)
+    if result.requested or result.handed_out or result.expired or result.contracts_ended:
         logger.info(
-            "sweep: %s credential(s) to pending, %s expired, %s contract(s) ended, dispatched %s",
+            "sweep: %s credential(s) to pending, %s handed out in chunks, %s expired, "
+            "%s contract(s) ended, dispatched %s",
             result.requested,
+            result.handed_out,
             result.expired,
             result.contracts_ended,
             result.dispatched,
         )
     return result.requested + result.expired
+
+
+@shared_task(name="revocation.request_due", ignore_result=True)
+def revocation_request_due_task(credential_ids: list[int]) -> int:
+    """A chunk of a large sweep: those of these credentials still due to pending."""
+    from revocation.services.sweep import sweep_request_chunk
+
+    return sweep_request_chunk(ids=credential_ids)
 
 
 @shared_task(name="revocation.outage_probes", ignore_result=True)

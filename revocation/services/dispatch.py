@@ -18,7 +18,7 @@ from django.db.models.functions import Now
 from access.models import Credential, System
 from revocation.models import TargetState
 from revocation.services.breaker import outages_due, state_row
-from revocation.services.leases import claimable
+from revocation.services.leases import claimable, leases_reap
 from revocation.tasks import revoke_system_batch_task
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ def revocation_dispatch_due() -> dict[int, int]:
     """
     batch = settings.SUNDOWN_REVOCATION_BATCH_SIZE
     parallel = settings.SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM
+    leases_reap()  # a dead worker's rows count as due now, not when its pulse lapses
     due = (
         Credential.objects.filter(status=Credential.Status.PENDING, next_attempt_at__lte=Now())
         .filter(claimable())

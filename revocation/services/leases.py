@@ -4,13 +4,18 @@ The lease is a conditional UPDATE with the database clock; a worker that died
 leaves its name on the rows, and whoever claims them after the lease expired
 records that lost attempt as ``abandoned``.
 
-A lease ends in one of two ways for a claimer: its hard expiry passed (the longest
-a batch may run, ``SUNDOWN_REVOCATION_LEASE_SECONDS``), or its pulse stopped: the
-process doing the batch renews one ``BatchLease`` row every
+A lease ends in one of three ways for a claimer: its hard expiry passed (the longest
+a batch may run, ``SUNDOWN_REVOCATION_LEASE_SECONDS``); its process is gone; or its
+pulse stopped. The process doing a batch holds a PostgreSQL session advisory lock
+named after the lease from the claim to the end of the batch: when the process dies
+(SIGKILL, OOM, a pool child killed) its connections close and PostgreSQL lets the lock
+go at once, so the next claim sees a ``BatchLease`` whose lock nobody holds and takes
+the rows over (``leases_reap``) instead of waiting. The pulse covers what the lock
+cannot see, a machine or network that is gone while its connection still looks open:
+the process renews ``BatchLease.alive_until`` every
 ``SUNDOWN_REVOCATION_HEARTBEAT_SECONDS`` from a thread, and a row not renewed for
-``SUNDOWN_REVOCATION_LIVENESS_SECONDS`` belongs to a process that is gone (SIGKILL,
-OOM, a lost machine). So a killed worker's batch is taken over in seconds, while the
-batch that is recording under its own lease still decides alone which rows are its
+``SUNDOWN_REVOCATION_LIVENESS_SECONDS`` is dead too. Either way the batch that is
+recording under its own lease still decides alone which rows are its
 (``batch._lock_still_mine``): a takeover never makes a second side effect count.
 """
 
@@ -36,6 +41,11 @@ from revocation.services.observe import abandoned_observe_on_commit
 logger = logging.getLogger(__name__)
 
 CLAIM_LOCK_CLASS = 0x434C4D  # "CLM": pg_advisory_xact_lock(class, system id) per claim
+# "LSE": pg_advisory_lock(class, hashtext(lease)), held by the process running the batch.
+LEASE_LOCK_CLASS = 0x4C5345
+# The leases this process holds the lock of (a hash shared with a live lease elsewhere
+# is not taken: that batch then relies on its pulse alone).
+_held: set[str] = set()
 
 
 def claimable() -> Q:
@@ -51,8 +61,18 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
     leased by a live worker are taken, and SKIP LOCKED keeps two claimers apart.
     An expired lease (a worker that died) is simply taken again.
     """
+    try:
+        return _claim(system_id=system_id, lease=lease, limit=limit)
+    except BaseException:
+        _lock_drop(lease)  # a session lock outlives a rolled-back transaction
+        raise
+
+
+def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], datetime]:
     lease_seconds = settings.SUNDOWN_REVOCATION_LEASE_SECONDS
     with transaction.atomic():
+        _system_lock(system_id)
+        leases_reap(system_id=system_id)
         if not _slot_free(system_id):
             return [], timezone.now()
         claimable_rows = (
@@ -73,6 +93,8 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
             lease_expires_at=Now() + timedelta(seconds=lease_seconds),
             attempts=F("attempts") + 1,
         )
+        # Before the BatchLease row commits: nobody ever sees it without its lock.
+        _lock_take(lease)
         BatchLease.objects.create(lease=lease, system_id=system_id, alive_until=_alive_until())
         now = db_now()
         # A lease that expired with its owner still named on the row is a worker
@@ -88,16 +110,63 @@ def claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential], 
     return rows, now
 
 
-def _slot_free(system_id: int) -> bool:
-    """Fewer than SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM live batches of this system?
-
-    Taken under a per-system transaction lock, so two claims cannot both see the last
-    slot free. The cap keeps worker slots for other systems: batches stuck on a frozen
-    target (until their read timeout) never hold every slot of the pool.
-    """
+def _system_lock(system_id: int) -> None:
+    """One claim per system at a time (until the claim's transaction ends)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLAIM_LOCK_CLASS, system_id])
+
+
+def _lock_take(lease: str) -> None:
+    if connection.vendor != "postgresql":
+        return  # SQLite: one machine, the pulse alone says who is alive
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LEASE_LOCK_CLASS, lease])
+        if cursor.fetchone()[0]:
+            _held.add(lease)
+
+
+def _lock_drop(lease: str) -> None:
+    if lease not in _held:
+        return
+    _held.discard(lease)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LEASE_LOCK_CLASS, lease])
+    except Exception:  # noqa: BLE001 - a broken connection has let the lock go already
+        logger.warning("could not unlock lease %s", lease, exc_info=True)
+
+
+def leases_reap(*, system_id: int | None = None) -> int:
+    """Forget the pulse rows of batches whose process is gone: nobody holds their lock.
+
+    Their rows become claimable at once (``claimable``) and their slots free
+    (``_slot_free``), instead of after SUNDOWN_REVOCATION_LIVENESS_SECONDS. A row whose
+    lock was never taken (a hash shared with a live lease) looks held and waits for
+    its pulse, as every row did before. Returns how many went.
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    table = BatchLease._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} b WHERE (%s::int IS NULL OR b.system_id = %s) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' "
+            "AND l.granted AND l.database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) AND l.classid = %s::oid "
+            "AND l.objid = hashtext(b.lease)::oid AND l.objsubid = 2)",
+            [system_id, system_id, LEASE_LOCK_CLASS],
+        )
+        return cursor.rowcount
+
+
+def _slot_free(system_id: int) -> bool:
+    """Fewer than SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM live batches of this system?
+
+    Under the per-system claim lock, so two claims cannot both see the last slot free.
+    The cap keeps worker slots for other systems: batches stuck on a frozen target
+    (until their read timeout) never hold every slot of the pool.
+    """
     live = BatchLease.objects.filter(system_id=system_id, alive_until__gte=Now()).count()
     return live < settings.SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM
 
@@ -184,6 +253,7 @@ def lease_release(lease: str) -> None:
     abandoned, which is what they are if the batch did not record them.
     """
     BatchLease.objects.filter(lease=lease).delete()
+    _lock_drop(lease)
 
 
 class LeaseHeartbeat:

@@ -20,7 +20,7 @@ from ops.services import heartbeat_record
 from revocation.services.common import db_now
 from revocation.services.dispatch import revocation_dispatch_due
 from revocation.services.requests import request_revocation
-from revocation.tasks import revocation_sweep_task
+from revocation.tasks import revocation_request_due_task, revocation_sweep_task
 from vendors.models import Contract
 
 logger = logging.getLogger(__name__)
@@ -33,18 +33,27 @@ class SweepResult:
     """What one sweep did."""
 
     requested: int = 0
+    # Due credentials of a large sweep sent to other workers in chunks (``fan_out``).
+    handed_out: int = 0
     expired: int = 0
     contracts_ended: int = 0
     dispatched: dict[int, int] = field(default_factory=dict)
     skipped: bool = False
 
 
-def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) -> SweepResult:
+def revocation_sweep(
+    *, actor: Actor | None = None, chunk: int | None = None, fan_out: bool = False
+) -> SweepResult:
     """Move due credentials to pending, end contracts past their end, dispatch due work.
 
     Each chunk commits with its audit events, so revocation of the first chunk
     starts while later ones are still being requested. SKIP LOCKED lets a second
     concurrent sweep pass over rows the first holds instead of doubling them.
+
+    ``fan_out`` (the beat's sweep): when more than one chunk is due, every chunk but
+    the first goes to a worker of its own as a task (``revocation.request_due``), so a
+    worker killed mid-sweep takes one chunk with it instead of the rest of the sweep
+    until the next beat tick, and the chunks are requested side by side.
     """
     actor = actor or Actor.system("revocation-sweep")
     chunk = chunk or settings.SUNDOWN_SWEEP_CHUNK
@@ -54,7 +63,7 @@ def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) ->
             # Another sweep (a second beat, a slow previous run) is at it; one is enough.
             result.skipped = True
             return result
-        _sweep_requests(actor=actor, chunk=chunk, result=result)
+        _sweep_requests(actor=actor, chunk=chunk, result=result, fan_out=fan_out)
         _sweep_expired(actor=actor, chunk=chunk, result=result)
         result.contracts_ended = _contracts_end(actor=actor)
         result.dispatched = revocation_dispatch_due()
@@ -65,6 +74,7 @@ def revocation_sweep(*, actor: Actor | None = None, chunk: int | None = None) ->
         name="sweep",
         detail={
             "requested": result.requested,
+            "handed_out": result.handed_out,
             "expired": result.expired,
             "contracts_ended": result.contracts_ended,
             "dispatched_systems": len(result.dispatched),
@@ -119,22 +129,40 @@ def _sweep_lock():
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
 
 
-def _sweep_requests(*, actor: Actor, chunk: int, result: SweepResult) -> None:
+def _sweep_requests(*, actor: Actor, chunk: int, result: SweepResult, fan_out: bool) -> None:
     # One pass finds every due credential (a single hash join, however many ended at
     # once); each chunk then re-checks its rows under lock, so a contract extended
     # in between still keeps its credentials.
     due = list(_due_credentials().order_by("pk").values_list("pk", flat=True))
-    for start in range(0, len(due), chunk):
-        with transaction.atomic():
-            moved = request_revocation(
-                actor=actor,
-                queryset=_due_credentials().filter(pk__in=due[start : start + chunk]),
-                reason="Every contract authorising this access has ended.",
-                trigger="contract_ended",
-                skip_locked=True,
-                statuses=(Credential.Status.ACTIVE,),
-            )
-        result.requested += len(moved)
+    chunks = [due[start : start + chunk] for start in range(0, len(due), chunk)]
+    mine = chunks[:1] if fan_out else chunks
+    for ids in chunks[len(mine) :]:
+        try:
+            revocation_request_due_task.delay(ids)
+            result.handed_out += len(ids)
+        except Exception:  # noqa: BLE001 - broker down: this sweep requests it itself
+            logger.exception("could not hand out a chunk of the sweep")
+            mine.append(ids)
+    for ids in mine:
+        result.requested += sweep_request_chunk(actor=actor, ids=ids)
+
+
+def sweep_request_chunk(*, ids: list[int], actor: Actor | None = None) -> int:
+    """Those of ``ids`` that are due now to pending, in one transaction with their events.
+
+    Safe to run twice or side by side (a chunk handed out by two sweeps): rows another
+    request holds are skipped, rows already pending are not due any more.
+    """
+    with transaction.atomic():
+        moved = request_revocation(
+            actor=actor or Actor.system("revocation-sweep"),
+            queryset=_due_credentials().filter(pk__in=ids),
+            reason="Every contract authorising this access has ended.",
+            trigger="contract_ended",
+            skip_locked=True,
+            statuses=(Credential.Status.ACTIVE,),
+        )
+    return len(moved)
 
 
 def _expired_credentials() -> QuerySet[Credential]:
