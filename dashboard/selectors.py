@@ -51,6 +51,8 @@ class AgencyOverview:
     # Time to verified revocation against the targets, reviews and attestations
     # (dashboard.policy_targets).
     targets: PolicyTargets | None = None
+    # Systems whose target stopped answering (revocation.selectors.Outage), longest first.
+    outages: list = field(default_factory=list)
 
 
 @dataclass

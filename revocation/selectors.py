@@ -5,13 +5,14 @@ take a vendor their caller has already fetched through that helper (or an operat
 at the shell).
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from access.models import Credential
+from access.models import Credential, System
 from revocation.constants import REVOCABLE
-from revocation.models import ManualTask, RevocationAttempt
+from revocation.models import ManualTask, RevocationAttempt, TargetState
 from vendors.models import Vendor
 from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, agency_id_of, restrict
 
@@ -139,3 +140,65 @@ def connector_error_shown(
     if not text:
         return summary or ""
     return text if agency_id_of(obj) in readers else (summary or CONNECTOR_ERROR_HIDDEN)
+
+
+# Target outages (revocation.services.breaker) --------------------------------------
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A system whose target stopped answering, as one reader may see it."""
+
+    system: System
+    since: datetime
+    error: str  # the last refusal or timeout, or CONNECTOR_ERROR_HIDDEN
+    next_probe_at: datetime | None
+    failed_probes: int
+    deferred_batches: int
+    waiting: int  # its pending credentials: they wait for the target, none fails
+
+
+def target_outages(
+    *, user, readers: frozenset[int], system: System | None = None, perm: str = VIEW
+) -> list[Outage]:
+    """Open outages of the systems ``user`` may see (or of ``system``), longest first.
+
+    ``readers`` (``connector_error_readers``) decides who reads the target's own words.
+    Two queries whatever the number of outages.
+    """
+    systems = restrict(System.objects.all(), user, perm).filter(
+        target_state__outage_since__isnull=False
+    )
+    if system is not None:
+        systems = systems.filter(pk=system.pk)
+    rows = list(
+        systems.select_related("target_state", "agency").order_by(
+            "target_state__outage_since", "pk"
+        )
+    )
+    if not rows:
+        return []
+    waiting = dict(
+        Credential.objects.filter(
+            system_id__in=[row.pk for row in rows], status=Credential.Status.PENDING
+        )
+        .values("system_id")
+        .annotate(n=Count("pk"))
+        .values_list("system_id", "n")
+        .order_by()
+    )
+    return [outage_of(row, readers=readers, waiting=waiting.get(row.pk, 0)) for row in rows]
+
+
+def outage_of(system: System, *, readers: frozenset[int], waiting: int) -> Outage:
+    state: TargetState = system.target_state
+    assert state.outage_since is not None
+    return Outage(
+        system=system,
+        since=state.outage_since,
+        error=connector_error_shown(state.outage_error, obj=system, readers=readers),
+        next_probe_at=state.next_probe_at,
+        failed_probes=state.probes,
+        deferred_batches=state.deferred_batches,
+        waiting=waiting,
+    )

@@ -12,6 +12,73 @@ class ConfigField(serializers.JSONField):
     """A system's connection settings (api.schema.config_schema says which keys)."""
 
 
+class TargetStateSerializer(serializers.Serializer):
+    """Whether the system's target answers (revocation.services.breaker), read-only."""
+
+    state = serializers.ChoiceField(
+        choices=["answering", "unreachable"],
+        help_text=(
+            '"unreachable" while an outage is open: a batch found the target refusing, '
+            "timing out or cutting the call; its credentials wait (none fails for it) and "
+            'a probe runs every few seconds. "answering" otherwise.'
+        ),
+    )
+    since = serializers.DateTimeField(
+        allow_null=True, help_text="When the open outage began; null when answering."
+    )
+    last_error = serializers.CharField(
+        help_text=(
+            "The target's last refusal or timeout, for readers with the audit permission "
+            "in the system's agency; a neutral label for everyone else; empty when answering."
+        )
+    )
+    next_probe_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the next probe is due; null when answering."
+    )
+    failed_probes = serializers.IntegerField(help_text="Probes of this outage that failed.")
+    credentials_waiting = serializers.IntegerField(
+        help_text="The system's pending credentials: they go as soon as a probe passes."
+    )
+
+    def to_representation(self, instance):
+        from revocation.models import TargetState
+        from revocation.selectors import connector_error_readers, outage_of
+
+        try:
+            state = instance.target_state
+        except TargetState.DoesNotExist:
+            state = None
+        if state is None or state.outage_since is None:
+            return {
+                "state": "answering",
+                "since": None,
+                "last_error": "",
+                "next_probe_at": None,
+                "failed_probes": 0,
+                "credentials_waiting": 0,
+            }
+        # Once per response, not per row: a list's rows share the root serializer.
+        readers = getattr(self.root, "_connector_error_readers", None)
+        if readers is None:
+            request = self.context.get("request")
+            readers = connector_error_readers(getattr(request, "user", None))
+            self.root._connector_error_readers = readers  # type: ignore[attr-defined]
+        waiting = instance.credentials.filter(status=Credential.Status.PENDING).count()
+        outage = outage_of(instance, readers=readers, waiting=waiting)
+        return {
+            "state": "unreachable",
+            "since": serializers.DateTimeField().to_representation(outage.since),
+            "last_error": outage.error,
+            "next_probe_at": (
+                serializers.DateTimeField().to_representation(outage.next_probe_at)
+                if outage.next_probe_at
+                else None
+            ),
+            "failed_probes": outage.failed_probes,
+            "credentials_waiting": outage.waiting,
+        }
+
+
 class SystemSerializer(ServiceModelSerializer):
     agency = ScopedPrimaryKeyRelatedField(perm=MANAGE_INVENTORY, queryset=Agency.objects.all())
     config = ConfigField(
@@ -50,6 +117,11 @@ class SystemSerializer(ServiceModelSerializer):
             "empty otherwise."
         ),
     )
+    target_state = TargetStateSerializer(
+        source="*",
+        read_only=True,
+        help_text="Whether the target answers; an open outage with its last error.",
+    )
 
     class Meta:
         model = System
@@ -63,6 +135,7 @@ class SystemSerializer(ServiceModelSerializer):
             "has_secret",
             "tls_verify",
             "demo_label",
+            "target_state",
             "lifecycle",
             "data_classification",
             "estimated_records",

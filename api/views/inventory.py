@@ -35,7 +35,10 @@ class SystemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyScop
     action_perms = {"reconcile": MANAGE_INVENTORY}
 
     def rows(self, perm):
-        return access_selectors.system_list(user=self.request.user, perm=perm)
+        # target_state: one join instead of a query per system of the page.
+        return access_selectors.system_list(user=self.request.user, perm=perm).select_related(
+            "target_state"
+        )
 
     @extend_schema(
         summary="Reconcile a system now",

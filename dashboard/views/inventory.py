@@ -11,6 +11,7 @@ from access import selectors
 from access.models import Credential
 from access.services import credential_register, credential_update
 from audit.actor import Actor
+from dashboard.access_control import connector_error_readers
 from dashboard.credential_forms import ContractPicker, CredentialEditForm, CredentialForm
 from dashboard.forms import RevokeForm, SystemFilterForm, apply_validation_error
 from dashboard.system_forms import SystemLifecycleForm
@@ -23,7 +24,7 @@ from dashboard.views._common import (
 )
 from findings import selectors as finding_selectors
 from revocation.connectors.registry import CONNECTORS, connector_meta
-from revocation.selectors import open_manual_task, revocation_attempts
+from revocation.selectors import open_manual_task, revocation_attempts, target_outages
 from revocation.services import credential_revoke
 from vendors.permissions import MANAGE_INVENTORY, REVOKE, has_agency_perm
 
@@ -66,6 +67,17 @@ def system_detail(request, pk: int):
             "runs": runs,
             "run_in_progress": next((r for r in runs if r.status in ("queued", "running")), None),
             "findings": finding_selectors.system_live_findings(system),
+            # An open outage of its target: since when, why, next probe, who waits.
+            "outage": next(
+                iter(
+                    target_outages(
+                        user=request.user,
+                        readers=connector_error_readers(request),
+                        system=system,
+                    )
+                ),
+                None,
+            ),
         },
     )
 
