@@ -43,12 +43,19 @@ def missing(
     if not credentials:
         return {}
     # Role names are case-sensitive ("PEER_Case" is not peer_case): exact match
-    # decides, the case-folded read only finds what a person may have meant.
+    # decides, read through the catalog's name index. Only names not there exactly
+    # are read again case-folded (a scan of every role), to find what a person may
+    # have meant.
+    wanted = sorted({c.external_id for c in credentials})
+    present = {
+        row[0] for row in query("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [wanted])
+    }
+    absent = [c for c in credentials if c.external_id not in present]
+    if not absent:
+        return {}
     rows = query(
         "SELECT rolname FROM pg_roles WHERE lower(rolname) = ANY(%s)",
-        [sorted({c.external_id.lower() for c in credentials})],
+        [sorted({c.external_id.lower() for c in absent})],
     )
     names = [row[0] for row in rows]
-    return {
-        c.pk: close_matches(c.external_id, names) for c in credentials if c.external_id not in names
-    }
+    return {c.pk: close_matches(c.external_id, names) for c in absent}

@@ -14,12 +14,10 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
-from django.db.models.functions import Now
 
 from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
@@ -34,12 +32,8 @@ from revocation.models import ManualTask, RevocationAttempt
 from revocation.services.alerts import alert_failed, notify_owner
 from revocation.services.attempts import attempt_row, insert_attempts
 from revocation.services.breaker import gate, outage_open
-from revocation.services.common import (
-    db_now,
-    group_by_value,
-    worker_actor,
-    worker_identity,
-)
+from revocation.services.changes import RowChange, rows_change
+from revocation.services.common import db_now, id_set, worker_actor, worker_identity
 from revocation.services.events import batch_outcome_events
 from revocation.services.leases import LeaseHeartbeat, claim, lease_release
 from revocation.services.manual import open_manual_tasks, settle_manual_tasks
@@ -238,9 +232,8 @@ def _record_batch(
     """Write the batch's outcome in one transaction: states, attempts, tasks, audit."""
     by_pk = {row.pk: row for row in rows}
     with transaction.atomic():
-        mine = _lock_still_mine(rows, lease)
         now = db_now()
-        decided = classify(rows, mine=mine, report=report, max_attempts=max_attempts())
+        decided = _write_rows(rows, lease=lease, report=report, now=now)
         failed = [f for f in decided.failures if f.final]
         events = batch_outcome_events(rows, decided, system=system, notes=report.notes)
         insert_attempts(
@@ -254,42 +247,106 @@ def _record_batch(
                 duration_ms=duration_ms,
             )
         )
-        seen = [pk for pk in report.seen if pk in mine]
-        if seen:
-            Credential.objects.filter(pk__in=seen).update(
-                last_seen_on_target_at=now, target_checked_at=now
-            )
         if decided.revoked:
-            _mark_revoked(decided.revoked, system=system, now=now, events=events)
-        _schedule_retries([f for f in decided.failures if not f.final])
-        _mark_failed(failed)
-        _open_tasks(decided, failed, by_pk=by_pk, system=system, now=now, events=events)
-        if decided.deferred:
-            _defer(rows, decided, system=system, lease=lease, started_at=started_at, now=now)
-        if decided.handed_off:
-            # Waiting for a person: pending, but never claimed again by a worker.
-            Credential.objects.filter(pk__in=decided.handed_off).update(
-                next_attempt_at=None, **_clear_lease()
+            # A failed credential that was requested again and has now gone through
+            # automatically: its earlier manual task is settled, and audited like a
+            # person's confirmation so the trail shows who closed it.
+            settle_manual_tasks(
+                credential_ids=decided.revoked, system=system, now=now, events=events
             )
+        _open_tasks(decided, failed, by_pk=by_pk, system=system, now=now, events=events)
+        if decided.unreachable is not None:
+            _defer(rows, decided, system=system, lease=lease, started_at=started_at, now=now)
         audit_record_many(actor=worker_actor(), events=events)
         _mail_on_commit(decided, failed, by_pk=by_pk, system=system)
         batch_observe_on_commit(system=system, rows=rows, decided=decided, now=now)
     return decided
 
 
+class _LeaseLost(Exception):
+    """Some row of the batch is no longer under its lease (rolls back the savepoint)."""
+
+
+def _write_rows(
+    rows: list[Credential], *, lease: str, report: ConnectorReport, now: datetime
+) -> Classified:
+    """Decide every row and write its new state; the rows another worker took over
+    (this lease expired or its pulse stopped) are theirs to record, never both of us.
+
+    Usually every row is still ours, so the rows are decided as ours and written by
+    UPDATEs that only touch rows still under this lease: when they wrote every row,
+    that is the outcome, with no separate locking read. If one fell short, the
+    savepoint undoes them, and the rows still ours are locked, decided and written.
+    """
+    revoked_by = worker_actor().name
+    try:
+        with transaction.atomic():
+            decided = classify(
+                rows, mine={row.pk for row in rows}, report=report, max_attempts=max_attempts()
+            )
+            changes = _row_changes(decided, seen=report.seen)
+            if rows_change(changes, now=now, revoked_by=revoked_by, lease=lease) < len(rows):
+                raise _LeaseLost
+            return decided
+    except _LeaseLost:
+        pass
+    mine = _lock_still_mine(rows, lease)
+    decided = classify(rows, mine=mine, report=report, max_attempts=max_attempts())
+    rows_change(
+        _row_changes(decided, seen=report.seen), now=now, revoked_by=revoked_by, lease=lease
+    )
+    return decided
+
+
 def _lock_still_mine(rows: list[Credential], lease: str) -> set[int]:
-    """The rows still under our lease: if it expired and someone else took them,
-    they record the outcome, never both of us."""
+    """The rows still under our lease, locked so they stay ours until we commit."""
     return set(
         Credential.objects.select_for_update()
         .filter(
-            pk__in=[row.pk for row in rows],
+            pk__in=id_set([row.pk for row in rows]),
             lease_owner=lease,
             status=Credential.Status.PENDING,
         )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def _row_changes(decided: Classified, *, seen: frozenset[int]) -> dict[int, RowChange]:
+    """What every row still ours becomes (``classify`` lists the others as lost: they
+    are someone else's to write)."""
+    status = Credential.Status
+    changes: dict[int, RowChange] = {}
+
+    def put(pk: int, **change) -> None:
+        changes[pk] = RowChange(seen=pk in seen, **change)
+
+    for pk in decided.revoked:
+        put(pk, status=status.REVOKED, error="", revoked=True)
+    # Jitter per batch, not per credential: the batch stays one batch on retry,
+    # while batches of different systems spread out.
+    delays: dict[int, float] = {}
+    for f in decided.failures:
+        message = f.message[:2000]
+        if f.final:
+            put(f.pk, status=status.FAILED, error=message)
+        else:
+            delay = delays.setdefault(f.attempt, retry_delay(f.attempt))
+            put(f.pk, status=status.PENDING, retry_in=delay, error=message)
+    for pk in decided.handed_off:
+        # Waiting for a person: pending, but never claimed again by a worker.
+        put(pk, status=status.PENDING)
+    untried = set(decided.untried)
+    unreachable = decided.unreachable
+    for pk in decided.deferred:
+        if pk in untried:
+            # Back to the queue uncounted: the batch's time ran out before this row.
+            put(pk, status=status.PENDING, keep_due=True, uncount=True)
+        elif unreachable is not None:
+            # Still due: the system waits for its target (the outage's probe).
+            error = f"target unreachable: {unreachable.message}"[:2000]
+            put(pk, status=status.PENDING, keep_due=True, error=error)
+    return changes
 
 
 def _attempt_rows(
@@ -343,21 +400,14 @@ def _defer(
     started_at: datetime,
     now: datetime,
 ) -> None:
-    """Rows back to the queue, still due: untried ones uncounted; the ones the target
-    did not answer for wait for the system's outage (one attempt row for the batch)."""
+    """The target did not answer for some rows (back in the queue, still due): open the
+    system's outage and write one attempt row for the batch."""
     untried = set(decided.untried)
-    if untried:
-        Credential.objects.filter(pk__in=untried).update(
-            attempts=F("attempts") - 1, **_clear_lease()
-        )
     waiting = set(decided.deferred) - untried
     unanswered = [row for row in rows if row.pk in waiting]
     if not unanswered or decided.unreachable is None:
         return
     error = decided.unreachable
-    Credential.objects.filter(pk__in=[row.pk for row in unanswered]).update(
-        last_error=f"target unreachable: {error.message}"[:2000], **_clear_lease()
-    )
     outage_open(system=system, error=error, deferred=len(unanswered))
     first = unanswered[0]
     insert_attempts(
@@ -378,53 +428,6 @@ def _defer(
             )
         ]
     )
-
-
-def _clear_lease() -> dict:
-    return {"lease_owner": "", "lease_expires_at": None, "updated_at": Now()}
-
-
-def _mark_revoked(
-    pks: list[int], *, system: System, now: datetime, events: list[PendingEvent]
-) -> None:
-    Credential.objects.filter(pk__in=pks).update(
-        status=Credential.Status.REVOKED,
-        revoked_at=Now(),
-        revoked_by=worker_actor().name,
-        next_attempt_at=None,
-        last_error="",
-        **_clear_lease(),
-    )
-    # A failed credential that was requested again and has now gone through
-    # automatically: its earlier manual task is settled, and audited like a
-    # person's confirmation so the trail shows who closed it.
-    settle_manual_tasks(credential_ids=pks, system=system, now=now, events=events)
-
-
-def _schedule_retries(retrying: list[Failure]) -> None:
-    groups: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for f in retrying:
-        groups[(f.attempt, f.message[:2000])].append(f.pk)
-    # Jitter per batch, not per credential: the batch stays one batch on retry,
-    # while batches of different systems spread out.
-    delays: dict[int, float] = {}
-    for (attempt, message), pks in groups.items():
-        delay = delays.setdefault(attempt, retry_delay(attempt))
-        Credential.objects.filter(pk__in=pks).update(
-            next_attempt_at=Now() + timedelta(seconds=delay),
-            last_error=message,
-            **_clear_lease(),
-        )
-
-
-def _mark_failed(failed: list[Failure]) -> None:
-    for message, pks in group_by_value({f.pk: f.message for f in failed}).items():
-        Credential.objects.filter(pk__in=pks).update(
-            status=Credential.Status.FAILED,
-            next_attempt_at=None,
-            last_error=message[:2000],
-            **_clear_lease(),
-        )
 
 
 def _open_tasks(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import socket
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime
 
 from django.db import connection
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from access.models import Credential, System
@@ -30,6 +32,17 @@ def db_now() -> datetime:
             cursor.execute("SELECT now()")
             return cursor.fetchone()[0]
     return timezone.now()  # SQLite runs on this machine: its clock is ours
+
+
+def id_set(pks: Collection[int]) -> RawSQL | list[int]:
+    """The value for ``pk__in=`` of a batch's ids: one array parameter on PostgreSQL.
+
+    Django prepares an ``IN (%s, %s, ...)`` list element by element, which for a
+    batch of 1,000 ids costs more than the statement itself, several times a batch.
+    """
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (list(pks),))
+    return list(pks)
 
 
 _KIND_LABELS = dict(Credential.Kind.choices)

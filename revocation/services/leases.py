@@ -35,7 +35,7 @@ from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
 from revocation.models import BatchLease, RevocationAttempt
 from revocation.services.attempts import attempt_row, insert_attempts
-from revocation.services.common import credential_target, db_now, worker_actor
+from revocation.services.common import credential_target, db_now, id_set, worker_actor
 from revocation.services.observe import abandoned_observe_on_commit
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential],
         rows = _still_claimable(list(claimable_rows[:limit]))
         if not rows:
             return [], timezone.now()
-        Credential.objects.filter(pk__in=[row.pk for row in rows]).update(
+        Credential.objects.filter(pk__in=id_set([row.pk for row in rows])).update(
             lease_owner=lease,
             lease_expires_at=Now() + timedelta(seconds=lease_seconds),
             attempts=F("attempts") + 1,

@@ -11,7 +11,7 @@ from audit.actor import Actor
 from audit.services import PendingEvent, audit_record, audit_record_many
 from config.modeling import free_text
 from revocation.constants import REVOCABLE
-from revocation.services.common import credential_target_of
+from revocation.services.common import credential_target_of, id_set
 from revocation.services.dispatch import dispatch_on_commit
 from vendors.models import Vendor
 from vendors.services import vendor_set_status
@@ -43,7 +43,7 @@ def request_revocation(
     if not rows:
         return []
     ids = [row[0] for row in rows]
-    Credential.objects.filter(pk__in=ids).update(
+    Credential.objects.filter(pk__in=id_set(ids)).update(
         status=Credential.Status.PENDING,
         revocation_requested_at=Now(),
         revocation_reason=reason,

@@ -17,7 +17,7 @@ from access.models import Credential
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record_many
 from ops.services import heartbeat_record
-from revocation.services.common import db_now
+from revocation.services.common import db_now, id_set
 from revocation.services.dispatch import revocation_dispatch_due
 from revocation.services.requests import request_revocation
 from revocation.tasks import revocation_request_due_task, revocation_sweep_task
@@ -156,7 +156,7 @@ def sweep_request_chunk(*, ids: list[int], actor: Actor | None = None) -> int:
     with transaction.atomic():
         moved = request_revocation(
             actor=actor or Actor.system("revocation-sweep"),
-            queryset=_due_credentials().filter(pk__in=ids),
+            queryset=_due_credentials().filter(pk__in=id_set(ids)),
             reason="Every contract authorising this access has ended.",
             trigger="contract_ended",
             skip_locked=True,
@@ -178,7 +178,7 @@ def _sweep_expired(*, actor: Actor, chunk: int, result: SweepResult) -> None:
         with transaction.atomic():
             moved = request_revocation(
                 actor=actor,
-                queryset=_expired_credentials().filter(pk__in=due[start : start + chunk]),
+                queryset=_expired_credentials().filter(pk__in=id_set(due[start : start + chunk])),
                 reason="The credential's own expiry date has passed.",
                 trigger="expiry",
                 skip_locked=True,
