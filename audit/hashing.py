@@ -42,6 +42,12 @@ COLUMNS = (*FIELDS, "hash_version", "prev_hash", "hash")
 # which was a third of the append path's Python time.
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _encode_str = json.encoder.encode_basestring  # what _encode does for a str, minus a call
+# The C encoder behind _encode, built once: _encode builds it anew for every dict, which
+# was most of an append's Python time. (No circular check: what reaches it is a plain
+# JSON copy, `audit.services._plain_json`.)
+_iterencode = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, json.JSONEncoder().default, _encode_str, None, ":", ",", True, False, True
+)
 
 
 def format_time(value: datetime) -> str:
@@ -53,9 +59,9 @@ def canonical(record: dict, prev_hash: str, version: int = HASH_VERSION) -> byte
         raise ValueError(f"Unknown audit hash version {version}")
     if isinstance(record["before"], Truncated) or isinstance(record["after"], Truncated):
         # Read cut short (config.json_depth): the hash covers the stored whole.
-        pre, mid, post = canonical_parts(record)
+        (head,), middle, (tail,), _ = batch_pieces([record], record)
         time = format_time(record["occurred_at"])
-        return f'{pre}{time}","prev_hash":"{prev_hash}",{mid},"seq":{record["seq"]},{post}'.encode()
+        return f'{head}{time}","prev_hash":"{prev_hash}{middle}{record["seq"]}{tail}'.encode()
     body = {name: record[name] for name in FIELDS}
     body["occurred_at"] = format_time(record["occurred_at"])
     body["prev_hash"] = prev_hash
@@ -74,87 +80,67 @@ def _value(value) -> str:
         return int.__repr__(value)
     if isinstance(value, Truncated):
         return value.canonical
-    return _encode(value)
+    return "".join(_iterencode(value, 0))
 
 
-def canonical_parts(record: dict) -> tuple[str, str, str]:
-    """Version 1 canonical text of ``record`` minus what the database assigns.
+# What one append shares: a call has one actor, request and source address.
+SHARED = ("actor_id", "actor_name", "actor_type", "request_id", "source_ip")
 
-    ``pre + time + '","prev_hash":"' + prev + '",' + mid + ',"seq":' + seq + ',' + post``
-    is exactly ``canonical(...)``: the `audit_append` database function fills in the
-    time, prev_hash and seq under the head lock (migration 0005). Written out key by
-    key in version 1's sorted order (tests/audit/test_chain.py holds it to ``canonical``):
-    it runs for every event appended.
+
+def batch_pieces(records: list[dict], shared: dict) -> tuple[list[str], str, list[str], list[str]]:
+    """Version 1 canonical text of one append's records, minus what the head lock assigns.
+
+    A call has one actor, request and source address: ``shared`` holds them (`SHARED`),
+    and the records' own values of those are not read.
+
+    Returns (heads, middle, tails, fields): the canonical text of record i at ``seq``,
+    ``time`` (``format_time``) and link ``prev`` is
+    ``heads[i] + time + '","prev_hash":"' + prev + middle + str(seq) + tails[i]``, exactly
+    ``canonical(...)`` (tests/audit/test_append_bulk.py holds them together); ``fields[i]``
+    is the record's row as `audit_append_rows` takes it (migration 0008) minus its hash:
+    the JSON of action, target_type, target_id, target_repr, agency_id, before and after,
+    each followed by a tab. The pieces come from the same JSON, so what the database
+    rebuilds from the row is what was hashed here. Written out key by key in version 1's
+    sorted order: it runs for every event appended.
     """
-    pre = "".join(
-        [
-            '{"action":',
-            _value(record["action"]),
-            ',"actor_id":',
-            _value(record["actor_id"]),
-            ',"actor_name":',
-            _value(record["actor_name"]),
-            ',"actor_type":',
-            _value(record["actor_type"]),
-            ',"after":',
-            _value(record["after"]),
-            ',"agency_id":',
-            _value(record["agency_id"]),
-            ',"before":',
-            _value(record["before"]),
-            ',"occurred_at":"',
-        ]
-    )
-    post = "".join(
-        [
-            '"source_ip":',
-            _value(record["source_ip"]),
-            ',"target_id":',
-            _value(record["target_id"]),
-            ',"target_repr":',
-            _value(record["target_repr"]),
-            ',"target_type":',
-            _value(record["target_type"]),
-            ',"v":1}',
-        ]
-    )
-    return pre, '"request_id":' + _value(record["request_id"]), post
-
-
-_SHARED = ("actor_id", "actor_name", "actor_type", "request_id", "source_ip")
-
-
-def canonical_parts_batch(records: list[dict]) -> tuple[list[str], str, list[str]]:
-    """``canonical_parts`` of every record of one batch: (pres, mid, posts).
-
-    The records of one append share their actor, request and source address (one
-    actor per call), so those pieces are written once for the batch.
-    """
-    first = records[0]
-    if any(record[name] != first[name] for record in records for name in _SHARED):
-        pres, posts = [], []
-        for record in records:
-            pre, _, post = canonical_parts(record)
-            pres.append(pre)
-            posts.append(post)
-        return pres, canonical_parts(first)[1], posts
+    first = shared
     actor = (
         f',"actor_id":{_value(first["actor_id"])},"actor_name":{_value(first["actor_name"])}'
         f',"actor_type":{_value(first["actor_type"])},"after":'
     )
-    source = f'"source_ip":{_value(first["source_ip"])},"target_id":'
+    middle = f'","request_id":{_value(first["request_id"])},"seq":'
+    source = f',"source_ip":{_value(first["source_ip"])},"target_id":'
     value = _value
-    pres = [
-        f'{{"action":{value(r["action"])}{actor}{value(r["after"])},"agency_id":'
-        f'{value(r["agency_id"])},"before":{value(r["before"])},"occurred_at":"'
-        for r in records
-    ]
-    posts = [
-        f'{source}{value(r["target_id"])},"target_repr":{value(r["target_repr"])}'
-        f',"target_type":{value(r["target_type"])},"v":1}}'
-        for r in records
-    ]
-    return pres, '"request_id":' + value(first["request_id"]), posts
+    heads, tails, fields = [], [], []
+    for r in records:
+        action, target_type = value(r["action"]), value(r["target_type"])
+        target_id, target_repr = value(r["target_id"]), value(r["target_repr"])
+        agency, before, after = value(r["agency_id"]), value(r["before"]), value(r["after"])
+        heads.append(
+            f'{{"action":{action}{actor}{after},"agency_id":{agency},"before":{before}'
+            ',"occurred_at":"'
+        )
+        tails.append(
+            f'{source}{target_id},"target_repr":{target_repr},"target_type":{target_type},"v":1}}'
+        )
+        fields.append(
+            f"{action}\t{target_type}\t{target_id}\t{target_repr}\t{agency}\t{before}\t{after}\t"
+        )
+    return heads, middle, tails, fields
+
+
+def batch_hashes(
+    heads: list[str], middle: str, tails: list[str], *, seq: int, prev: str, time: str
+) -> list[str]:
+    """The hashes of a batch (``batch_pieces``) appended after head ``seq``/``prev`` at ``time``."""
+    sha256 = hashlib.sha256
+    link = f'{time}","prev_hash":"'
+    hashes = []
+    for head, tail in zip(heads, tails, strict=True):
+        seq += 1
+        prev = sha256(f"{head}{link}{prev}{middle}{seq}{tail}".encode()).hexdigest()
+        hashes.append(prev)
+    return hashes
 
 
 def compute_hash(record: dict, prev_hash: str, version: int = HASH_VERSION) -> str:

@@ -1,4 +1,4 @@
-"""SQL installed by migrations 0005, 0006 and 0007 (kept here so they stay readable).
+"""SQL installed by migrations 0005 to 0008 (kept here so they stay readable).
 
 Frozen with the migration: change it only through a new migration.
 """
@@ -273,3 +273,121 @@ SQLITE_REVERSE = [
         *(f"{t}_no_{op}" for t in APPEND_ONLY for op in ("update", "delete")),
     )
 ]
+
+# 0008: the application hashes, the database checks. `audit_lock_head` takes the head and
+# stamps it with the time and this transaction; the application hashes its batch against
+# that head (seq, link, time) and hands each row's JSON fields and hash to
+# `audit_append_rows`, which rebuilds every text from the very fields it stores, checks
+# every hash against it in one set-based statement (no loop: each row's link is the hash
+# before it, already in hand), inserts, and moves the head.
+PG_HEAD_COLUMNS = """
+ALTER TABLE audit_chainhead ADD COLUMN locked_xid xid8, ADD COLUMN locked_at timestamptz;
+"""
+
+PG_APPEND_ROWS = r"""
+CREATE OR REPLACE FUNCTION audit_lock_head(
+    OUT head_seq bigint, OUT head_hash text, OUT at timestamptz, OUT at_text text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    PERFORM 1 FROM audit_chainhead h WHERE h.id = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO audit_chainhead (id, seq, hash) VALUES (1, 0, repeat('0', 64))
+            ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM audit_chainhead h WHERE h.id = 1 FOR UPDATE;
+    END IF;
+    -- The time is read under the lock, so it never runs backwards along the chain.
+    at := clock_timestamp();
+    UPDATE audit_chainhead h SET locked_xid = pg_current_xact_id(), locked_at = at
+        WHERE h.id = 1 RETURNING h.seq, h.hash INTO head_seq, head_hash;
+    -- audit.hashing.format_time: UTC, microseconds, a literal Z.
+    at_text := to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+END;
+$$;
+REVOKE ALL ON FUNCTION audit_lock_head() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION audit_append_refused(p_seq bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_append_rows: the row for seq % is malformed or its hash does not fit',
+        p_seq;
+END;
+$$;
+
+-- p_rows: one line per event, tab-separated: the JSON (version 1's canonical encoding) of
+-- action, target_type, target_id, target_repr, agency_id, before, after, then the hash.
+-- JSON text holds no raw tab or newline, so the framing cannot be confused.
+CREATE OR REPLACE FUNCTION audit_append_rows(
+    p_actor_type text, p_actor_id text, p_actor_name text, p_source_ip text,
+    p_request_id text, p_rows text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    v_seq bigint;
+    v_hash text;
+    v_at timestamptz;
+    v_xid xid8;
+    v_ip inet := p_source_ip::inet;
+    v_actor text;
+    v_time text;
+    v_request text;
+    v_source text;
+    v_n bigint;
+BEGIN
+    SELECT h.seq, h.hash, h.locked_at, h.locked_xid INTO v_seq, v_hash, v_at, v_xid
+        FROM audit_chainhead h WHERE h.id = 1 FOR UPDATE;
+    IF v_xid IS DISTINCT FROM pg_current_xact_id() THEN
+        RAISE EXCEPTION 'audit_append_rows: call audit_lock_head() in this transaction first';
+    END IF;
+    IF coalesce(p_rows, '') = '' THEN
+        RAISE EXCEPTION 'audit_append_rows: no rows';
+    END IF;
+    -- The pieces every row of the call shares, in version 1's sorted key order; the
+    -- address as its column prints it.
+    v_actor := ',"actor_id":' || to_json(p_actor_id) || ',"actor_name":' || to_json(p_actor_name)
+        || ',"actor_type":' || to_json(p_actor_type) || ',"after":';
+    v_time := ',"occurred_at":"'
+        || to_char(v_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '","prev_hash":"';
+    v_request := '","request_id":' || to_json(p_request_id) || ',"seq":';
+    v_source := ',"source_ip":' || coalesce(to_json(abbrev(v_ip))::text, 'null') || ',"target_id":';
+    INSERT INTO audit_auditevent (
+        seq, occurred_at, actor_type, actor_id, actor_name, source_ip, action,
+        target_type, target_id, target_repr, agency_id, before, after, request_id,
+        hash_version, prev_hash, hash)
+    SELECT v_seq + r.i, v_at, p_actor_type, p_actor_id, p_actor_name, v_ip,
+        r.f[1]::json #>> '{}', r.f[2]::json #>> '{}', r.f[3]::json #>> '{}',
+        r.f[4]::json #>> '{}', NULLIF(r.f[5], 'null')::bigint,
+        NULLIF(r.f[6]::jsonb, 'null'::jsonb), NULLIF(r.f[7]::jsonb, 'null'::jsonb),
+        p_request_id, 1, r.prev,
+        -- Stored only if the text rebuilt from these very fields, this seq, time and link
+        -- hashes to it; text fields must be JSON strings, the agency a plain integer.
+        CASE WHEN array_length(r.f, 1) = 8
+            AND left(r.f[1], 1) = '"' AND left(r.f[2], 1) = '"'
+            AND left(r.f[3], 1) = '"' AND left(r.f[4], 1) = '"'
+            AND (r.f[5] = 'null' OR r.f[5] = r.f[5]::bigint::text)
+            AND r.f[8] = encode(sha256(convert_to('{"action":' || r.f[1] || v_actor || r.f[7]
+                || ',"agency_id":' || r.f[5] || ',"before":' || r.f[6] || v_time || r.prev
+                || v_request || (v_seq + r.i) || v_source || r.f[3] || ',"target_repr":'
+                || r.f[4] || ',"target_type":' || r.f[2] || ',"v":1}', 'UTF8')), 'hex')
+        THEN r.f[8] ELSE audit_append_refused(v_seq + r.i) END
+    FROM (
+        SELECT u.i, f.f, coalesce(lag(f.f[8]) OVER (ORDER BY u.i), v_hash) AS prev
+        FROM unnest(string_to_array(p_rows, E'\n')) WITH ORDINALITY AS u(line, i),
+            LATERAL string_to_array(u.line, E'\t') AS f(f)
+    ) r;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    -- Every row's last field is its checked hash: the batch's last 64 characters are the
+    -- new head's.
+    UPDATE audit_chainhead SET seq = v_seq + v_n, hash = right(p_rows, 64) WHERE id = 1;
+    RETURN v_n;
+END;
+$$;
+REVOKE ALL ON FUNCTION audit_append_rows(text, text, text, text, text, text) FROM PUBLIC;
+DROP FUNCTION audit_append(text[], text, text[]);
+"""
+
+PG_APPEND_ROWS_REVERSE = (
+    "DROP FUNCTION audit_append_rows(text, text, text, text, text, text);\n"
+    "DROP FUNCTION audit_append_refused(bigint);\n"
+    "DROP FUNCTION audit_lock_head();\n"
+    "ALTER TABLE audit_chainhead DROP COLUMN locked_xid, DROP COLUMN locked_at;\n" + PG_APPEND_BULK
+)

@@ -14,7 +14,8 @@ from audit.hashing import (
     COLUMNS,
     GENESIS_HASH,
     HASH_VERSION,
-    canonical_parts_batch,
+    batch_hashes,
+    batch_pieces,
     compute_hash,
 )
 from audit.models import AuditEvent
@@ -137,22 +138,35 @@ def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[dict]
     return records
 
 
-# Rows per `audit_append` call: one call (one round trip, one head lock) per batch of
-# the revocation engine; bigger batches are split only to bound the statement size.
+# Rows per `audit_append_rows` call: one call per batch of the revocation engine;
+# bigger batches are split only to bound the statement size.
 _APPEND_CHUNK = 5000
 
 
 def _append_postgresql(records: list[dict]) -> None:
-    """Hand the canonical pieces to `audit_append`, which assigns seq, time and links."""
+    """Take the head with `audit_lock_head`, hash here, let `audit_append_rows` check and store.
+
+    The canonical pieces are built before the head is locked, so concurrent appenders
+    hold it only for the hashing and the insert (migration 0008).
+    """
+    first = records[0]  # every record holds the call's actor fields
+    pieces = [
+        batch_pieces(records[start : start + _APPEND_CHUNK], first)
+        for start in range(0, len(records), _APPEND_CHUNK)
+    ]
+    actor = [first[name] for name in ("actor_type", "actor_id", "actor_name", "source_ip")]
     with connection.cursor() as cursor:
-        for start in range(0, len(records), _APPEND_CHUNK):
-            chunk = records[start : start + _APPEND_CHUNK]
-            pres, mid, posts = canonical_parts_batch(chunk)
-            cursor.execute("SELECT * FROM audit_append(%s, %s, %s)", [pres, mid, posts])
-            first_seq, occurred_at, prev_hash, hashes = cursor.fetchone()
-            for seq, record, digest in zip(
-                range(first_seq, first_seq + len(chunk)), chunk, hashes, strict=True
-            ):
+        cursor.execute("SELECT * FROM audit_lock_head()")
+        seq, prev_hash, occurred_at, time = cursor.fetchone()
+        for number, (heads, middle, tails, fields) in enumerate(pieces):
+            hashes = batch_hashes(heads, middle, tails, seq=seq, prev=prev_hash, time=time)
+            rows = "\n".join([f"{row}{digest}" for row, digest in zip(fields, hashes, strict=True)])
+            cursor.execute(
+                "SELECT audit_append_rows(%s, %s, %s, %s, %s, %s)",
+                [*actor, first["request_id"], rows],
+            )
+            for record, digest in zip(records[number * _APPEND_CHUNK :], hashes, strict=False):
+                seq += 1
                 record["seq"] = seq
                 record["occurred_at"] = occurred_at
                 record["hash_version"] = HASH_VERSION

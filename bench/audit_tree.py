@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/audit_tree.py [--events 1000000] [--batch 10000] [--proofs 200]
 
-Events are appended through the `audit_append` database function itself (pieces built
-in SQL, one call per batch), which also shows that function's own rate; then the
-tree's stored nodes are built once (`tree_extend`, what the first checkpoint does),
-and inclusion and consistency proofs are timed on the full tree. Yardstick: the
-"tree_extend from nothing" line, i.e. what every proof would cost if it rebuilt the
-tree from the events instead of reading stored subtree hashes.
+Events are appended through `audit_record_many` (the product's path, one call per
+batch), which also shows the append rate; then the tree's stored nodes are built once
+(`tree_extend`, what the first checkpoint does), and inclusion and consistency proofs
+are timed on the full tree. Yardstick: the "tree_extend from nothing" line, i.e. what
+every proof would cost if it rebuilt the tree from the events instead of reading stored
+subtree hashes.
 """
 
 import argparse
@@ -19,15 +19,27 @@ from _setup import django_on_fresh_database, drop_database
 
 DB = "sundown_bench_audit_tree"
 
-PRE = (
-    '\'{"action":"credential.revoked","actor_id":"","actor_name":"system:bench",'
-    '"actor_type":"system","after":{"i":\' || i || \',"status":"revoked"},'
-    '"agency_id":1,"before":{"status":"pending"},"occurred_at":"\''
-)
-POST = (
-    '\'"source_ip":null,"target_id":"\' || i || \'","target_repr":"role_\' || i || '
-    '\'","target_type":"access.credential","v":1}\''
-)
+
+def _append(start: int, end: int) -> None:
+    from django.db import transaction
+
+    from audit.actor import Actor
+    from audit.services import PendingEvent, audit_record_many
+
+    with transaction.atomic():
+        audit_record_many(
+            actor=Actor(type="system", name="system:bench", request_id="bench"),
+            events=[
+                PendingEvent(
+                    "credential.revoked",
+                    ("access.credential", i, f"role_{i}"),
+                    1,
+                    {"status": "pending"},
+                    {"i": i, "status": "revoked"},
+                )
+                for i in range(start, end)
+            ],
+        )
 
 
 def main():
@@ -45,27 +57,16 @@ def main():
     os.environ["SUNDOWN_AUDIT_SIGNING_KEY_AUTOCREATE"] = "1"
     django_on_fresh_database(DB)
 
-    from django.db import connection, transaction
-
     from audit import merkle
     from audit.checkpoints import checkpoint_create
     from audit.tree import Tree, tree_extend
 
     started = time.perf_counter()
-    with connection.cursor() as cursor:
-        for start in range(0, args.events, args.batch):
-            end = min(start + args.batch, args.events)
-            with transaction.atomic():
-                cursor.execute(
-                    f"SELECT first_seq FROM audit_append("
-                    f"(SELECT array_agg({PRE} ORDER BY i) FROM generate_series(%s, %s) i),"
-                    f' \'"request_id":"bench"\','
-                    f"(SELECT array_agg({POST} ORDER BY i) FROM generate_series(%s, %s) i))",
-                    [start, end - 1, start, end - 1],
-                )
+    for start in range(0, args.events, args.batch):
+        _append(start, min(start + args.batch, args.events))
     appended = time.perf_counter() - started
     print(
-        f"audit_append (pieces built in SQL): {args.events:,} events in {appended:.1f} s, "
+        f"audit_record_many: {args.events:,} events in {appended:.1f} s, "
         f"{args.events / appended:,.0f} events/s in calls of {args.batch:,}"
     )
 
@@ -112,13 +113,7 @@ def main():
     started = time.perf_counter()
     checkpoint_create(ship=False)
     print(f"first signed checkpoint of the tree: {time.perf_counter() - started:.2f} s")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT audit_append("
-            f"(SELECT array_agg({PRE} ORDER BY i) FROM generate_series(0, 999) i),"
-            f' \'"request_id":"bench"\','
-            f"(SELECT array_agg({POST} ORDER BY i) FROM generate_series(0, 999) i))"
-        )
+    _append(0, 1000)
     started = time.perf_counter()
     checkpoint_create(ship=False)
     print(

@@ -81,13 +81,22 @@ def test_app_role_can_work_and_append(app_role):
             ]:
                 cursor.execute("SELECT has_table_privilege(%s, %s)", [table, privilege])
                 assert cursor.fetchone()[0] is allowed, (table, privilege)
+            for function in (
+                "audit_lock_head()",
+                "audit_append_rows(text, text, text, text, text, text)",
+            ):
+                cursor.execute("SELECT has_function_privilege(%s, 'EXECUTE')", [function])
+                assert cursor.fetchone()[0] is True, function
+            # 0007's function is gone: one way in.
+            cursor.execute("SELECT to_regprocedure('audit_append(text[], text, text[])')")
+            assert cursor.fetchone()[0] is None
     finally:
         conn.close()
 
 
 def _app_append(conn, action):
     """Append the way the application does, as the application's role."""
-    from audit.hashing import canonical_parts
+    from audit.hashing import batch_hashes, batch_pieces
 
     record = {
         "actor_type": "system",
@@ -103,10 +112,18 @@ def _app_append(conn, action):
         "after": {"ok": True},
         "request_id": "r",
     }
-    pre, mid, post = canonical_parts(record)
+    heads, middle, tails, fields = batch_pieces([record], record)
     with conn.cursor() as cursor:
-        cursor.execute("SELECT first_seq FROM audit_append(%s, %s, %s)", [[pre], mid, [post]])
-        return cursor.fetchone()[0]
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT * FROM audit_lock_head()")
+        seq, prev, _, time = cursor.fetchone()
+        (digest,) = batch_hashes(heads, middle, tails, seq=seq, prev=prev, time=time)
+        cursor.execute(
+            "SELECT audit_append_rows(%s, %s, %s, %s, %s, %s)",
+            ["system", "", "system:app-role", None, "r", fields[0] + digest],
+        )
+        cursor.execute("COMMIT")
+        return seq + 1
 
 
 @pytest.mark.parametrize(
@@ -115,6 +132,8 @@ def _app_append(conn, action):
         # Rewind the head, or wedge every later append on a duplicate seq.
         "UPDATE audit_chainhead SET seq = 0",
         "UPDATE audit_chainhead SET hash = repeat('f', 64)",
+        # Stamp the head itself to pick the time of its next events.
+        "UPDATE audit_chainhead SET locked_at = now() - interval '1 year'",
         "DELETE FROM audit_chainhead",
         "TRUNCATE audit_chainhead",
         # Append a row of its choosing (seq, link, time, a valid hash of a forgery).

@@ -1,5 +1,7 @@
-"""Bulk appends (migration 0007): the same canonical text, the same rules, whole batches."""
+"""Bulk appends (migration 0008): hashed here, checked and stored by the database."""
 
+import hashlib
+import json
 import random
 from datetime import UTC, datetime
 
@@ -9,13 +11,14 @@ from django.db.utils import DatabaseError
 
 from audit.actor import Actor
 from audit.hashing import (
+    SHARED,
+    batch_hashes,
+    batch_pieces,
     canonical,
-    canonical_parts,
-    canonical_parts_batch,
     compute_hash,
     format_time,
 )
-from audit.models import AuditEvent
+from audit.models import AuditEvent, ChainHead
 from audit.selectors import audit_chain_verify
 from audit.services import PendingEvent, audit_record_many
 
@@ -58,32 +61,36 @@ def _random_record(rng: random.Random) -> dict:
     }
 
 
-def test_canonical_parts_match_canonical_for_every_kind_of_value():
+def _joined(head, middle, tail, record, prev):
+    time = format_time(record["occurred_at"])
+    return f'{head}{time}","prev_hash":"{prev}{middle}{record["seq"]}{tail}'.encode()
+
+
+def test_batch_pieces_rebuild_canonical_for_every_kind_of_value():
     rng = random.Random(16)
     for _ in range(2000):
         record = _random_record(rng)
-        pre, mid, post = canonical_parts(record)
+        (head,), middle, (tail,), (fields,) = batch_pieces([record], record)
         prev = f"{rng.getrandbits(256):064x}"
-        joined = (
-            f'{pre}{format_time(record["occurred_at"])}","prev_hash":"{prev}",{mid},'
-            f'"seq":{record["seq"]},{post}'
-        )
-        assert joined.encode() == canonical(record, prev), record
+        assert _joined(head, middle, tail, record, prev) == canonical(record, prev), record
+        # The row the database stores is the same JSON, field by field.
+        names = ("action", "target_type", "target_id", "target_repr", "agency_id")
+        values = [json.loads(field) for field in fields.split("\t")[:-1]]
+        assert values == [record[n] for n in names] + [record["before"], record["after"]]
 
 
-@pytest.mark.parametrize("shared", [True, False])
-def test_canonical_parts_batch_is_canonical_parts_of_each(shared):
+def test_batch_hashes_chain_the_batch_from_the_head():
     rng = random.Random(17)
-    records = [_random_record(rng) for _ in range(300)]
-    if shared:  # one actor per append, as audit_record_many makes them
-        for record in records:
-            for name in ("actor_id", "actor_name", "actor_type", "request_id", "source_ip"):
-                record[name] = records[0][name]
-    pres, mid, posts = canonical_parts_batch(records)
-    expected = [canonical_parts(record) for record in records]
-    assert pres == [pre for pre, _, _ in expected]
-    assert posts == [post for _, _, post in expected]
-    assert mid == expected[0][1]
+    shared = _random_record(rng)
+    records = [dict(_random_record(rng), **{n: shared[n] for n in SHARED}) for _ in range(300)]
+    heads, middle, tails, _ = batch_pieces(records, shared)
+    time = datetime(2026, 12, 7, 1, 2, 3, 4, tzinfo=UTC)
+    hashes = batch_hashes(heads, middle, tails, seq=41, prev="e" * 64, time=format_time(time))
+    prev = "e" * 64
+    for seq, (record, digest) in enumerate(zip(records, hashes, strict=True), 42):
+        record.update(seq=seq, occurred_at=time)
+        assert digest == compute_hash(record, prev)
+        prev = digest
 
 
 def test_a_batch_is_one_stretch_of_the_chain_and_hashes_what_python_would():
@@ -117,16 +124,37 @@ def test_a_batch_is_one_stretch_of_the_chain_and_hashes_what_python_would():
     assert audit_chain_verify().ok
 
 
-@pytest.mark.parametrize(
-    ("pre_extra", "post_extra"),
-    [
-        ('"target_id":"smuggled",', ""),  # a post key in the prefix
-        ("", '"action":"smuggled",'),  # a pre key in the suffix
-        ("", '"seq":999,'),
-        ('"request_id":"x",', ""),
-    ],
-)
-def test_append_refuses_a_piece_holding_another_pieces_key(pre_extra, post_extra):
+def test_the_database_rebuilds_pythons_text_for_every_character():
+    # Each event is stored only if the text the database rebuilds (its own JSON escapes of
+    # the actor and request, its own print of the address) is the one hashed here.
+    every = "".join(chr(c) for c in range(1, 128)) + "\u2028 \u00e9 \U0001f600 \ufeff"
+    for ip in ("192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1", "fe80::1:0:0:0:1", None):
+        with transaction.atomic():
+            audit_record_many(
+                actor=Actor(
+                    type="user", id=every[:64], name=every, source_ip=ip, request_id=every[-60:]
+                ),
+                events=[
+                    PendingEvent(
+                        every[:100],
+                        target=(every[-100:], every[:64], every),
+                        agency_id=-(2**62),
+                        before={every: every, "n": [1.5, 1e-07, 2**70, True]},
+                        after={"": None},
+                    )
+                ],
+            )
+    assert audit_chain_verify().ok
+
+
+def _rows_for(records, prev, seq, time):
+    shared = records[0]
+    heads, middle, tails, fields = batch_pieces(records, shared)
+    hashes = batch_hashes(heads, middle, tails, seq=seq, prev=prev, time=time)
+    return "\n".join(f"{row}{digest}" for row, digest in zip(fields, hashes, strict=True))
+
+
+def _plain(**changes):
     record = {
         "actor_type": "system",
         "actor_id": "",
@@ -138,16 +166,109 @@ def test_append_refuses_a_piece_holding_another_pieces_key(pre_extra, post_extra
         "target_repr": "",
         "agency_id": None,
         "before": None,
-        "after": None,
+        "after": {"ok": True},
         "request_id": "",
     }
-    pre, mid, post = canonical_parts(record)
-    pre = pre.replace('"action":', pre_extra + '"action":', 1)
-    post = post_extra + post
+    return dict(record, **changes)
+
+
+def _append_rows(cursor, rows, actor=("system", "", "system:x", None, "")):
+    cursor.execute("SELECT audit_append_rows(%s, %s, %s, %s, %s, %s)", [*actor, rows])
+    return cursor.fetchone()[0]
+
+
+def test_append_rows_stores_what_it_checked_and_moves_the_head():
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM audit_lock_head()")
+        seq, prev, _, time = cursor.fetchone()
+        records = [_plain(target_id=str(i), after={"i": i}) for i in range(3)]
+        assert _append_rows(cursor, _rows_for(records, prev, seq, time)) == 3
+    head = ChainHead.objects.get()
+    assert head.seq == 3 and head.hash == AuditEvent.objects.get(seq=3).hash
+    assert list(AuditEvent.objects.values_list("target_id", flat=True)) == ["0", "1", "2"]
+    assert audit_chain_verify().ok
+
+
+def _refused(rows_of, match):
+    """``rows_of(seq, prev, time)`` built after a lock; the append must refuse it."""
     with (
-        pytest.raises(DatabaseError, match="another piece's key"),
+        pytest.raises(DatabaseError, match=match),
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
-        cursor.execute("SELECT * FROM audit_append(%s, %s, %s)", [[pre], mid, [post]])
+        cursor.execute("SELECT * FROM audit_lock_head()")
+        seq, prev, _, time = cursor.fetchone()
+        _append_rows(cursor, rows_of(seq, prev, time))
+    assert not AuditEvent.objects.exists()
+
+
+def _text(fields, seq, prev, time):
+    """Version 1 text of one of `_plain`'s rows, read straight off its fields."""
+    action, target_type, target_id, target_repr, agency, before, after = fields[:7]
+    return (
+        f'{{"action":{action},"actor_id":"","actor_name":"system:x","actor_type":"system"'
+        f',"after":{after},"agency_id":{agency},"before":{before},"occurred_at":"{time}"'
+        f',"prev_hash":"{prev}","request_id":"","seq":{seq},"source_ip":null'
+        f',"target_id":{target_id},"target_repr":{target_repr},"target_type":{target_type}'
+        ',"v":1}'
+    ).encode()
+
+
+def _tampered(row_index, field_index, value, *, rehash):
+    """Three rows with one field replaced; with ``rehash``, every hash fits the new text."""
+
+    def rows_of(seq, prev, time):
+        rows = _rows_for([_plain()] * 3, prev, seq, time).split("\n")
+        lines = [line.split("\t") for line in rows]
+        lines[row_index][field_index] = value
+        if rehash:
+            for line in lines:
+                seq += 1
+                line[7] = prev = hashlib.sha256(_text(line, seq, prev, time)).hexdigest()
+        return "\n".join("\t".join(line) for line in lines)
+
+    return rows_of
+
+
+@pytest.mark.parametrize(
+    ("rows_of", "match"),
+    [
+        # A hash that is not the text's (any row: each one's link is the one before).
+        (_tampered(1, 7, "f" * 64, rehash=False), "seq 2 is malformed or its hash does not"),
+        # A field changed after hashing: the stored column would not be what was hashed.
+        (_tampered(2, 0, '"smuggled"', rehash=False), "seq 3 is malformed or its hash"),
+        # Hashed as sent, but stored it would read back differently: a text column that is
+        # not a JSON string, an agency that is not a plain integer.
+        (_tampered(0, 1, "7", rehash=True), "seq 1 is malformed"),
+        (_tampered(0, 4, "007", rehash=True), "seq 1 is malformed"),
+        # Another link: the chain hashed from a head that is not the head.
+        (lambda seq, prev, time: _rows_for([_plain()], "a" * 64, seq, time), "seq 1"),
+        (lambda seq, prev, time: _rows_for([_plain()], prev, seq + 5, time), "seq 1"),
+        # Another time than the lock's.
+        (
+            lambda seq, prev, time: _rows_for([_plain()], prev, seq, "2020-01-01T00:00:00.000000Z"),
+            "seq 1",
+        ),
+        (lambda seq, prev, time: _rows_for([_plain()], prev, seq, time) + "\tx", "seq 1"),
+        (lambda seq, prev, time: "", "no rows"),
+    ],
+)
+def test_append_rows_refuses_what_does_not_fit(rows_of, match):
+    _refused(rows_of, match)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_append_rows_refuses_a_head_it_did_not_lock():
+    # Locked in an earlier transaction (a real one: not a savepoint of the test's), so
+    # this one did not stamp the head and may not append.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM audit_lock_head()")
+        seq, prev, _, time = cursor.fetchone()
+    rows = _rows_for([_plain()], prev, seq, time)
+    with (
+        pytest.raises(DatabaseError, match="call audit_lock_head"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        _append_rows(cursor, rows)
     assert not AuditEvent.objects.exists()

@@ -180,10 +180,10 @@ def test_unknown_hash_version_is_reported_at_its_seq_not_a_crash():
     assert "unknown hash version 2" in audit_chain_verify().message
 
 
-def test_canonical_parts_rebuild_the_canonical_text():
+def test_batch_pieces_rebuild_the_canonical_text():
     from datetime import UTC, datetime
 
-    from audit.hashing import canonical, canonical_parts, format_time
+    from audit.hashing import batch_pieces, canonical, format_time
 
     record = {
         "seq": 12,
@@ -201,10 +201,8 @@ def test_canonical_parts_rebuild_the_canonical_text():
         "after": None,
         "request_id": "req\n1",
     }
-    pre, mid, post = canonical_parts(record)
-    joined = (
-        f'{pre}{format_time(record["occurred_at"])}","prev_hash":"{"a" * 64}",{mid},"seq":12,{post}'
-    )
+    (head,), middle, (tail,), _ = batch_pieces([record], record)
+    joined = f'{head}{format_time(record["occurred_at"])}","prev_hash":"{"a" * 64}{middle}12{tail}'
     assert joined.encode() == canonical(record, "a" * 64)
 
 

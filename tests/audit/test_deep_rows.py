@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from audit.actor import Actor
-from audit.hashing import canonical_parts
+from audit.hashing import batch_hashes, batch_pieces
 from audit.models import AuditEvent
 from audit.services import audit_record_standalone
 from audit.shipping import audit_ship_sink
@@ -45,7 +45,7 @@ def nested(depth: int = DEPTH) -> str:
 
 def append_raw(*, action: str, target: tuple, agency_id: int, after: str) -> int:
     """Append an event whose ``after`` is the JSON text ``after``, through the database's
-    own append function (as audit_record did before the limit), bypassing Python's json."""
+    own append functions (as audit_record did before the limit), bypassing Python's json."""
     actor = Actor.system("legacy import")
     record = {
         "actor_type": actor.type,
@@ -61,11 +61,17 @@ def append_raw(*, action: str, target: tuple, agency_id: int, after: str) -> int
         "before": None,
         "after": "PLACEHOLDER",
     }
-    pre, mid, post = canonical_parts(record)
-    pre = pre.replace('"PLACEHOLDER"', after)
+    (head,), middle, (tail,), (fields,) = batch_pieces([record], record)
+    head, fields = (piece.replace('"PLACEHOLDER"', after) for piece in (head, fields))
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM audit_append(%s, %s, %s)", [[pre], mid, [post]])
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT * FROM audit_lock_head()")
+        seq, prev, _, time = cursor.fetchone()
+        (digest,) = batch_hashes([head], middle, [tail], seq=seq, prev=prev, time=time)
+        cursor.execute(
+            "SELECT audit_append_rows(%s, %s, %s, %s, %s, %s)",
+            [actor.type, actor.id, actor.name, None, actor.request_id, fields + digest],
+        )
+        return seq + 1
 
 
 @pytest.fixture

@@ -4,8 +4,12 @@ from psycopg2 import sql
 
 from audit.migrations_sql import APPEND_ONLY
 
-# Written only by the `audit_append` function, which runs with its owner's rights.
+# Written only by the append functions, which run with their owner's rights.
 OWNER_WRITTEN = ("audit_auditevent", "audit_chainhead")
+APPEND_FUNCTIONS = (
+    "audit_lock_head()",
+    "audit_append_rows(text, text, text, text, text, text)",
+)
 
 
 class Command(BaseCommand):
@@ -13,7 +17,8 @@ class Command(BaseCommand):
         "PostgreSQL: give the application's login role what it needs and no more. "
         "Run as the owner of the tables after every migrate. The role owns nothing, so it "
         "cannot disable the audit tables' triggers; it appends events only through the "
-        "audit_append function and may not change the chain head or verification runs."
+        "audit_lock_head and audit_append_rows functions and may not change the chain head "
+        "or verification runs."
     )
 
     def add_arguments(self, parser):
@@ -58,9 +63,10 @@ class Command(BaseCommand):
                     )
                     for table in APPEND_ONLY
                 ),
-                sql.SQL(
-                    "GRANT EXECUTE ON FUNCTION audit_append(text[], text, text[]) TO {}"
-                ).format(ident),
+                *(
+                    sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(function), ident)
+                    for function in APPEND_FUNCTIONS
+                ),
                 sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(
                     ident
                 ),
@@ -70,6 +76,6 @@ class Command(BaseCommand):
                     cursor.execute(statement)
         self.stdout.write(
             self.style.SUCCESS(
-                f"{role}: read/write on application tables; audit appends via audit_append only"
+                f"{role}: read/write on application tables; audit appends through functions only"
             )
         )
