@@ -25,7 +25,8 @@ class AuditEvent(models.Model):
     actor_id = models.CharField(max_length=64, blank=True, default="")
     actor_name = models.CharField(max_length=200, help_text="Frozen at the time of the event.")
     source_ip = models.GenericIPAddressField(null=True, blank=True)
-    action = models.CharField(max_length=100, db_index=True)
+    # Indexed once, for LIKE 'prefix%' and equality alike (Meta; migration 0009).
+    action = models.CharField(max_length=100)
     target_type = models.CharField(max_length=100, blank=True, default="")
     target_id = models.CharField(max_length=64, blank=True, default="")
     target_repr = models.CharField(max_length=300, blank=True, default="")
@@ -45,7 +46,12 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
-        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            models.Index(
+                fields=["action"], name="audit_action_idx", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
 
     def __str__(self):
         return f"#{self.seq} {self.action} {self.target_repr}"
