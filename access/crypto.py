@@ -41,3 +41,19 @@ def decrypt(token: str) -> str:
 def rotate(token: str) -> str:
     """Re-encrypt with the first (newest) key."""
     return _current().rotate(token.encode()).decode()
+
+
+def seal(data: bytes) -> bytes:
+    """Encrypt a document at rest (an uploaded file waiting for its job) under the same
+    keys. Unlike ``encrypt`` its text is not registered for log redaction: it is data,
+    not a credential, and may be megabytes long."""
+    return _current().encrypt(data)
+
+
+def unseal(token: bytes | memoryview) -> bytes:
+    try:
+        return _current().decrypt(bytes(token))
+    except InvalidToken:
+        raise ValueError(
+            "A sealed document cannot be decrypted with SUNDOWN_ENCRYPTION_KEYS"
+        ) from None

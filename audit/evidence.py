@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -30,7 +31,7 @@ from audit.actor import Actor
 from audit.checkpoints import CheckpointError, checkpoint_create, checkpoint_parse
 from audit.hashing import COLUMNS, format_time
 from audit.models import AuditEvent, Checkpoint
-from audit.services import audit_record_standalone
+from audit.services import audit_record
 from audit.signing import signing_key
 from audit.tree import Tree, event_leaf_data
 from vendors.models import Contract, Vendor
@@ -152,8 +153,41 @@ class EvidenceError(Exception):
     """The trail cannot back a pack (it no longer matches its signed checkpoints)."""
 
 
+@dataclass(frozen=True)
+class EvidencePack:
+    """A built pack, not yet handed to anyone (``evidence_pack_record`` audits that)."""
+
+    name: str
+    data: bytes
+    events: int
+    checkpoint_size: int
+
+
 def evidence_pack_build(*, actor: Actor, scope: EvidenceScope) -> tuple[str, bytes]:
     """(file name, zip bytes) of the pack for ``scope``; audits that it was exported."""
+    pack = evidence_pack_make(actor=actor, scope=scope)
+    with transaction.atomic():
+        evidence_pack_record(actor=actor, scope=scope, pack=pack)
+    return pack.name, pack.data
+
+
+def evidence_pack_record(*, actor: Actor, scope: EvidenceScope, pack: EvidencePack) -> None:
+    """Audit that ``pack`` was exported, in the caller's transaction (the job that
+    stores it for download records it with its own end)."""
+    audit_record(
+        actor=actor,
+        action="audit.evidence_exported",
+        target=scope.contract or scope.vendor,
+        agency_id=scope.vendor.agency_id,
+        after={"events": pack.events, "checkpoint_size": pack.checkpoint_size},
+    )
+
+
+def evidence_pack_make(
+    *, actor: Actor, scope: EvidenceScope, progress: Callable[[int, int], None] | None = None
+) -> EvidencePack:
+    """The pack for ``scope``, written nowhere and audited by nobody yet. ``progress(done,
+    total)`` hears of every hundredth of the events proved (the proofs are the work)."""
     events = _events(scope)
     try:
         checkpoint = _checkpoint_covering(events[-1]["seq"] if events else 0)
@@ -162,7 +196,8 @@ def evidence_pack_build(*, actor: Actor, scope: EvidenceScope) -> tuple[str, byt
     _, size, root = checkpoint_parse(checkpoint.note.split("\n\n")[0] + "\n")
     tree = Tree(size)
     lines = []
-    for event in events:
+    step = max(1, len(events) // 100)
+    for done, event in enumerate(events, start=1):
         data = event_leaf_data(event)
         index = event["seq"] - 1
         proof = tree.inclusion_proof(index)
@@ -180,6 +215,8 @@ def evidence_pack_build(*, actor: Actor, scope: EvidenceScope) -> tuple[str, byt
                 ensure_ascii=False,
             )
         )
+        if progress is not None and done % step == 0:
+            progress(done, len(events))
     now = timezone.now()
     credentials = [_credential_entry(c, events) for c in scope.credentials]
     vendor = scope.vendor
@@ -241,12 +278,10 @@ def evidence_pack_build(*, actor: Actor, scope: EvidenceScope) -> tuple[str, byt
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         for name, data in files.items():
             archive.writestr(name, data)
-    audit_record_standalone(
-        actor=actor,
-        action="audit.evidence_exported",
-        target=scope.contract or vendor,
-        agency_id=vendor.agency_id,
-        after={"events": len(lines), "checkpoint_size": size},
-    )
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    return f"sundown-evidence-{scope.slug}-{stamp}.zip", buffer.getvalue()
+    return EvidencePack(
+        name=f"sundown-evidence-{scope.slug}-{stamp}.zip",
+        data=buffer.getvalue(),
+        events=len(lines),
+        checkpoint_size=size,
+    )

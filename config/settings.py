@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "revocation",
     "findings",
     "reviews",
+    "jobs",
     "dashboard",
     "sso",
     "rest_framework",
@@ -364,6 +365,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reviews.attestations_due",
         "schedule": float(SUNDOWN_REVIEW_CHECK_SECONDS),
         "options": {"expires": SUNDOWN_REVIEW_CHECK_SECONDS},
+    },
+    # Jobs started from the dashboard: fail what no worker finished, drop old results.
+    "jobs-sweep": {
+        "task": "jobs.sweep",
+        "schedule": 60.0,
+        "options": {"expires": 120},
     },
     "revocation-expiry-notices": {
         "task": "revocation.expiry_notices",

@@ -80,3 +80,8 @@ SUNDOWN_VOLUME_FACTOR = env_int("SUNDOWN_VOLUME_FACTOR", 10)
 SUNDOWN_VOLUME_BASELINE_DAYS = env_int("SUNDOWN_VOLUME_BASELINE_DAYS", 30)
 SUNDOWN_VOLUME_MIN_EVENTS = env_int("SUNDOWN_VOLUME_MIN_EVENTS", 20)
 SUNDOWN_VOLUME_MIN_BYTES = env_int("SUNDOWN_VOLUME_MIN_BYTES", 100 * 1024 * 1024)
+# Jobs started from the dashboard (CSV imports, evidence packs; jobs app): one that no
+# worker finished this many seconds after it was started is failed (a lost message, a
+# killed worker), and a finished job's file (an evidence pack) is kept this many hours.
+SUNDOWN_JOB_STALE_SECONDS = env_int("SUNDOWN_JOB_STALE_SECONDS", 900)
+SUNDOWN_JOB_KEEP_HOURS = env_int("SUNDOWN_JOB_KEEP_HOURS", 24)

@@ -11,6 +11,7 @@ from dashboard.views import (
     findings,
     home,
     inventory,
+    jobs,
     queue,
     reviews,
     systems,
@@ -52,6 +53,9 @@ urlpatterns = [
     path(
         "vendors/<int:pk>/kill-switch/", vendors.vendor_kill_switch_view, name="vendor_kill_switch"
     ),
+    path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
+    path("jobs/<int:pk>/status/", jobs.job_status, name="job_status"),
+    path("jobs/<int:pk>/download/", jobs.job_download, name="job_download"),
     path("contracts/", contracts.contract_list, name="contract_list"),
     path("contracts/new/", contracts.contract_create_view, name="contract_create"),
     path("contracts/import/", contracts.contract_import_view, name="contract_import"),
@@ -73,7 +77,7 @@ urlpatterns = [
     path("systems/<int:pk>/reconcile/", findings.system_reconcile_view, name="system_reconcile"),
     path(
         "systems/<int:pk>/reconcile/status/",
-        inventory.system_reconcile_status,
+        findings.system_reconcile_status,
         name="system_reconcile_status",
     ),
     path("credentials/new/", inventory.credential_register_view, name="credential_register"),

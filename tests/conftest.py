@@ -78,3 +78,20 @@ def last_event():
         return qs.first()
 
     return _last
+
+
+@pytest.fixture
+def tasks_run_on_commit(monkeypatch, django_capture_on_commit_callbacks):
+    """``run(callable)``: call it and then run, in this process, every Celery task it
+    sent on commit (Celery's eager mode): a job's start and the worker's part in one
+    step, for tests of services and pages. Real workers: tests/e2e/test_jobs_e2e.py."""
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    monkeypatch.setitem(app.conf, "task_eager_propagates", True)
+
+    def run(call):
+        with django_capture_on_commit_callbacks(execute=True):
+            return call()
+
+    return run

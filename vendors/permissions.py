@@ -56,6 +56,7 @@ AGENCY_OWNER: dict[str, str] = {
     "reviews.reviewitem": "campaign__agency_id",
     "reviews.reviewschedule": "agency_id",
     "reviews.rosterattestation": "vendor__agency_id",
+    "jobs.job": "agency_id",
 }
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access.selectors import contract_credentials
 from audit.actor import Actor
+from config.text import one_line
 from dashboard.forms import (
     ContractEndDateForm,
     ContractForm,
@@ -19,8 +21,10 @@ from dashboard.forms import (
     apply_validation_error,
 )
 from dashboard.views._common import found, paginate, query_without_page, require_any_perm
+from jobs.models import Job
+from jobs.selectors import job_list
+from jobs.services import job_start
 from vendors import selectors
-from vendors.imports import contract_import
 from vendors.models import Contract
 from vendors.permissions import MANAGE_CONTRACTS, VIEW, has_agency_perm
 from vendors.services import (
@@ -235,29 +239,36 @@ def contract_import_view(request):
     require_any_perm(request, MANAGE_CONTRACTS)
     agencies = list(selectors.agency_list(user=request.user, perm=MANAGE_CONTRACTS))
     form = ContractImportForm(request.POST or None, request.FILES or None, agencies=agencies)
-    row_errors: list[tuple] = []
     if request.method == "POST" and form.is_valid():
         agency = next(a for a in agencies if a.slug == form.cleaned_data["agency"])
-        rows, problem = _read_rows(form.cleaned_data["file"])
+        upload = form.cleaned_data["file"]
+        rows, problem = _read_rows(upload)
         if problem:
             form.add_error("file", problem)
         else:
-            created, row_errors = contract_import(
-                actor=Actor.from_request(request), agency=agency, rows=rows
+            # A file that reads as CSV becomes a job: a worker checks every row (seconds
+            # for thousands) while the job's page shows how far it got. The rows wait in
+            # the job row, sealed, until the worker takes them; Django deletes a spooled
+            # upload when this request ends.
+            job = job_start(
+                actor=Actor.from_request(request),
+                agency=agency,
+                kind=Job.Kind.CONTRACT_IMPORT,
+                subject={"file_name": one_line(upload.name or "upload.csv"), "rows": len(rows)},
+                payload=json.dumps(rows).encode(),
+                total=len(rows),
             )
-            if not row_errors:
-                messages.success(request, f"Imported {created} contract(s).")
-                return redirect("contract_list")
+            return redirect("job_detail", pk=job.pk)
     return render(
         request,
         "dashboard/contracts/import.html",
         {
             "form": form,
-            "row_errors": row_errors,
             "columns": CSV_COLUMNS,
             "required": REQUIRED_COLUMNS,
             "max_rows": MAX_IMPORT_ROWS,
             "max_mb": MAX_IMPORT_BYTES // 1_000_000,
+            "recent": job_list(user=request.user).filter(kind=Job.Kind.CONTRACT_IMPORT)[:5],
         },
-        status=400 if (form.errors or row_errors) else 200,
+        status=400 if form.errors else 200,
     )

@@ -1,41 +1,42 @@
-"""Evidence pack downloads from the vendor and contract pages (auditors' VIEW_AUDIT)."""
+"""Evidence packs from the vendor and contract pages (auditors' VIEW_AUDIT): each is a
+job (jobs app) a worker builds while its page shows how many events are proved."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_POST
 
 from audit.actor import Actor
-from audit.evidence import EvidenceError, evidence_pack_build, scope_for_contract, scope_for_vendor
+from dashboard.views._common import found
+from jobs.models import Job
+from jobs.services import job_start
 from vendors import selectors as vendor_selectors
 from vendors.permissions import VIEW_AUDIT
 
 
-def _download(request, scope, back: str, pk: int):
-    try:
-        name, data = evidence_pack_build(actor=Actor.from_request(request), scope=scope)
-    except EvidenceError as exc:
-        messages.error(request, f"No evidence pack: {exc}")
-        return redirect(back, pk=pk)
-    response = HttpResponse(data, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+def _start(request, vendor, contract=None):
+    label = f"contract {contract.reference}" if contract is not None else vendor.name
+    job = job_start(
+        actor=Actor.from_request(request),
+        agency=vendor.agency,
+        kind=Job.Kind.EVIDENCE_PACK,
+        subject={
+            "vendor": vendor.pk,
+            "contract": contract.pk if contract is not None else None,
+            "label": label,
+        },
+    )
+    return redirect("job_detail", pk=job.pk)
 
 
 @login_required
-@require_GET
+@require_POST
 def vendor_evidence_pack(request, pk: int):
-    vendor = vendor_selectors.vendor_get(user=request.user, pk=pk, perm=VIEW_AUDIT)
-    if vendor is None:
-        raise Http404
-    return _download(request, scope_for_vendor(vendor), "vendor_detail", pk)
+    vendor = found(vendor_selectors.vendor_get(user=request.user, pk=pk, perm=VIEW_AUDIT))
+    return _start(request, vendor)
 
 
 @login_required
-@require_GET
+@require_POST
 def contract_evidence_pack(request, pk: int):
-    contract = vendor_selectors.contract_get(user=request.user, pk=pk, perm=VIEW_AUDIT)
-    if contract is None:
-        raise Http404
-    return _download(request, scope_for_contract(contract), "contract_detail", pk)
+    contract = found(vendor_selectors.contract_get(user=request.user, pk=pk, perm=VIEW_AUDIT))
+    return _start(request, contract.vendor, contract)

@@ -1,8 +1,10 @@
-"""Findings: the list, one finding with its evidence and history, triage and adoption."""
+"""Findings: the list, one finding with its evidence and history, triage and adoption;
+a system's reconciliation passes: start one, follow it."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -128,3 +130,34 @@ def system_reconcile_view(request, pk: int):
     else:
         messages.info(request, f"A reconciliation of {system.name} is already {run.status}.")
     return redirect("system_detail", pk=system.pk)
+
+
+def reconciliation_context(system, *, can_reconcile: bool) -> dict:
+    """What the system page's reconciliation section shows (and its poll swaps in)."""
+    runs = list(selectors.system_last_runs(system))
+    return {
+        "can_reconcile": can_reconcile,
+        "runs": runs,
+        "run_in_progress": next((r for r in runs if r.status in ("queued", "running")), None),
+        "findings": selectors.system_live_findings(system),
+    }
+
+
+@login_required
+def system_reconcile_status(request, pk: int):
+    """Polled by the system page while a pass is queued or running: nothing (204) while
+    the pass is as the page shows it; else the section again (the progress, or the
+    finished pass in the table) and new text for its polite status line."""
+    system = found(system_get(user=request.user, pk=pk))
+    run = selectors.system_last_runs(system, limit=1).first()
+    shown = f"{run.pk}:{run.status}" if run is not None else ""
+    if shown == request.GET.get("shown"):
+        return HttpResponse(status=204)
+    context = reconciliation_context(
+        system, can_reconcile=has_agency_perm(request.user, MANAGE_INVENTORY, system)
+    )
+    return render(
+        request,
+        "dashboard/systems/_reconcile_status.html",
+        {**context, "system": system, "just_finished": True},
+    )

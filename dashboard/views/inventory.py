@@ -22,7 +22,7 @@ from dashboard.views._common import (
     render_page_or_partial,
     require_any_perm,
 )
-from findings import selectors as finding_selectors
+from dashboard.views.findings import reconciliation_context
 from revocation.connectors.registry import CONNECTORS, connector_meta
 from revocation.selectors import open_manual_task, revocation_attempts, target_outages
 from revocation.services import credential_revoke
@@ -47,7 +47,6 @@ def system_detail(request, pk: int):
     system = found(selectors.system_get(user=request.user, pk=pk))
     credentials = selectors.system_credentials(system)
     can_manage = has_agency_perm(request.user, MANAGE_INVENTORY, system)
-    runs = list(finding_selectors.system_last_runs(system))
     return render(
         request,
         "dashboard/systems/detail.html",
@@ -56,7 +55,6 @@ def system_detail(request, pk: int):
             "page": paginate(request, credentials),
             "query": query_without_page(request),
             "can_revoke": has_agency_perm(request.user, REVOKE, system),
-            "can_reconcile": can_manage,
             "can_manage": can_manage,
             "can_test": can_manage and connector_meta(system.kind).verifies
             if system.kind in CONNECTORS
@@ -64,9 +62,7 @@ def system_detail(request, pk: int):
             "lifecycle_form": SystemLifecycleForm(initial={"lifecycle": system.lifecycle}),
             "limits": connector_meta(system.kind).limits if system.kind in CONNECTORS else "",
             "live_credentials": selectors.system_live_credential_count(system) if can_manage else 0,
-            "runs": runs,
-            "run_in_progress": next((r for r in runs if r.status in ("queued", "running")), None),
-            "findings": finding_selectors.system_live_findings(system),
+            **reconciliation_context(system, can_reconcile=can_manage),
             # An open outage of its target: since when, why, next probe, who waits.
             "outage": next(
                 iter(
@@ -221,20 +217,6 @@ def credential_status(request, pk: int):
     status is still the one the page shows, else a reload (htmx's HX-Refresh)."""
     credential = found(selectors.credential_get(user=request.user, pk=pk))
     if credential.status == request.GET.get("shown"):
-        return HttpResponse(status=204)
-    response = HttpResponse(status=200)
-    response["HX-Refresh"] = "true"
-    return response
-
-
-@login_required
-def system_reconcile_status(request, pk: int):
-    """Polled by the system page while a reconciliation pass is queued or running: 204
-    while the pass is as the page shows it, else a reload (HX-Refresh)."""
-    system = found(selectors.system_get(user=request.user, pk=pk))
-    run = finding_selectors.system_last_runs(system, limit=1).first()
-    shown = f"{run.pk}:{run.status}" if run is not None else ""
-    if shown == request.GET.get("shown"):
         return HttpResponse(status=204)
     response = HttpResponse(status=200)
     response["HX-Refresh"] = "true"

@@ -17,6 +17,7 @@ from dashboard.views._common import (
     render_page_or_partial,
     require_any_perm,
 )
+from jobs.selectors import vendor_evidence_jobs
 from revocation.selectors import kill_switch_preview, vendor_revocation_history
 from revocation.services import vendor_kill_switch
 from vendors import selectors
@@ -94,6 +95,9 @@ def vendor_detail(request, pk: int):
             vendor_audit_trail(user=request.user, vendor=vendor) if can_audit else None
         ),
         "can_audit": can_audit,
+        "evidence_jobs": (
+            vendor_evidence_jobs(user=request.user, vendor=vendor) if can_audit else []
+        ),
         "can_revoke": has_agency_perm(request.user, REVOKE, vendor),
         "can_manage_contracts": has_agency_perm(request.user, MANAGE_CONTRACTS, vendor),
     }

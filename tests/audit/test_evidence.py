@@ -179,7 +179,9 @@ def test_pack_verifies_offline_and_one_changed_byte_anywhere_fails(vendor_world,
     assert result.returncode == 1
 
 
-def test_contract_pack_from_the_api_and_the_dashboard(vendor_world, auditor, tmp_path):
+def test_contract_pack_from_the_api_and_the_dashboard(
+    vendor_world, auditor, tmp_path, tasks_run_on_commit
+):
     from django.test import Client
 
     _, contract, _, _ = vendor_world
@@ -194,9 +196,15 @@ def test_contract_pack_from_the_api_and_the_dashboard(vendor_world, auditor, tmp
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(response.content)).read("manifest.json"))
     assert [c["id"] for c in manifest["contracts"]] == [contract.pk]
 
-    response = api.get(f"/vendors/{contract.vendor_id}/evidence-pack/")
+    # The dashboard builds it as a job (jobs app) and offers the file on the job's page.
+    started = tasks_run_on_commit(lambda: api.post(f"/vendors/{contract.vendor_id}/evidence-pack/"))
+    assert started.status_code == 302 and started.url.startswith("/jobs/")
+    response = api.get(f"{started.url}download/")
     assert response.status_code == 200, response.status_code
     assert response["Content-Disposition"].startswith('attachment; filename="sundown-evidence-')
+    pack = tmp_path / "dashboard.zip"
+    pack.write_bytes(response.content)
+    assert _verify(pack, cwd=tmp_path).returncode == 0
 
 
 def test_pack_of_another_agency_is_not_found(vendor_world, other_agency, procurement):
@@ -211,6 +219,6 @@ def test_pack_of_another_agency_is_not_found(vendor_world, other_agency, procure
     api = Client()
     api.force_login(other_auditor)
     assert api.get(f"/api/v1/vendor-evidence-packs/{vendor.pk}/").status_code == 404
-    assert api.get(f"/vendors/{vendor.pk}/evidence-pack/").status_code == 404
+    assert api.post(f"/vendors/{vendor.pk}/evidence-pack/").status_code == 404
     api.force_login(procurement)  # own agency, but no audit permission
     assert api.get(f"/api/v1/contract-evidence-packs/{contract.pk}/").status_code == 403

@@ -4,7 +4,7 @@ Django's '__all__'), extra columns refused by name, and the limits on the page."
 import pytest
 from django.urls import reverse
 
-from tests.dashboard.test_workflows import _csv
+from tests.dashboard.test_workflows import _csv, _import
 from vendors.models import Contract
 
 pytestmark = pytest.mark.django_db
@@ -19,24 +19,17 @@ def _post(client, agency, text):
     return client.post(reverse("contract_import"), {"file": data, "agency": agency.slug})
 
 
-def test_every_problem_of_a_row_is_listed(procurement_client, estate, agency):
-    response = procurement_client.post(
-        reverse("contract_import"),
-        {
-            "file": _csv(
-                [
-                    "HRB-404,IMP-1,Everything wrong,01/01/2026,,x,",
-                    "HRB-1,IMP-2,Start after end,2027-01-01,2026-01-01,0,",
-                    "HRB-1,ACME-2026,Taken reference,2026-01-01,2027-01-01,0,",
-                ]
-            ),
-            "agency": agency.slug,
-        },
+def test_every_problem_of_a_row_is_listed(procurement_client, estate, agency, tasks_run_on_commit):
+    upload = _csv(
+        [
+            "HRB-404,IMP-1,Everything wrong,01/01/2026,,x,",
+            "HRB-1,IMP-2,Start after end,2027-01-01,2026-01-01,0,",
+            "HRB-1,ACME-2026,Taken reference,2026-01-01,2027-01-01,0,",
+        ]
     )
-    html = response.content.decode()
-    assert response.status_code == 400
+    html = _import(procurement_client, agency, upload, tasks_run_on_commit).content.decode()
     assert "__all__" not in html
-    first = html.split("<td>2</td>")[1].split("</tr>")[0]
+    first = html.split('<td data-label="Line">2</td>')[1].split("</tr>")[0]
     for problem in (
         "vendor: no vendor &#x27;HRB-404&#x27;",
         "start_date: &#x27;01/01/2026&#x27; is not a date",
@@ -44,9 +37,9 @@ def test_every_problem_of_a_row_is_listed(procurement_client, estate, agency):
         "grace_days: &#x27;x&#x27; is not a whole number.",
     ):
         assert problem in first, problem
-    second = html.split("<td>3</td>")[1].split("</tr>")[0]
+    second = html.split('<td data-label="Line">3</td>')[1].split("</tr>")[0]
     assert "end_date: The end date must not be before the start date." in second
-    third = html.split("<td>4</td>")[1].split("</tr>")[0]
+    third = html.split('<td data-label="Line">4</td>')[1].split("</tr>")[0]
     assert "reference: Acme Data Services already has a contract &#x27;ACME-2026&#x27;." in third
     assert not Contract.objects.filter(reference__startswith="IMP").exists()
 

@@ -3,6 +3,7 @@ whatever asked for them, with how long the access has stayed open; the credentia
 polls while pending and points to the manual task a person must finish."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -122,20 +123,46 @@ def test_system_page_follows_a_reconciliation_pass(officer_client, officer, esta
 
     db = estate["db"]
     url = reverse("system_detail", args=[db.pk])
-    assert "Reconcile now" in officer_client.get(url).content.decode()
+    body = officer_client.get(url).content.decode()
+    assert "Reconcile now" in body and ">Not reconciled yet.</p>" in body
     run, _ = reconciliation_request(actor=Actor.for_user(officer), system=db, trigger="manual")
     body = officer_client.get(url).content.decode()
     status_url = reverse("system_reconcile_status", args=[db.pk])
-    assert 'data-testid="reconcile-progress"' in body and "is queued" in body
-    assert f"{status_url}?shown={run.pk}:queued" in body
+    assert 'data-testid="reconcile-progress"' in body
+    # The polite status line says what state the pass is in; the bar is indeterminate.
+    assert re.search(
+        r'id="reconcile-state" role="status"[^>]*>A reconciliation pass is queued', body
+    )
+    assert '<progress id="reconcile-progress-bar" class="sd-progress"' in body
+    assert '<label class="usa-label" for="reconcile-progress-bar">' in body
+    assert f'hx-get="{status_url}?shown={run.pk}:queued" hx-trigger="every 3s"' in body
     assert "Reconcile now" not in body  # one pass at a time
     assert officer_client.get(status_url, {"shown": f"{run.pk}:queued"}).status_code == 204
-    type(run).objects.filter(pk=run.pk).update(status="succeeded")
-    done = officer_client.get(status_url, {"shown": f"{run.pk}:queued"})
-    assert done.status_code == 200 and done["HX-Refresh"] == "true"
+
+    type(run).objects.filter(pk=run.pk).update(status="running", worker="w1")
+    running = officer_client.get(status_url, {"shown": f"{run.pk}:queued"}).content.decode()
+    assert '<p id="reconcile-state" hx-swap-oob="innerHTML">A reconciliation pass is running' in (
+        running
+    )
+    assert f"?shown={run.pk}:running" in running and "<progress" in running
+
+    type(run).objects.filter(pk=run.pk).update(status="succeeded", accounts=12, findings_opened=1)
+    done = officer_client.get(status_url, {"shown": f"{run.pk}:running"}).content.decode()
+    assert "hx-trigger" not in done and "<progress" not in done  # polling stops
+    assert "Last pass finished" in done and "12 accounts, 1 finding opened." in done
+    assert 'data-testid="reconciliation-runs"' in done and "Reconcile now" in done
     assert 'data-testid="reconcile-progress"' not in officer_client.get(url).content.decode()
 
 
-def test_evidence_links_say_what_happens(auditor_client, estate):
+def test_reconciliation_status_is_scoped(outsider_client, estate):
+    url = reverse("system_reconcile_status", args=[estate["db"].pk])
+    assert outsider_client.get(url, {"shown": ""}).status_code == 404
+
+
+def test_evidence_forms_say_what_happens(auditor_client, estate):
     body = auditor_client.get(reverse("vendor_detail", args=[estate["vendor"].pk])).content
-    assert b"data-busy-link" in body and b'data-testid="evidence-status"' in body
+    vendor_pack = reverse("vendor_evidence_pack", args=[estate["vendor"].pk]).encode()
+    assert b'<form method="post" action="' + vendor_pack + b'" data-busy-form>' in body
+    assert b'data-testid="evidence-status"' in body
+    contract_pack = reverse("contract_evidence_pack", args=[estate["running"].pk]).encode()
+    assert b'<form method="post" action="' + contract_pack + b'">' in body

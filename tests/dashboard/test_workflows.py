@@ -120,9 +120,21 @@ def _csv(rows: list[str]) -> io.BytesIO:
     return data
 
 
-def test_csv_import_reports_every_bad_row_and_imports_nothing(procurement_client, estate, agency):
+def _import(client, agency, upload, run):
+    """Upload a file; the job runs on commit (eagerly). The job's page, as a person ends
+    up on it."""
+    response = run(
+        lambda: client.post(reverse("contract_import"), {"file": upload, "agency": agency.slug})
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response.url.startswith("/jobs/")
+    return client.get(response.url)
+
+
+def test_csv_import_reports_every_bad_row_and_imports_nothing(
+    procurement_client, estate, agency, tasks_run_on_commit
+):
     before = Contract.objects.count()
-    events = AuditEvent.objects.count()
     upload = _csv(
         [
             "HRB-1,IMP-1,Good one,2026-01-01,2027-01-01,0,",
@@ -132,16 +144,14 @@ def test_csv_import_reports_every_bad_row_and_imports_nothing(procurement_client
             "Acme Data Services,IMP-5,Bad date,2026-01-01,31/12/2027,x,",
         ]
     )
-    response = procurement_client.post(
-        reverse("contract_import"), {"file": upload, "agency": agency.slug}
-    )
-    html = response.content.decode()
-    assert response.status_code == 400
+    html = _import(procurement_client, agency, upload, tasks_run_on_commit).content.decode()
     assert "Nothing was imported: 4 bad rows" in html
-    for line in ("<td>3</td>", "<td>4</td>", "<td>5</td>", "<td>6</td>"):
-        assert line in html
+    for line in (3, 4, 5, 6):
+        assert f'<td data-label="Line">{line}</td>' in html
     assert Contract.objects.count() == before
-    assert AuditEvent.objects.count() == events
+    # The job's start and end are the only events: nothing of the file was written.
+    assert not AuditEvent.objects.filter(action="contract.created").exists()
+    assert AuditEvent.objects.filter(action="job.failed").count() == 1
 
     good = _csv(
         [
@@ -149,12 +159,10 @@ def test_csv_import_reports_every_bad_row_and_imports_nothing(procurement_client
             "Acme Data Services,IMP-2,Two,2026-01-01,2027-06-30,5,buyer@agency.example",
         ]
     )
-    response = procurement_client.post(
-        reverse("contract_import"), {"file": good, "agency": agency.slug}
-    )
-    assert response.status_code == 302
+    html = _import(procurement_client, agency, good, tasks_run_on_commit).content.decode()
+    assert "Imported 2 contracts from contracts.csv." in html
     assert Contract.objects.count() == before + 2
-    assert AuditEvent.objects.filter(action="contract.created").count() >= 2
+    assert AuditEvent.objects.filter(action="contract.created").count() == 2
 
 
 @pytest.mark.parametrize(
@@ -163,19 +171,33 @@ def test_csv_import_reports_every_bad_row_and_imports_nothing(procurement_client
         ("HRB-1,IMP-1,Two,2026-01-01,2027-01-01,\u00b2,", "is not a whole number"),
         ("HRB-1,IMP-1,Far,2026-01-01,9999-12-31,0,", "beyond the last supported date"),
         ("HRB-1,IMP-1,Long,2026-01-01,2027-01-01,99999999999,", "beyond the last supported"),
+    ],
+)
+def test_csv_import_bad_values_are_row_problems(
+    procurement_client, estate, agency, content, message, tasks_run_on_commit
+):
+    page = _import(procurement_client, agency, _csv([content]), tasks_run_on_commit)
+    assert message in page.content.decode()
+    assert not Contract.objects.filter(reference__startswith="IMP").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
         ("HRB-1,IMP\x00,Nul,2026-01-01,2027-01-01,0,", "contains NUL characters"),
         ("HRB-1,IMP-1," + "x" * 200_000 + ",2026-01-01,2027-01-01,0,", "not valid CSV"),
     ],
 )
-def test_csv_import_bad_values_are_form_errors(
+def test_csv_import_unreadable_files_are_form_errors(
     procurement_client, estate, agency, content, message
 ):
+    # Refused in the request, before any job: the file itself cannot be read.
     response = procurement_client.post(
         reverse("contract_import"), {"file": _csv([content]), "agency": agency.slug}
     )
     assert response.status_code == 400
     assert message in response.content.decode()
-    assert not Contract.objects.filter(reference__startswith="IMP").exists()
+    assert not AuditEvent.objects.filter(action="job.started").exists()
 
 
 def test_csv_import_refuses_a_file_too_large_before_reading_it(

@@ -11,6 +11,7 @@ keep the whole walk within a minute or two.
 """
 
 import datetime as dt
+import json
 import os
 import re
 import time
@@ -25,6 +26,10 @@ from django.utils import timezone
 from access.models import Credential, System
 from audit.actor import Actor
 from findings.models import AccountPattern, Finding, VendorNetwork
+from findings.reconciliation import reconciliation_request
+from jobs.models import Job
+from jobs.runners import job_run
+from jobs.services import job_start
 from reviews.attestation import attestation_send
 from reviews.services import review_campaign_open
 from revocation.models import ManualTask
@@ -177,6 +182,28 @@ def estate():
             deadline=timezone.now() + dt.timedelta(days=14),
         ).pk,
     }
+    # Jobs (jobs app), done here without a worker: an evidence pack, and an import whose
+    # rows were all bad (listed on the import page's recent imports).
+    pack = job_start(
+        actor=Actor.for_user(users["auditor"]),
+        agency=health,
+        kind=Job.Kind.EVIDENCE_PACK,
+        subject={"vendor": acme.pk, "contract": None, "label": acme.name},
+    )
+    bad_rows = [{"vendor": "HRB-404", "reference": "X-1", "start_date": "1/1/2026"}]
+    bad_import = job_start(
+        actor=Actor.for_user(users["clerk"]),
+        agency=health,
+        kind=Job.Kind.CONTRACT_IMPORT,
+        subject={"file_name": "contracts.csv", "rows": 1},
+        payload=json.dumps(bad_rows).encode(),
+        total=1,
+    )
+    for job in (pack, bad_import):
+        job_run(job_id=job.pk)
+    ids["jobs"] = pack.pk
+    # A reconciliation pass waiting for a worker: the system page shows its progress.
+    reconciliation_request(actor=actor, system=db, trigger="manual", enqueue=False)
     # The vendor's security contact gets a link to a page that needs no account (config
     # urls, outside the dashboard's): the token exists only in the mail.
     mail.outbox.clear()

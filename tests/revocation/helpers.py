@@ -304,10 +304,7 @@ def session_broker() -> tuple[str, str]:
 
 
 def use_test_broker() -> None:
-    """Point ``.delay`` in this process at the session's Redis database and queue.
-
-    Called before anything publishes, so Celery builds its pools from these values.
-    """
+    """Point ``.delay`` in this process at the session's Redis database and queue."""
     from config.celery import app
 
     broker_url, queue = session_broker()
@@ -315,6 +312,33 @@ def use_test_broker() -> None:
     app.conf.task_default_queue = queue
     app.conf.broker_connection_retry_on_startup = False
     app.conf.broker_transport_options = {"max_retries": 1}
+    _drop_publisher_pools(app)
+
+
+def _drop_publisher_pools(app) -> None:
+    # Celery keeps the connection and producer pools it built on first publish (for the
+    # settings' memory:// when an earlier test sent a task): new ones follow app.conf.
+    # Not closed: kombu keeps each in a registry per URL and hands the same one back
+    # when that URL is used again (a closed one would refuse every publish).
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@contextlib.contextmanager
+def publishing_to_test_broker():
+    """``.delay`` in this process (and its live_server thread) reaches a ``Worker``
+    while inside; where it went before (memory://: nowhere) afterwards."""
+    from config.celery import app
+
+    names = ("broker_url", "task_default_queue", "broker_connection_retry_on_startup")
+    before = {name: app.conf[name] for name in (*names, "broker_transport_options")}
+    use_test_broker()
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            app.conf[name] = value
+        _drop_publisher_pools(app)
 
 
 def db_name() -> str:

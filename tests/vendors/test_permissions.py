@@ -15,6 +15,7 @@ from findings.models import (
     UsageEvent,
     VendorNetwork,
 )
+from jobs.models import Job
 from reviews.models import ReviewCampaign, ReviewItem, ReviewSchedule, RosterAttestation
 from revocation.models import ManualTask, RevocationAttempt
 from tests.factories import CredentialFactory, UserFactory
@@ -99,6 +100,13 @@ def _one_of_each(agency) -> dict:
             sent_to="sec@vendor.example",
             sent_at=now,
             expires_at=now,
+        ),
+        "jobs.job": Job.objects.create(
+            kind=Job.Kind.EVIDENCE_PACK,
+            agency=agency,
+            actor_type="system",
+            actor_name="t",
+            created_at=now,
         ),
         "audit.auditevent": audit_record_standalone(
             actor=Actor.system("tests"),

@@ -1,7 +1,6 @@
-// Long operations started from a page. A form marked data-busy-form disables its button
-// once submitted (no second import of the same file) and its status line says what is
-// happening until the answer comes. A link marked data-busy-link (an evidence pack built
-// on request) writes its text into the page's data-busy-status line when followed.
+// Forms that start a job (an upload, an evidence pack). A form marked data-busy-form
+// disables its button once submitted (no second import of the same file) and its status
+// line says what is happening until the job's page comes, which then shows the progress.
 (function () {
   "use strict";
   document.querySelectorAll("form[data-busy-form]").forEach(function (form) {
@@ -14,14 +13,6 @@
         if (status) {
           status.textContent = button.getAttribute("data-busy-label") || "Working…";
         }
-      }
-    });
-  });
-  document.querySelectorAll("a[data-busy-link]").forEach(function (link) {
-    link.addEventListener("click", function () {
-      var status = document.querySelector("[data-busy-status]");
-      if (status) {
-        status.textContent = link.getAttribute("data-busy-link");
       }
     });
   });
