@@ -5,7 +5,7 @@ config.settings takes every name from here, so code reads them as django.conf.se
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str
 
 # Revocation engine (revocation.services). Retry ladder in seconds, one step per
 # failed try, with +-jitter; after MAX_ATTEMPTS tries the credential is failed.
@@ -28,6 +28,9 @@ SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM = env_int("SUNDOWN_REVOCATION_PARALLEL_PE
 # another system's batch gets a worker slot within seconds.
 SUNDOWN_REVOCATION_TASK_SECONDS = env_int("SUNDOWN_REVOCATION_TASK_SECONDS", 5)
 SUNDOWN_SWEEP_CHUNK = env_int("SUNDOWN_SWEEP_CHUNK", 2000)
+# The beat's sweep hands every chunk but its first to other workers (a killed worker
+# then takes one chunk with it, not the rest of the sweep); off: it requests them all.
+SUNDOWN_SWEEP_FAN_OUT = env_bool("SUNDOWN_SWEEP_FAN_OUT", True)
 # Circuit breaker (revocation.services.breaker): a system whose target does not answer
 # is probed this often, and its batches resume as soon as a probe passes.
 SUNDOWN_OUTAGE_PROBE_SECONDS = env_int("SUNDOWN_OUTAGE_PROBE_SECONDS", 2)

@@ -51,7 +51,7 @@ def revocation_sweep_task() -> int:
     """Beat, every few seconds: due credentials to pending, then dispatch pending work."""
     from revocation.services import revocation_sweep
 
-    result = revocation_sweep(fan_out=True)
+    result = revocation_sweep(fan_out=settings.SUNDOWN_SWEEP_FAN_OUT)
     if result.requested or result.handed_out or result.expired or result.contracts_ended:
         logger.info(
             "sweep: %s credential(s) to pending, %s handed out in chunks, %s expired, "

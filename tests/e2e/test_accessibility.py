@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
@@ -32,8 +33,10 @@ from jobs.runners import job_run
 from jobs.services import job_start
 from reviews.attestation import attestation_send
 from reviews.services import review_campaign_open
+from revocation.connectors.base import ConnectorError
 from revocation.models import ManualTask
 from revocation.services import revocation_batch_run
+from revocation.services.breaker import outage_open
 from revocation.services.requests import credential_revoke
 from tests.factories import (
     AgencyFactory,
@@ -162,6 +165,13 @@ def estate():
         first_seen_at=timezone.now(),
         last_seen_at=timezone.now(),
     )
+    # citizen-db's target stopped answering: home and the system's page show the outage.
+    with transaction.atomic():
+        outage_open(
+            system=db,
+            error=ConnectorError("connection refused (db.internal:5432)", unreachable=True),
+            deferred=1,
+        )
     # The other agency, so agency pickers and lists have more than one row for the superuser.
     zeta = VendorFactory(agency=tax, name="Zeta Secret Contractors")
     CredentialFactory(vendor=zeta, external_id="zeta_admin")
