@@ -132,6 +132,22 @@ def when(context, value, fmt: str = "Y-m-d H:i", agency=None, empty: str = "—"
     )
 
 
+@register.filter
+def agency_time(value, agency) -> str:
+    """A moment for plain text (mail), where no title can carry UTC: the agency's wall
+    clock, its zone, and UTC beside it ("2030-01-15 17:00 CET (16:00 UTC)")."""
+    moment = _aware(value)
+    if moment is None:
+        return ""
+    local = moment.astimezone(agency.tz)
+    utc = moment.astimezone(dt.UTC)
+    same_day = local.date() == utc.date()
+    return (
+        f"{dateformat.format(local, 'Y-m-d H:i')} {local.tzname()} "
+        f"({dateformat.format(utc, 'H:i' if same_day else 'Y-m-d H:i')} UTC)"
+    )
+
+
 @register.simple_tag(takes_context=True)
 def ago(context, value, agency=None, empty: str = "—"):
     """'3 hours ago' or 'in 2 days', with the moment itself (agency zone and UTC) in the title."""

@@ -263,7 +263,23 @@ def test_no_template_renders_a_moment_with_the_date_filter():
     moment = re.compile(r"\{\{\s*[\w.]*(_at|deadline)\|date")
     offenders = [
         f"{path.relative_to(root)}: {match.group()}"
-        for path in root.rglob("*.html")
+        for path in [*root.rglob("*.html"), *root.rglob("*.txt")]
         for match in moment.finditer(path.read_text())
     ]
     assert offenders == []
+
+
+def test_mail_gives_the_agencys_time_and_utc(agency):
+    from django.template.loader import render_to_string
+
+    campaign = ReviewCampaign(
+        agency=agency, name="Q3", deadline=dt.datetime(2030, 7, 1, 21, 30, tzinfo=dt.UTC)
+    )
+    text = render_to_string(
+        "reviews/mail/reminder.txt", {"campaign": campaign, "pending": 2, "days": 3}
+    )
+    # Europe/Berlin in summer is UTC+2; past midnight there the UTC date is named too.
+    assert "the deadline is 2030-07-01 23:30 CEST (21:30 UTC)" in text
+    campaign.deadline = dt.datetime(2030, 7, 1, 22, 30, tzinfo=dt.UTC)
+    text = render_to_string("reviews/mail/escalation.txt", {"campaign": campaign, "count": 1})
+    assert "2030-07-02 00:30 CEST (2030-07-01 22:30 UTC)" in text
