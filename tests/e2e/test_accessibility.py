@@ -87,6 +87,27 @@ ID_CHECK = r"""() => {
     }
     return problems;
 }"""
+# Tables wider than their scroll box: columns cut off on a phone. Only content counts (a
+# cell or its text past the box's edge): a collapsed border's outer half spills a few px
+# over any full-width table. Every table stacks at 375 px (USWDS usa-table--stacked,
+# a data-label per cell) and keeps every column in view.
+TABLE_FIT = r"""() => [...document.querySelectorAll('.usa-table-container--scrollable')]
+    .map(box => {
+        const edge = box.getBoundingClientRect().right + 1;
+        const out = [...box.querySelectorAll('th, td, a, span, code, time, div, pre')]
+            // A closed <details> shows its summary only (Chrome lays out the rest anyway).
+            .filter(el => !el.closest('details:not([open])') || el.closest('summary'))
+            .filter(el => el.getBoundingClientRect().width > 0)
+            .filter(el => el.getBoundingClientRect().right > edge);
+        if (!out.length) return null;
+        const table = box.querySelector('table');
+        const name = (table && (table.dataset.testid || table.caption?.textContent.trim()))
+            || 'a table';
+        const first = out[0];
+        return `${name} (${first.tagName.toLowerCase()} "${first.textContent.trim().slice(0, 30)}"`
+            + ` ends at ${Math.round(first.getBoundingClientRect().right)} px)`;
+    })
+    .filter(Boolean)"""
 LONG_NAME = "Consolidated " + "Regional Infrastructure and Data Processing Services " * 4
 LONG_NAME = LONG_NAME[:200]
 
@@ -368,6 +389,8 @@ def test_axe_every_page_every_role_both_widths(live_server, browser, signed_in_p
                     page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
                 where = f"{role} {width}px {url} ({response.status})"
                 failures.extend(f"{where}: {problem}" for problem in _problems(page))
+                if width == 375 and (cut := page.evaluate(TABLE_FIT)):
+                    failures.append(f"{where}: cut off at 375 px: {', '.join(cut)}")
         if user is None:
             failures.extend(_attestation_answered(page, live_server.url + estate["attest_url"]))
             runs += 2 * len(WIDTHS)
