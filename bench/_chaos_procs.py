@@ -108,6 +108,7 @@ class Workers:
         self.concurrency = concurrency
         self.procs: list[subprocess.Popen | None] = [None] * count
         self.beat: subprocess.Popen | None = None
+        self.beats: list[subprocess.Popen] = []  # more beats (the "beats" scenario)
         self.exited_alone = 0  # exits nobody asked for (a crash on a broker restart)
         self.logs: list[Path] = []
         # (slot, pid, wall-clock time) of every start and every SIGKILL, for the timeline.
@@ -151,6 +152,14 @@ class Workers:
             ["beat", "--loglevel=WARNING", "--schedule", str(Path(self.var_dir) / "beat")], "beat"
         )
 
+    def start_beat(self, name: str) -> None:
+        """Another beat besides the first, with a schedule of its own."""
+        self.beats.append(
+            self._spawn(
+                ["beat", "--loglevel=WARNING", "--schedule", str(Path(self.var_dir) / name)], name
+            )
+        )
+
     def kill(self, i: int) -> None:
         proc = self.procs[i]
         if proc is not None and proc.poll() is None:
@@ -169,10 +178,10 @@ class Workers:
         return [p.pid for p in self.procs if p is not None and p.poll() is None]
 
     def stop(self) -> None:
-        for proc in [*self.procs, self.beat]:
+        for proc in [*self.procs, self.beat, *self.beats]:
             if proc is not None and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        for proc in [*self.procs, self.beat]:
+        for proc in [*self.procs, self.beat, *self.beats]:
             if proc is None:
                 continue
             try:

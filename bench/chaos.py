@@ -16,7 +16,10 @@ Scenarios: ``none``; ``sigkill``: a random worker's process group SIGKILLed ever
 for 30 s, restarted at once; ``child``: one pool child SIGKILLed while its batch is in
 the target call; ``refused``: the proxy killed (connections refused) from before the
 end for --outage s, then started again; ``stalled``: the proxy SIGSTOPped mid-run
-for --outage s, then SIGCONT; ``broker``: the private Redis killed and restarted twice.
+for --outage s, then SIGCONT; ``broker``: the private Redis killed and restarted twice;
+``flush``: FLUSHALL on it twice (every queued message gone); ``beats``: a second beat
+for the whole run; ``locked``: 100 of the system's credential rows locked by another
+transaction for 20 s from the end.
 
 Prints per run: seconds from the contracts' end to all N verified revoked; for the
 outages, seconds from the target's return to all revoked, the attempt rows written
@@ -47,7 +50,18 @@ DB = "sundown_bench_chaos"
 TEMPLATE = "sundown_bench_chaos_tpl"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 LEAD_SECONDS = 3  # after the workers are up, the contracts end this much later
-SCENARIOS = ("none", "sigkill", "child", "refused", "stalled", "broker")
+SCENARIOS = (
+    "none",
+    "sigkill",
+    "child",
+    "refused",
+    "stalled",
+    "broker",
+    "flush",
+    "beats",
+    "locked",
+)
+LOCKED_ROWS, LOCKED_SECONDS = 100, 20
 
 
 # Roles and the seeded database -------------------------------------------------------
@@ -244,6 +258,8 @@ def run(scenario: str, args, names, other, proxy: Proxy, redis) -> dict:
     var_dir = tempfile.mkdtemp(prefix="sundown-chaos-")
     workers = Workers(broker=redis.url, var_dir=var_dir, sweep=args.sweep)
     workers.start()
+    if scenario == "beats":
+        workers.start_beat("beat2")
     ready(workers)
     time.sleep(8)  # Django and every connector loaded in each pool child
     outage = args.outage
@@ -285,6 +301,13 @@ def run(scenario: str, args, names, other, proxy: Proxy, redis) -> dict:
             for _ in range(2):
                 redis.restart()
                 time.sleep(2)
+        elif scenario == "flush":
+            time.sleep(max(0, (ends_at - db_now()).total_seconds()) + 1)
+            for _ in range(2):
+                redis.flush()
+                time.sleep(2)
+        elif scenario == "locked":
+            hold_rows(until_end=(ends_at - db_now()).total_seconds())
 
     thread = threading.Thread(target=chaos, daemon=True)
     thread.start()
@@ -328,6 +351,23 @@ def run(scenario: str, args, names, other, proxy: Proxy, redis) -> dict:
     result.update(check(args.prefix, n))
     result["load"] = os.getloadavg()[0]
     return result
+
+
+def hold_rows(*, until_end: float) -> None:
+    """From just before the end, another transaction holds LOCKED_ROWS of the system's
+    credential rows (FOR UPDATE) for LOCKED_SECONDS: a long report, a stuck migration."""
+    conn = psycopg2.connect(**{**PG, "dbname": DB})
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.id FROM access_credential c JOIN access_system s ON s.id = c.system_id "
+                "WHERE s.name = 'chaos-pg' ORDER BY c.id LIMIT %s FOR UPDATE OF c",
+                [LOCKED_ROWS],
+            )
+            time.sleep(max(0.0, until_end) + LOCKED_SECONDS)
+        conn.rollback()
+    finally:
+        conn.close()
 
 
 def kill_a_leasing_child(workers: Workers) -> int | None:
