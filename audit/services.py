@@ -150,11 +150,14 @@ def _append_postgresql(records: list[dict]) -> None:
     hold it only for the hashing and the insert (migration 0008).
     """
     first = records[0]  # every record holds the call's actor fields
+    actor = [first[name] for name in ("actor_type", "actor_id", "actor_name", "source_ip")]
+    if len(records) <= _ONE_CALL:
+        _append_small(records, actor)
+        return
     pieces = [
         batch_pieces(records[start : start + _APPEND_CHUNK], first)
         for start in range(0, len(records), _APPEND_CHUNK)
     ]
-    actor = [first[name] for name in ("actor_type", "actor_id", "actor_name", "source_ip")]
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM audit_lock_head()")
         seq, prev_hash, occurred_at, time = cursor.fetchone()
@@ -172,6 +175,29 @@ def _append_postgresql(records: list[dict]) -> None:
                 record["hash_version"] = HASH_VERSION
                 record["prev_hash"] = prev_hash
                 record["hash"] = prev_hash = digest
+
+
+# Up to this many events, the database hashes them in the same call that locks the head
+# (`audit_append_small`, migration 0010): one round trip instead of two for a lone event.
+_ONE_CALL = 8
+
+
+def _append_small(records: list[dict], actor: list) -> None:
+    _, _, _, fields = batch_pieces(records, records[0])
+    rows = "\n".join([row[:-1] for row in fields])  # each ends in the tab before its hash
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM audit_append_small(%s, %s, %s, %s, %s, %s)",
+            [*actor, records[0]["request_id"], rows],
+        )
+        seq, prev_hash, occurred_at, hashes = cursor.fetchone()
+    for record, digest in zip(records, hashes, strict=True):
+        record["seq"] = seq
+        record["occurred_at"] = occurred_at
+        record["hash_version"] = HASH_VERSION
+        record["prev_hash"] = prev_hash
+        record["hash"] = prev_hash = digest
+        seq += 1
 
 
 def _append_sqlite(records: list[dict]) -> None:

@@ -84,6 +84,7 @@ def test_app_role_can_work_and_append(app_role):
             for function in (
                 "audit_lock_head()",
                 "audit_append_rows(text, text, text, text, text, text)",
+                "audit_append_small(text, text, text, text, text, text)",
             ):
                 cursor.execute("SELECT has_function_privilege(%s, 'EXECUTE')", [function])
                 assert cursor.fetchone()[0] is True, function

@@ -124,9 +124,11 @@ def test_a_batch_is_one_stretch_of_the_chain_and_hashes_what_python_would():
     assert audit_chain_verify().ok
 
 
-def test_the_database_rebuilds_pythons_text_for_every_character():
+@pytest.mark.parametrize("count", [1, 9], ids=["one-call", "batch"])
+def test_the_database_rebuilds_pythons_text_for_every_character(count):
     # Each event is stored only if the text the database rebuilds (its own JSON escapes of
-    # the actor and request, its own print of the address) is the one hashed here.
+    # the actor and request, its own print of the address) is the one hashed here; a
+    # lone event is hashed by the database itself (audit_append_small), a batch here.
     every = "".join(chr(c) for c in range(1, 128)) + "\u2028 \u00e9 \U0001f600 \ufeff"
     for ip in ("192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1", "fe80::1:0:0:0:1", None):
         with transaction.atomic():
@@ -142,8 +144,33 @@ def test_the_database_rebuilds_pythons_text_for_every_character():
                         before={every: every, "n": [1.5, 1e-07, 2**70, True]},
                         after={"": None},
                     )
-                ],
+                ]
+                * count,
             )
+    report = audit_chain_verify()
+    assert (report.ok, report.events_checked) == (True, 5 * count), report.message
+
+
+def test_the_one_call_path_is_checked_like_a_batch():
+    (row,) = _rows_for([_plain()], "0" * 64, 0, "x").split("\n")
+    fields = row.split("\t")[:7]
+    fields[1] = "7"  # hashed as sent by the database, but not a JSON string
+    with (
+        pytest.raises(DatabaseError, match="seq 1 is malformed"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "SELECT * FROM audit_append_small(%s, %s, %s, %s, %s, %s)",
+            ["system", "", "system:x", None, "", "\t".join(fields)],
+        )
+    assert not AuditEvent.objects.exists()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT first_seq, first_prev, hashes FROM audit_append_small(%s, %s, %s, %s, %s, %s)",
+            ["system", "", "system:x", None, "", "\t".join(row.split("\t")[:7])],
+        )
+        assert cursor.fetchone()[:2] == (1, "0" * 64)
     assert audit_chain_verify().ok
 
 

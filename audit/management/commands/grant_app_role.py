@@ -9,6 +9,7 @@ OWNER_WRITTEN = ("audit_auditevent", "audit_chainhead")
 APPEND_FUNCTIONS = (
     "audit_lock_head()",
     "audit_append_rows(text, text, text, text, text, text)",
+    "audit_append_small(text, text, text, text, text, text)",
 )
 
 
