@@ -29,6 +29,7 @@ from config.json_depth import (
     loads,
     read_bounded,
 )
+from jobs.models import Job
 from tests.api.conftest import token_client
 from tests.audit.test_evidence import _verify
 from tests.factories import ContractFactory, CredentialFactory, SystemFactory, VendorFactory
@@ -148,11 +149,21 @@ def test_api_lists_answer_with_the_marker(deep, officer):
         assert TRUNCATED in response.content.decode(), url
 
 
-def test_the_chain_and_evidence_pack_cover_the_stored_bytes(deep, officer, tmp_path):
+def test_the_chain_and_evidence_pack_cover_the_stored_bytes(
+    deep, officer, tmp_path, tasks_run_on_commit
+):
     audit_record_standalone(actor=Actor.system("tests"), action="tests.after")
     call_command("audit_verify", stdout=io.StringIO())  # raises CommandError when broken
 
-    response = signed_in(officer).get(f"/vendors/{deep['vendor'].pk}/evidence-pack/")
+    # The pack is a job (started by a POST, made by the worker, here in this process).
+    client = signed_in(officer)
+    started = tasks_run_on_commit(
+        lambda: client.post(f"/vendors/{deep['vendor'].pk}/evidence-pack/")
+    )
+    assert started.status_code == 302, started.status_code
+    job = Job.objects.get(kind=Job.Kind.EVIDENCE_PACK)
+    assert job.state == Job.State.SUCCEEDED, job.error
+    response = client.get(f"/jobs/{job.pk}/download/")
     assert response.status_code == 200
     pack = tmp_path / "pack.zip"
     pack.write_bytes(response.content)
