@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from api.filters import IdFilter
+from api.filters import IdFilter, StrictFilterSet
 from api.serializers import reviews as review_serializers
 from api.viewsets import AgencyScopedViewSet
 from reviews import selectors as review_selectors
@@ -24,7 +24,9 @@ from vendors.permissions import REVOKE, VIEW
 WAITING = (ReviewItem.Decision.PENDING, ReviewItem.Decision.ESCALATED)
 
 
-class ReviewCampaignFilter(filters.FilterSet):
+# Strict like every other list's filters: the deep fuzz run found ?mine=AAA read as
+# "no filter" (issue 10), as ?status= and ?decision= were.
+class ReviewCampaignFilter(StrictFilterSet):
     agency = IdFilter(field_name="agency_id")
     status = filters.ChoiceFilter(choices=ReviewCampaign.Status.choices)
 
@@ -33,7 +35,7 @@ class ReviewCampaignFilter(filters.FilterSet):
         fields = ["agency", "status"]
 
 
-class ReviewItemFilter(filters.FilterSet):
+class ReviewItemFilter(StrictFilterSet):
     campaign = IdFilter(field_name="campaign_id")
     credential = IdFilter(field_name="credential_id")
     decision = filters.ChoiceFilter(choices=ReviewItem.Decision.choices)

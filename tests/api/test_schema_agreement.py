@@ -53,6 +53,9 @@ def _fields(response) -> dict:
         ("/api/v1/vendors/", "status"),
         ("/api/v1/vendors/", "agency"),
         ("/api/v1/vendors/", "page_size"),
+        ("/api/v1/review-campaigns/", "status"),
+        ("/api/v1/review-items/", "decision"),
+        ("/api/v1/review-items/", "mine"),
         ("/api/v1/audit-events/", "after_seq"),
         ("/api/v1/audit-events/", "limit"),
         # The deep run of the split-out endpoints (findings, runs, exposure) found these.
@@ -196,9 +199,10 @@ def test_a_parameter_given_twice_is_refused_not_read_once(api, world, url, param
     }
 
 
-@pytest.mark.parametrize("value", ["null", "yes", "1", "True", "on"])
+@pytest.mark.parametrize("value", ["null", "yes", "1", "True", "on", "AAA"])
 def test_a_boolean_parameter_is_true_or_false(api, world, value):
     assert "live" in _fields(api.get("/api/v1/findings/", {"live": value}))
+    assert "mine" in _fields(api.get("/api/v1/review-items/", {"mine": value}))
     exposure = {"at": "2026-01-01T00:00:00Z", "citizen_records": value}
     assert "citizen_records" in _fields(api.get("/api/v1/exposure/", exposure))
     for good in ("true", "false"):

@@ -124,7 +124,8 @@ def test_reading_bounded_json_keeps_the_whole_for_the_hash():
 def test_dashboard_pages_answer_and_say_the_config_must_be_entered_again(deep, officer):
     client = signed_in(officer)
     system = deep["system"]
-    for url in ("/systems/", "/credentials/new/", "/audit/", f"/systems/{system.pk}/"):
+    pages = ("/", "/systems/", "/credentials/new/", "/audit/", f"/systems/{system.pk}/")
+    for url in (*pages, f"/systems/{system.pk}/edit/"):
         response = client.get(url)
         assert response.status_code == 200, url
     page = client.get(f"/systems/{system.pk}/").content.decode()
