@@ -62,8 +62,13 @@ def compare(
     key_of: Callable[[str], str],
     actor: Actor,
     run: ReconciliationRun,
+    revoked_before: set[int] | None = None,
 ) -> Comparison:
-    """The comparison and its writes; runs inside the caller's transaction."""
+    """The comparison and its writes; runs inside the caller's transaction.
+
+    ``revoked_before``: the credentials that were revoked before ``accounts`` was read
+    (None: all of them); only those can have drifted.
+    """
     now = db_now()
     stale = now - dt.timedelta(seconds=settings.SUNDOWN_RECONCILE_SEEN_REFRESH_SECONDS)
     by_key: dict[str, Account] = {}
@@ -96,7 +101,8 @@ def compare(
             result.logins[cred.pk] = account.last_login_at
         if account.sessions > 0 or cred.pk in result.logins:
             used_creds.append((cred, account))
-        drifted, sightings = revoked_account_sightings(cred, account, evidence)
+        settled = revoked_before is None or cred.pk in revoked_before
+        drifted, sightings = revoked_account_sightings(cred, account, evidence, settled=settled)
         if drifted:
             result.drift_ids.append(cred.pk)
         result.sightings.extend(sightings)

@@ -95,7 +95,7 @@ def usage_events_ingest(*, actor: Actor, reports: list[UsageReport]) -> IngestRe
         # and findings_raise take) in system order, like every writer that locks
         # several systems: no deadlock.
         list(
-            System.objects.select_for_update()
+            System.objects.select_for_update(no_key=True)
             .filter(pk__in=by_system)
             .order_by("pk")
             .values_list("pk", flat=True)

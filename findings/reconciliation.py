@@ -42,11 +42,12 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.db.models.functions import Now
 
-from access.models import System
+from access.models import Credential, System
 from audit.actor import Actor
 from audit.services import audit_record
 from findings.comparison import compare
 from findings.models import ReconciliationRun
+from findings.rules import REVOKED
 from revocation.connectors.base import ConnectorError, connector_for
 from revocation.services.common import db_now, worker_identity
 
@@ -73,7 +74,7 @@ def reconciliation_request(
     the command runs the pass itself instead.
     """
     with transaction.atomic():
-        System.objects.select_for_update().filter(pk=system.pk).exists()
+        System.objects.select_for_update(no_key=True).filter(pk=system.pk).exists()
         _abandon_stale(system.pk)
         current = (
             ReconciliationRun.objects.filter(
@@ -130,6 +131,12 @@ def reconciliation_run(*, run_id: int, actor: Actor | None = None) -> Reconcilia
         return run
     started = time.monotonic()
     system = run.system
+    # Credentials already revoked (committed) before the target is read. One revoked
+    # while the pass reads the target may be listed as it was just before; judged as
+    # drift, it would get a false critical finding and a second revocation.
+    revoked_before = set(
+        Credential.objects.filter(system=system, status__in=REVOKED).values_list("pk", flat=True)
+    )
     try:
         with connector_for(system) as connector:
             accounts = connector.list_accounts()
@@ -141,11 +148,21 @@ def reconciliation_run(*, run_id: int, actor: Actor | None = None) -> Reconcilia
         _finish_failed(run, actor, "internal error (see the worker's log)", started)
         raise
     with transaction.atomic():
-        System.objects.select_for_update().filter(pk=system.pk).exists()
+        # NO KEY: still one writer per system, but a revocation batch's foreign-key
+        # check on the system row (KEY SHARE, at its commit) is not blocked; with a
+        # plain FOR UPDATE the two deadlocked over the credential rows.
+        System.objects.select_for_update(no_key=True).filter(pk=system.pk).exists()
         run.refresh_from_db(fields=["status"])
         if run.status != ReconciliationRun.Status.RUNNING:
             return run  # abandoned meanwhile and redone by another pass
-        compare(system=system, accounts=accounts, key_of=key_of, actor=actor, run=run)
+        compare(
+            system=system,
+            accounts=accounts,
+            key_of=key_of,
+            actor=actor,
+            run=run,
+            revoked_before=revoked_before,
+        )
         run.status = ReconciliationRun.Status.SUCCEEDED
         run.finished_at = db_now()
         run.duration_ms = int((time.monotonic() - started) * 1000)

@@ -159,14 +159,16 @@ def lifecycle_sighting(
 
 
 def revoked_account_sightings(
-    cred: Registered, account: Account, evidence: dict
+    cred: Registered, account: Account, evidence: dict, *, settled: bool = True
 ) -> tuple[bool, list[Sighting]]:
     """Drift and use after revocation of a credential Sundown revoked.
 
     Returns whether it drifted (can log in again or has a session: it is to be
-    revoked again) and the sightings.
+    revoked again) and the sightings. ``settled`` is False for a credential revoked
+    while the target was being read: what was read may predate the revocation, so the
+    next pass judges it.
     """
-    if cred.status not in REVOKED:
+    if cred.status not in REVOKED or not settled:
         return False, []
     sightings = []
     drifted = account.active or account.sessions > 0

@@ -87,7 +87,7 @@ def findings_raise(*, actor: Actor, system: System, sightings: Iterable[Sighting
         return result
     kinds = sorted({kind for kind, _ in wanted})
     with transaction.atomic():
-        System.objects.select_for_update().filter(pk=system.pk).exists()
+        System.objects.select_for_update(no_key=True).filter(pk=system.pk).exists()
         live = {
             (kind, account): pk
             for pk, kind, account in Finding.objects.filter(
