@@ -112,12 +112,13 @@ def revocation_attempts(*, user, credential: Credential | None = None, perm: str
     return qs.select_related("system").order_by("-started_at", "-pk")
 
 
-def vendor_revocation_history(vendor: Vendor, limit: int = 50) -> list[RevocationAttempt]:
-    """The latest attempts on the vendor's credentials (a vendor already fetched as above)."""
-    return list(
+def vendor_revocation_history(vendor: Vendor) -> QuerySet[RevocationAttempt]:
+    """Attempts on the vendor's credentials, newest first (a vendor already fetched as
+    above); the page shows it a page at a time."""
+    return (
         RevocationAttempt.objects.filter(credential__vendor=vendor)
         .select_related("credential", "system")
-        .order_by("-started_at")[:limit]
+        .order_by("-started_at", "-pk")
     )
 
 

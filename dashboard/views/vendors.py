@@ -79,8 +79,9 @@ def vendor_create_view(request):
 def vendor_detail(request, pk: int):
     vendor = found(selectors.vendor_get(user=request.user, pk=pk))
     can_audit = has_agency_perm(request.user, VIEW_AUDIT, vendor)
-    # A vendor may hold thousands of contracts and credentials: each list is paged on
-    # its own (contracts_page, credentials_page), so the page stays small and fast.
+    # A vendor may hold thousands of contracts, credentials and attempts: each list is
+    # paged on its own (contracts_page, credentials_page, history_page), so the page
+    # stays small and fast.
     context = {
         "vendor": vendor,
         "risk": selectors.vendor_risk_list(user=request.user).get(pk=vendor.pk),
@@ -90,7 +91,8 @@ def vendor_detail(request, pk: int):
         "contracts_query": query_without_page(request, "contracts_page"),
         "credentials": paginate(request, vendor_credentials(vendor), 25, param="credentials_page"),
         "credentials_query": query_without_page(request, "credentials_page"),
-        "history": vendor_revocation_history(vendor),
+        "history": paginate(request, vendor_revocation_history(vendor), 25, param="history_page"),
+        "history_query": query_without_page(request, "history_page"),
         "audit_events": (
             vendor_audit_trail(user=request.user, vendor=vendor) if can_audit else None
         ),

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.models import Credential
+from revocation.models import RevocationAttempt
 from tests.factories import SystemFactory
 from vendors.models import Contract
 
@@ -53,6 +54,34 @@ def test_vendor_detail_pages_contracts_and_credentials(auditor_client, estate):
     second = auditor_client.get(url, {"contracts_page": 2, "credentials_page": 3}).content.decode()
     assert "Page 2 of 201" in second and "Page 3 of 13" in second
     assert "credentials_page=3&amp;contracts_page=3" in second
+
+
+def test_vendor_detail_pages_its_revocation_history(auditor_client, estate):
+    vendor = estate["vendor"]
+    system = SystemFactory(agency=vendor.agency, name="retry-db")
+    credential = Credential.objects.create(
+        vendor=vendor, system=system, kind="other", external_id="flaky_role"
+    )
+    start = timezone.now() - dt.timedelta(days=1)
+    RevocationAttempt.objects.bulk_create(
+        RevocationAttempt(
+            credential=credential,
+            system=system,
+            connector="postgres",
+            worker="w1",
+            attempt=i + 1,
+            outcome=RevocationAttempt.Outcome.ERROR,
+            error=f"attempt-{i + 1:02d} refused",
+            started_at=start + dt.timedelta(minutes=i),
+        )
+        for i in range(60)
+    )
+    url = reverse("vendor_detail", args=[vendor.pk])
+    first = auditor_client.get(url).content.decode()
+    assert "Revocation history pages" in first and "history_page=2" in first
+    assert "attempt-60 refused" in first and "attempt-35 refused" not in first  # newest 25
+    last = auditor_client.get(url, {"history_page": 3}).content.decode()
+    assert "attempt-01 refused" in last and "attempt-60 refused" not in last
 
 
 def test_contract_page_pages_its_credentials(procurement_client, estate):
