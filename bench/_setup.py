@@ -45,3 +45,36 @@ def drop_database(name: str, *, host: str = "127.0.0.1", port: int = 5432) -> No
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
+
+
+def admin_sql(sql: str, *, host: str = "127.0.0.1", port: int = 5432) -> None:
+    """Run one statement as postgres on the maintenance database (CREATE/DROP DATABASE)."""
+    import psycopg2
+
+    conn = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+    conn.close()
+
+
+def running_contracts(agency, vendors, *, digits: int) -> list:
+    """One contract per vendor, started 100 days ago and ending in 300 (C-<i>), saved."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from vendors.models import Contract
+
+    today = timezone.localdate()
+    contracts = []
+    for i, vendor in enumerate(vendors):
+        contract = Contract(
+            vendor=vendor,
+            reference=f"C-{i:0{digits}d}",
+            start_date=today - dt.timedelta(days=100),
+            end_date=today + dt.timedelta(days=300),
+        )
+        contract.access_ends_at = contract.compute_access_ends_at(agency)
+        contracts.append(contract)
+    return Contract.objects.bulk_create(contracts)

@@ -24,14 +24,7 @@ os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 
 import psycopg2  # noqa: E402
-
-
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-    conn.close()
+from _setup import admin_sql  # noqa: E402
 
 
 def load(n_credentials: int) -> dict:
@@ -143,7 +136,7 @@ def main() -> None:
 
     fresh = True
     try:
-        _admin(f'CREATE DATABASE "{DB_NAME}"')
+        admin_sql(f'CREATE DATABASE "{DB_NAME}"')
     except psycopg2.errors.DuplicateDatabase:
         if not KEEP:
             raise
@@ -216,7 +209,7 @@ def main() -> None:
 
         connections.close_all()
         if not KEEP:
-            _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
+            admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
 
 
 if __name__ == "__main__":

@@ -24,15 +24,7 @@ DB_NAME = f"bench_reviews_{os.getpid()}"
 os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 
-import psycopg2  # noqa: E402
-
-
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-    conn.close()
+from _setup import admin_sql, running_contracts  # noqa: E402
 
 
 def load(n_items: int) -> dict:
@@ -43,7 +35,7 @@ def load(n_items: int) -> dict:
     from access.models import Credential, System
     from audit.actor import Actor
     from reviews.services import review_campaign_open
-    from vendors.models import Agency, Contract, Vendor
+    from vendors.models import Agency, Vendor
     from vendors.permissions import role_grant
 
     users = get_user_model().objects
@@ -55,18 +47,7 @@ def load(n_items: int) -> dict:
     vendors = Vendor.objects.bulk_create(
         [Vendor(agency=agency, name=f"Vendor {i:03d} GmbH", sponsor=sponsor) for i in range(50)]
     )
-    today = timezone.localdate()
-    contracts = []
-    for i, vendor in enumerate(vendors):
-        contract = Contract(
-            vendor=vendor,
-            reference=f"C-{i:03d}",
-            start_date=today - dt.timedelta(days=100),
-            end_date=today + dt.timedelta(days=300),
-        )
-        contract.access_ends_at = contract.compute_access_ends_at(agency)
-        contracts.append(contract)
-    contracts = Contract.objects.bulk_create(contracts)
+    contracts = running_contracts(agency, vendors, digits=3)
     systems = System.objects.bulk_create(
         [
             System(agency=agency, name=f"db-{i:02d}", kind="manual", estimated_records=i * 1000)
@@ -147,7 +128,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    _admin(f'CREATE DATABASE "{DB_NAME}"')
+    admin_sql(f'CREATE DATABASE "{DB_NAME}"')
     try:
         import django
 
@@ -229,7 +210,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -37,20 +37,12 @@ DB_NAME = f"bench_usage_{os.getpid()}"
 os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 
-import psycopg2  # noqa: E402
+from _setup import admin_sql, running_contracts  # noqa: E402
 
 VENDORS = 20
 CREDENTIALS_PER_SYSTEM = 500
 # What --profile lists: Sundown's code, DRF's validation and Django's SQL compiler.
 PROFILED = r"/(api|findings|audit)/|rest_framework/(serializers|relations|fields)|sql/compiler"
-
-
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-    conn.close()
 
 
 def load() -> dict:
@@ -61,7 +53,7 @@ def load() -> dict:
     from access.models import Credential, System
     from audit.actor import Actor
     from findings.models import UsageEvent, VendorNetwork
-    from vendors.models import Agency, Contract, Vendor
+    from vendors.models import Agency, Vendor
     from vendors.permissions import role_grant
 
     agency = Agency.objects.create(name="Federal Ministry of Health", slug="health")
@@ -70,18 +62,7 @@ def load() -> dict:
     vendors = Vendor.objects.bulk_create(
         [Vendor(agency=agency, name=f"Vendor {i:02d} GmbH") for i in range(VENDORS)]
     )
-    today = timezone.localdate()
-    contracts = []
-    for i, vendor in enumerate(vendors):
-        contract = Contract(
-            vendor=vendor,
-            reference=f"C-{i:02d}",
-            start_date=today - dt.timedelta(days=100),
-            end_date=today + dt.timedelta(days=300),
-        )
-        contract.access_ends_at = contract.compute_access_ends_at(agency)
-        contracts.append(contract)
-    contracts = Contract.objects.bulk_create(contracts)
+    contracts = running_contracts(agency, vendors, digits=2)
     VendorNetwork.objects.bulk_create(
         [VendorNetwork(vendor=v, cidr=f"10.{i}.0.0/16") for i, v in enumerate(vendors)]
     )
@@ -220,8 +201,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{DB_NAME}"')
+    admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(f'CREATE DATABASE "{DB_NAME}"')
     try:
         import django
 
@@ -275,7 +256,7 @@ def main() -> int:
             stats.print_stats(PROFILED, 30)
         connections.close_all()
     finally:
-        _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     return 0
 
 
