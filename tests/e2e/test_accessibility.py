@@ -90,8 +90,9 @@ ID_CHECK = r"""() => {
 }"""
 # Tables wider than their scroll box: columns cut off (on a phone, or home's half-width
 # tables at 1280 px). Only content counts (a cell or its text past the box's edge): a
-# collapsed border's outer half spills a few px over any full-width table. Every table stacks at 375 px (USWDS usa-table--stacked,
-# a data-label per cell) and keeps every column in view.
+# collapsed border's outer half spills a few px over any full-width table. Every table
+# stacks at 375 px (USWDS usa-table--stacked, a data-label per cell) and keeps every
+# column in view.
 TABLE_FIT = r"""() => [...document.querySelectorAll('.usa-table-container--scrollable')]
     .map(box => {
         const edge = box.getBoundingClientRect().right + 1;
