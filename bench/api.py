@@ -15,8 +15,14 @@ with an API token, and prints p50/p95 latency and requests/s for:
 and the number of SQL queries per request for page sizes 10 and 50, which must
 be the same: nothing is loaded per row.
 
-With ``--http`` it also starts gunicorn on a free loopback port (2 sync workers)
-and measures the same endpoints over HTTP with concurrent clients.
+With ``--http`` it also starts gunicorn on a free loopback port the way the
+deployment does (``-c deploy/gunicorn.conf.py``: sync workers, no threads; INFO
+logs as JSON, a Prometheus multiprocess folder, the Redis cache when one answers on
+127.0.0.1:6379) with 2 workers, and measures the same endpoints over HTTP with 4
+concurrent clients. The clients share the machine's cores with the server, so the run
+also measures two yardsticks: ``/healthz`` over HTTP under the same clients (what any
+request costs: gunicorn, the middleware, no view) and the list's own SQL run raw
+through psycopg2 (what the database costs a list request).
 """
 
 import argparse
@@ -171,7 +177,9 @@ def seed() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # what autovacuum would do soon after a bulk load
+        # What autovacuum does soon after a bulk load (statistics, and the visibility map
+        # that lets a count read the system_id index alone).
+        cursor.execute("VACUUM ANALYZE")
     print(f"seeded in {time.perf_counter() - started:.1f} s")
 
 
@@ -203,19 +211,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
+def deployed_cache_url() -> str:
+    """The deployment's shared Redis cache (docker-compose.yml), or the per-process one."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        return "locmem://"
+    return "redis://127.0.0.1:6379/14"
+
+
+def start_gunicorn(workers: int, metrics_dir: str, cache_url: str) -> tuple[subprocess.Popen, int]:
+    # As docker-compose.yml runs web: the same config file (sync workers, no threads),
+    # request logs at INFO as JSON (written to /dev/null here) and per-worker metric files.
     port = _free_port()
+    env = os.environ.copy()
+    env.update(
+        {
+            "GUNICORN_WORKERS": str(workers),
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",
+            "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+            "CACHE_URL": cache_url,
+        }
+    )
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            str(BASE_DIR / "deploy" / "gunicorn.conf.py"),
             "config.wsgi",
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
         ],
         cwd=BASE_DIR,
-        env=os.environ.copy(),
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -229,11 +257,13 @@ def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
     raise SystemExit("gunicorn did not start")
 
 
-def measure_http(port: int, key: str, urls, label: str, clients: int) -> dict:
+def measure_http(port: int, key: str | None, urls, label: str, clients: int) -> dict:
+    headers = {"Authorization": f"Token {key}"} if key else {}
+
     def fetch(url):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         t0 = time.perf_counter()
-        conn.request("GET", url, headers={"Authorization": f"Token {key}"})
+        conn.request("GET", url, headers=headers)
         response = conn.getresponse()
         response.read()
         conn.close()
@@ -259,6 +289,39 @@ def print_results(results) -> None:
     print(f"{'endpoint':36} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
     for r in results:
         print(f"{r['label']:36} {r['p50']:8.1f} {r['p95']:8.1f} {r['rps']:8.0f}")
+
+
+def raw_sql(client, urls, label: str) -> dict:
+    """The SQL each URL's request runs, timed again on a raw psycopg2 connection."""
+    import psycopg2
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    statements = []
+    for url in urls:
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(url)
+        # The token's last_used_at write (once a minute) is not the list's.
+        statements.append([q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT")])
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=DB_NAME)
+    conn.autocommit = True
+    timings = []
+    with conn.cursor() as cursor:
+        for sqls in statements[:20] + statements:  # the first 20 warm the connection
+            t0 = time.perf_counter()
+            for sql in sqls:
+                cursor.execute(sql)
+                cursor.fetchall()
+            timings.append(time.perf_counter() - t0)
+    conn.close()
+    timings = sorted(timings[20:])
+    return {
+        "label": label,
+        "n": len(urls),
+        "p50": statistics.median(timings) * 1000,
+        "p95": timings[int(len(timings) * 0.95) - 1] * 1000,
+        "rps": len(urls) / sum(timings),
+    }
 
 
 def queries(client, url: str) -> int:
@@ -317,11 +380,16 @@ def main() -> None:
         system = rng.choice(system_ids)
         return f"/api/v1/credentials/?system={system}&status=active&page_size={size}&page={page}"
 
+    def all_credentials_url(size):
+        # What an integrator's first call reads: every credential, counted exactly.
+        return f"/api/v1/credentials/?page_size={size}&page={rng.randint(1, 10)}"
+
     def audit_url(size):
         return f"/api/v1/audit-events/?after_seq={rng.randint(0, max_seq - 1000)}&limit={size}"
 
     results = [
         measure(client, [credential_url(50) for _ in range(n)], "credentials list (filtered, 50)"),
+        measure(client, [all_credentials_url(50) for _ in range(n)], "credentials list (all, 50)"),
         measure(
             client,
             [f"/api/v1/vendors/{rng.choice(vendor_ids)}/" for _ in range(n)],
@@ -329,12 +397,21 @@ def main() -> None:
         ),
         measure(client, [audit_url(50) for _ in range(n)], "audit-events cursor (limit 50)"),
     ]
-    print("\nin-process (Django test client, one thread):")
+    results += [
+        raw_sql(
+            client, [credential_url(50) for _ in range(n)], "yardstick: filtered list's raw SQL"
+        ),
+        raw_sql(
+            client, [all_credentials_url(50) for _ in range(n)], "yardstick: all list's raw SQL"
+        ),
+    ]
+    print(f"\nin-process (Django test client, one thread), load {os.getloadavg()[0]:.1f}:")
     print_results(results)
 
     print(f"\n{'SQL queries per request':36} {'size 10':>8} {'size 50':>8}")
     rows = [
         ("credentials list", credential_url),
+        ("credentials list (all)", all_credentials_url),
         ("audit-events cursor", audit_url),
     ]
     constant = True
@@ -348,39 +425,46 @@ def main() -> None:
         raise SystemExit("SQL queries grow with the page size")
 
     if args.http:
-        proc, port = start_gunicorn(args.workers)
-        try:
-            results = [
-                measure_http(
-                    port,
-                    key,
-                    [credential_url(50) for _ in range(n)],
-                    "credentials list",
-                    args.clients,
-                ),
-                measure_http(
-                    port,
-                    key,
-                    [f"/api/v1/vendors/{rng.choice(vendor_ids)}/" for _ in range(n)],
-                    "vendor detail",
-                    args.clients,
-                ),
-                measure_http(
-                    port,
-                    key,
-                    [audit_url(50) for _ in range(n)],
-                    "audit-events cursor",
-                    args.clients,
-                ),
-            ]
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+        import tempfile
+
+        cache_url = deployed_cache_url()
+        with tempfile.TemporaryDirectory(prefix="sundown-bench-metrics-") as metrics_dir:
+            results = run_http(
+                args,
+                key,
+                n,
+                metrics_dir,
+                cache_url,
+                [
+                    ("credentials list (filtered)", [credential_url(50) for _ in range(n)]),
+                    ("credentials list (all)", [all_credentials_url(50) for _ in range(n)]),
+                    (
+                        "vendor detail",
+                        [f"/api/v1/vendors/{rng.choice(vendor_ids)}/" for _ in range(n)],
+                    ),
+                    ("audit-events cursor", [audit_url(50) for _ in range(n)]),
+                ],
+            )
         print(
-            f"\nover HTTP (gunicorn, {args.workers} sync workers, {args.clients} concurrent "
-            "clients, loopback):"
+            f"\nover HTTP (gunicorn -c deploy/gunicorn.conf.py, {args.workers} sync workers, "
+            f"{args.clients} concurrent clients, loopback, cache {cache_url}), "
+            f"load {os.getloadavg()[0]:.1f}:"
         )
         print_results(results)
+
+
+def run_http(args, key, n, metrics_dir, cache_url, endpoints) -> list[dict]:
+    proc, port = start_gunicorn(args.workers, metrics_dir, cache_url)
+    try:
+        results = [measure_http(port, key, urls, label, args.clients) for label, urls in endpoints]
+        # The yardstick: a request that reaches Django but runs no view code to speak of.
+        results.append(
+            measure_http(port, None, ["/healthz"] * n, "yardstick: /healthz", args.clients)
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return results
 
 
 if __name__ == "__main__":
