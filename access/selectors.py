@@ -11,7 +11,7 @@ from django.db.models import Count, Prefetch, QuerySet
 
 from access.models import Credential, System
 from vendors.models import Contract, Vendor
-from vendors.permissions import VIEW, restrict
+from vendors.permissions import VIEW, restrict, within
 
 
 def system_list(*, user, perm: str = VIEW) -> QuerySet[System]:
@@ -65,10 +65,24 @@ def system_credentials(system: System) -> QuerySet[Credential]:
 
 
 def credential_list(
-    *, user, perm: str = VIEW, pks: Collection[int] | None = None
+    *,
+    user,
+    perm: str = VIEW,
+    pks: Collection[int] | None = None,
+    agency_ids: Collection[int] | None = None,
 ) -> QuerySet[Credential]:
-    """Credentials with their contract ids (prefetched without loading or sorting contracts)."""
-    qs = restrict(Credential.objects.all(), user, perm).prefetch_related(
+    """Credentials with their contract ids (prefetched without loading or sorting contracts).
+
+    ``agency_ids``: the caller's own read of ``agency_ids_for(user, perm)`` (an API view
+    reads it once per request), used instead of reading it again.
+    """
+    credentials = Credential.objects.all()
+    scoped = (
+        within(credentials, list(agency_ids))
+        if agency_ids is not None
+        else restrict(credentials, user, perm)
+    )
+    qs = scoped.prefetch_related(
         Prefetch("contracts", queryset=Contract.objects.only("id").order_by())
     )
     if pks is not None:

@@ -8,7 +8,7 @@ agency without the action's permission is a 403. Denials are audited.
 
 from rest_framework import permissions
 
-from vendors.permissions import VIEW, agencies_for, has_agency_perm
+from vendors.permissions import VIEW, agency_ids_for, has_agency_perm
 
 
 class AgencyPermission(permissions.BasePermission):
@@ -25,7 +25,10 @@ class AgencyPermission(permissions.BasePermission):
             return True  # decided per object below, after the 404-or-not lookup
         # Lists and creates: the user needs the permission in at least one agency;
         # which agency a create lands in is checked by the serializer's fields.
-        if not agencies_for(user, perm).exists():
+        # The view's own read when it keeps one (AgencyScopedViewSet: the list filters
+        # by the same ids, so the lookup runs once per request).
+        held = view.agency_ids(perm) if hasattr(view, "agency_ids") else agency_ids_for(user, perm)
+        if not held:
             view.denied_perm = perm
             return False
         return True

@@ -18,7 +18,7 @@ from api.selectors import denied_target
 from api.serializers import CANNOT_CHANGE
 from audit.actor import Actor
 from audit.services import audit_record_standalone
-from vendors.permissions import VIEW, agency_id_of, owner_relations
+from vendors.permissions import VIEW, agency_id_of, agency_ids_for, owner_relations
 
 FILTER_BACKENDS: list[type[Any]] = [DjangoFilterBackend, SearchFilter, OrderingFilter]
 
@@ -65,6 +65,17 @@ class AgencyScopedViewSet(viewsets.GenericViewSet):
         if self.action in ("create", "partial_update"):
             return self.write_perm
         return self.action_perms[self.action]
+
+    def agency_ids(self, perm: str) -> list[int]:
+        """Ids of the agencies where the user holds ``perm``, read once per request.
+
+        The view object lives for one request, so a grant or revocation shows from the
+        next request on; the permission check and ``rows`` share the one read.
+        """
+        memo: dict[str, list[int]] = self.__dict__.setdefault("_agency_ids", {})
+        if perm not in memo:
+            memo[perm] = agency_ids_for(self.request.user, perm)
+        return memo[perm]
 
     def rows(self, perm: str) -> QuerySet:
         """The resource's rows in the agencies where the user holds ``perm``."""

@@ -90,7 +90,9 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
     action_perms = {"revoke": REVOKE}
 
     def rows(self, perm):
-        return access_selectors.credential_list(user=self.request.user, perm=perm)
+        return access_selectors.credential_list(
+            user=self.request.user, perm=perm, agency_ids=self.agency_ids(perm)
+        )
 
     def create(self, request):
         data = self.validated()
