@@ -94,6 +94,14 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agency
             user=self.request.user, perm=perm, agency_ids=self.agency_ids(perm)
         )
 
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "list":
+            # The list serializer reads the page's contract ids itself, in one query of
+            # the link table (api.serializers.inventory._contract_ids).
+            queryset = queryset.prefetch_related(None)
+        return queryset
+
     def create(self, request):
         data = self.validated()
         credential = access_services.credential_register(actor=self.actor(), **data)

@@ -58,3 +58,23 @@ def test_list_rows_equal_the_item_serializer(agency, officer, settings):
     assert [dict(row) for row in fast] == slow
     assert fast[1]["expires_at"].endswith("+01:00") or fast[1]["expires_at"].endswith("+02:00")
     assert fast[2]["status_label"] == "Revoked, confirmed by officer"
+
+
+def test_list_reads_a_pages_contract_ids_in_one_query(agency, officer, django_assert_num_queries):
+    # The list view drops the prefetch and the serializer reads the link table itself.
+    vendor = VendorFactory(agency=agency)
+    system = SystemFactory(agency=agency)
+    contracts = [ContractFactory(vendor=vendor) for _ in range(3)]
+    CredentialFactory(vendor=vendor, system=system, contracts=contracts)
+    CredentialFactory(vendor=vendor, system=system, contracts=contracts[1:2])
+    CredentialFactory(vendor=vendor, system=system, contracts=contracts[::2])
+
+    prefetched = list(credential_list(user=officer).order_by("pk"))
+    plain = list(credential_list(user=officer).prefetch_related(None).order_by("pk"))
+    with django_assert_num_queries(1):
+        fast = CredentialSerializer(plain, many=True).data
+    slow = [dict(CredentialSerializer(row).data) for row in prefetched]
+    assert [row["contracts"] for row in fast] == [sorted(row["contracts"]) for row in slow]
+    assert [{**row, "contracts": None} for row in fast] == [
+        {**row, "contracts": None} for row in slow
+    ]
