@@ -7,8 +7,8 @@ the chunks checks the links at their borders (a chunk's first event must follow 
 last event of the one before), so the report is the one a single pass would give:
 the first bad seq, with the same message.
 
-With ``workers`` > 1 the chunks go to that many processes (PostgreSQL; SQLite
-checks them in this process). They read one snapshot,
+With ``workers`` > 1 the chunks go to that many processes, the parent being one of
+them (PostgreSQL; SQLite checks them in this process). They read one snapshot,
 exported by the parent's REPEATABLE READ transaction, so they see the same trail as
 the head read beside it, however many appends land meanwhile; they cannot see a
 transaction the caller has not committed.
@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -33,7 +35,7 @@ UNKNOWN_LEAF = b"\xff" * 32
 
 # Leaves per stored Merkle tile (audit.tree.TILE_LEVEL; that module needs the models).
 TILE = 256
-# Events per chunk handed to a process (whole tiles), and rows per query inside a chunk.
+# Events per chunk handed to a process (whole tiles), and rows per query of the exact pass.
 CHUNK_EVENTS = 256 * TILE
 _PAGE = 10_000
 
@@ -94,11 +96,7 @@ class _Canonical:
         if canonical is None:
             if len(self._json) > 50_000:
                 self._json.clear()
-            if nested_deeper_than(text):  # a row from before the depth limit
-                canonical = dumps_canonical(loads(text))
-            else:
-                canonical = "".join(_encoder(_scan(text, 0)[0], 0))
-            self._json[text] = canonical
+            canonical = self._json[text] = _canonical_object(text)
         return canonical
 
     def __call__(self, row: tuple) -> bytes:
@@ -172,11 +170,6 @@ def _model_rows(lo: int, hi: int):
         yield record["seq"], version, record["prev_hash"], record["hash"], data
 
 
-# The fast pass's query: one server-side cursor per chunk (no re-planned pages), the
-# columns as text and in `_Canonical`'s order.
-_CHUNK_SQL = _PAGE_SQL.replace(" LIMIT %s", "")
-
-
 def _tile_roots(leaves: list[bytes]) -> list[bytes]:
     """Roots of the complete TILE-leaf tiles over ``leaves``, a level at a time."""
     sha256 = hashlib.sha256
@@ -190,85 +183,142 @@ def _tile_roots(leaves: list[bytes]) -> list[bytes]:
     return roots
 
 
+# The fast pass reads a chunk with COPY ... TO STDOUT and checks each row as psycopg2
+# hands it over (`_fast_chunk`), while the database goes on printing the next ones: one
+# process keeps its backend busy instead of waiting for it a page at a time, and a row
+# is one bytes object split by str.split instead of a tuple of 17 objects. The version
+# comes last, so the newline that ends each row sticks to it.
+_COPY_SQL = (
+    "COPY (SELECT seq, prev_hash, hash, action, actor_id, actor_name, actor_type,"
+    " after::text, agency_id, before::text, (occurred_at AT TIME ZONE 'UTC')::text,"
+    " request_id, source_ip, target_id, target_repr, target_type, hash_version"
+    " FROM audit_auditevent WHERE seq > %d AND seq <= %d ORDER BY seq) TO STDOUT"
+)
+# COPY's text format: NULL is \N, and a backslash, \b \f \n \r \t \v stand for the
+# character (any other control character is printed as is).
+_NULL = "\\N"
+_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+_COPY_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _copy_unescape(match: re.Match) -> str:
+    return _COPY_ESCAPES.get(match.group(1), match.group(0))
+
+
+def _copy_fields(line: str) -> list[str]:
+    """The fields of a COPY text line that holds escapes (NULL stays ``\\N``)."""
+    return [
+        field if field == _NULL else _COPY_ESCAPE.sub(_copy_unescape, field)
+        for field in line.split("\t")
+    ]
+
+
+def _canonical_object(text: str) -> str:
+    """Version 1's canonical text of a JSON value as PostgreSQL prints jsonb."""
+    if nested_deeper_than(text):  # a row from before the depth limit
+        return dumps_canonical(loads(text))
+    return "".join(_encoder(_scan(text, 0)[0], 0))
+
+
+class _RowSink:
+    """What COPY writes to: each row goes to ``write`` as it arrives."""
+
+    def __init__(self, write) -> None:
+        self.write = write
+
+
 def _fast_chunk(cursor, lo: int, hi: int) -> ChunkResult | None:
     """The chunk when every event in it is intact and linked, else None.
 
     The same canonical bytes as `_Canonical` and the same checks as the exact pass,
-    written for the common case: one loop with no calls per row but the hashes, the
-    string escapes, and the JSON of a before/after not seen before. Any surprise (a
+    written for the common case: one call per row with no calls in it but the hashes,
+    the string escapes, and the JSON of a before/after not seen before. Any surprise (a
     gap, a broken link, a hash or version that does not fit) returns None, and the
     exact pass reads the chunk again to name it.
     """
     s = _encode_str
     sha256 = hashlib.sha256
-    canonical = _Canonical()._object
-    # PostgreSQL's JSON text (or None) -> canonical text; times as printed -> canonical.
-    objects: dict[str | None, str] = {None: "null"}
+    null = _NULL
+    # PostgreSQL's JSON text (or NULL) -> canonical text; times as printed -> canonical.
+    objects: dict[str, str] = {null: "null"}
     times: dict[str, str] = {}
     leaves: list[bytes] = []
     expected = lo + 1
-    first_prev = prev = None
-    rows = cursor.connection.cursor(name=f"audit_chunk_{lo}")
-    try:
-        rows.execute(_CHUNK_SQL, [lo, hi])
-        while page := rows.fetchmany(_PAGE):
-            for (
-                seq,
-                version,
-                stored_prev,
-                stored_hash,
-                action,
-                actor_id,
-                actor_name,
-                actor_type,
-                after,
-                agency_id,
-                before,
-                time,
-                request_id,
-                ip,
-                target_id,
-                target_repr,
-                target_type,
-            ) in page:
-                if seq != expected or version != 1:
-                    return None
-                if stored_prev != prev:
-                    if prev is not None:
-                        return None
-                    first_prev = stored_prev
-                when = times.get(time)
-                if when is None:
-                    when = times[time] = (
-                        f"{time[:10]}T{time[11:19]}{(time[19:] or '.') + '000000':.7}Z"
-                    )
-                after_text = objects.get(after)
-                if after_text is None:
-                    after_text = objects[after] = canonical(after)
-                before_text = objects.get(before)
-                if before_text is None:
-                    before_text = objects[before] = canonical(before)
-                data = (
-                    f'{{"action":{s(action)},"actor_id":{s(actor_id)},"actor_name":{s(actor_name)}'
-                    f',"actor_type":{s(actor_type)},"after":{after_text},"agency_id":'
-                    f'{"null" if agency_id is None else agency_id},"before":{before_text}'
-                    f',"occurred_at":"{when}","prev_hash":{s(stored_prev)},"request_id":'
-                    f'{s(request_id)},"seq":{seq},"source_ip":{"null" if ip is None else s(ip)}'
-                    f',"target_id":{s(target_id)},"target_repr":{s(target_repr)},"target_type":'
-                    f'{s(target_type)},"v":1}}'
-                ).encode()
-                if sha256(data).hexdigest() != stored_hash:
-                    return None
-                leaves.append(sha256(b"\x00" + data).digest())
-                prev = stored_hash
-                expected += 1
+    first_prev: str | None = None
+    prev: str | None = None
+    intact = True
+
+    def row(raw: bytes) -> None:
+        nonlocal intact
+        if intact:  # COPY cannot be stopped midway: after a surprise the rest is only read
+            try:
+                intact = check(raw.decode())
+            except Exception:  # noqa: BLE001  (a row this pass cannot read: the exact pass will)
+                intact = False
+
+    def check(line: str) -> bool:
+        nonlocal expected, first_prev, prev, objects
+        (
+            seq,
+            stored_prev,
+            stored_hash,
+            action,
+            actor_id,
+            actor_name,
+            actor_type,
+            after,
+            agency_id,
+            before,
+            time,
+            request_id,
+            ip,
+            target_id,
+            target_repr,
+            target_type,
+            version,
+        ) = (
+            # Every backslash starts a NULL (the usual row), or the row has escapes.
+            line.split("\t") if line.count("\\") == line.count(null) else _copy_fields(line)
+        )
+        if version != "1\n" or seq != str(expected):
+            return False
+        if stored_prev != prev:
+            if prev is not None:
+                return False
+            first_prev = stored_prev
+        when = times.get(time)
+        if when is None:
+            # '2026-12-07 01:02:03.45' -> '2026-12-07T01:02:03.450000Z' (PostgreSQL drops
+            # trailing zeros of the fraction, and the fraction itself when it is zero).
+            when = times[time] = f"{time[:10]}T{time[11:19]}{(time[19:] or '.') + '000000':.7}Z"
+        after_text = objects.get(after)
+        if after_text is None:
             if len(objects) > 50_000:
-                objects = {None: "null"}
-    finally:
-        rows.close()
+                objects = {null: "null"}
+            after_text = objects[after] = _canonical_object(after)
+        before_text = objects.get(before)
+        if before_text is None:
+            before_text = objects[before] = _canonical_object(before)
+        data = (
+            f'{{"action":{s(action)},"actor_id":{s(actor_id)},"actor_name":{s(actor_name)}'
+            f',"actor_type":{s(actor_type)},"after":{after_text},"agency_id":'
+            f'{"null" if agency_id == null else agency_id},"before":{before_text}'
+            f',"occurred_at":"{when}","prev_hash":{s(stored_prev)},"request_id":'
+            f'{s(request_id)},"seq":{seq},"source_ip":{"null" if ip == null else s(ip)}'
+            f',"target_id":{s(target_id)},"target_repr":{s(target_repr)},"target_type":'
+            f'{s(target_type)},"v":1}}'
+        ).encode()
+        if sha256(data).hexdigest() != stored_hash:
+            return False
+        leaves.append(sha256(b"\x00" + data).digest())
+        prev = stored_hash
+        expected += 1
+        return True
+
+    cursor.copy_expert(_COPY_SQL % (lo, hi), _RowSink(row))
     count = expected - lo - 1
-    if not count:
-        return None  # nothing at all in the range: the exact pass says what is missing
+    if not intact or not count:
+        return None  # (nothing at all in the range: the exact pass says what is missing)
     return ChunkResult(
         rows=count,
         first_seq=lo + 1,
@@ -409,22 +459,38 @@ def _head_and_ranges(cursor, chunk_events: int):
     return (tuple(head) if head else None), _ranges(low, high, chunk_events)
 
 
-# Set in each worker process by _worker_start: its own connection, in the parent's snapshot.
+# Set in each worker process by _worker_start: its own connection, in the parent's
+# snapshot, and the chunks it shares with the parent.
 _worker_cursor = None
+_worker_work: tuple[list[tuple[int, int]], Any] | None = None
 
 
-def _worker_start(params: dict, snapshot: str) -> None:
+def _worker_start(params: dict, snapshot: str, ranges: list[tuple[int, int]], taken) -> None:
     import psycopg2
 
-    global _worker_cursor
+    global _worker_cursor, _worker_work
     conn = psycopg2.connect(**params)
     conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
     _worker_cursor = conn.cursor()
     _worker_cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+    _worker_work = (ranges, taken)
 
 
-def _worker_chunk(bounds: tuple[int, int]) -> ChunkResult:
-    return check_chunk(_worker_cursor, *bounds)
+def _take_chunks(cursor, ranges: list[tuple[int, int]], taken) -> dict[int, ChunkResult]:
+    """Check chunks, the next one not yet taken by any process each time, until none is left."""
+    done: dict[int, ChunkResult] = {}
+    while True:
+        with taken.get_lock():
+            index = taken.value
+            taken.value = index + 1
+        if index >= len(ranges):
+            return done
+        done[index] = check_chunk(cursor, *ranges[index])
+
+
+def _worker_chunks() -> dict[int, ChunkResult]:
+    assert _worker_work is not None
+    return _take_chunks(_worker_cursor, *_worker_work)
 
 
 def _chain_check_parallel(
@@ -440,17 +506,24 @@ def _chain_check_parallel(
             cursor.execute("SELECT pg_export_snapshot()")
             snapshot = cursor.fetchone()[0]
             head, ranges = _head_and_ranges(cursor, chunk_events)
-        # fork: the children need no Django set-up, only psycopg2 and this module; they
-        # never touch the parent's connection (each opens its own).
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_worker_start,
-            initargs=(params, snapshot),
-        ) as pool:
-            for chunk in pool.map(_worker_chunk, ranges):
-                merge(state, chunk, leaves)
+            # fork: the children need no Django set-up, only psycopg2 and this module; they
+            # never touch the parent's connection (each opens its own). The parent checks
+            # chunks too, in the snapshot it exported: every process takes the next chunk
+            # nobody has taken, so none idles while another has two left.
+            context = multiprocessing.get_context("fork")
+            taken = context.Value("q", 0)
+            with ProcessPoolExecutor(
+                max_workers=workers - 1,
+                mp_context=context,
+                initializer=_worker_start,
+                initargs=(params, snapshot, ranges, taken),
+            ) as pool:
+                children = [pool.submit(_worker_chunks) for _ in range(workers - 1)]
+                done = _take_chunks(cursor, ranges, taken)
+                for child in children:
+                    done.update(child.result())
+        for index in range(len(ranges)):
+            merge(state, done[index], leaves)
     finally:
         conn.close()
     return state, head
