@@ -2,7 +2,9 @@
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.models import AnonymousUser, Group
 from django.utils import timezone
+from guardian.shortcuts import assign_perm
 
 from audit.actor import Actor
 from audit.services import audit_record_standalone
@@ -27,6 +29,7 @@ from vendors.permissions import (
     VIEW,
     agencies_for,
     agency_id_of,
+    agency_ids_for,
     perms_held_anywhere,
     restrict,
     role_grant,
@@ -142,3 +145,24 @@ def test_held_permissions_are_the_union_over_agencies(agency, other_agency):
 
 def test_superuser_holds_every_agency_permission(admin_user):
     assert perms_held_anywhere(admin_user) == frozenset(AGENCY_PERMS)
+
+
+def test_agency_ids_for_reads_what_guardian_reads(agency, other_agency, admin_user):
+    # agency_ids_for is guardian's query written out: direct grants, grants to a group
+    # the user is in (not to other groups), superusers everywhere, inactive users nowhere.
+    direct, grouped, inactive, nobody = UserFactory(), UserFactory(), UserFactory(), UserFactory()
+    role_grant(user=direct, agency=agency, role="auditor")
+    role_grant(user=inactive, agency=agency, role="auditor")
+    inactive.is_active = False
+    inactive.save()
+    group, stranger = Group.objects.create(name="readers"), Group.objects.create(name="others")
+    grouped.groups.add(group)
+    assign_perm(VIEW, group, other_agency)
+    assign_perm(REVOKE, stranger, agency)
+    for user in (direct, grouped, inactive, nobody, admin_user, AnonymousUser()):
+        for perm in AGENCY_PERMS:
+            expected = sorted(agencies_for(user, perm).values_list("pk", flat=True))
+            assert sorted(agency_ids_for(user, perm)) == expected, (user, perm)
+    assert agency_ids_for(direct, VIEW) == [agency.pk]
+    assert agency_ids_for(grouped, VIEW) == [other_agency.pk]
+    assert agency_ids_for(grouped, REVOKE) == []
