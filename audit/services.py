@@ -32,7 +32,8 @@ class PendingEvent:
     after: dict | None = None
 
 
-_SCALARS = (str, int, bool, type(None))
+# Exactly these types (a subclass, such as an enum, takes the long way and comes out plain).
+_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def _plain_json(value):
@@ -42,9 +43,10 @@ def _plain_json(value):
     # Fast path for the common flat dict of plain values (the revocation hot path);
     # floats go the long way because jsonb may print them differently. A plain loop:
     # all() over a generator cost more than the copy.
-    if isinstance(value, dict):
+    if type(value) is dict:
+        scalars = _SCALARS
         for k, v in value.items():
-            if type(k) is not str or not isinstance(v, _SCALARS):
+            if type(k) is not str or type(v) not in scalars:
                 break
         else:
             return dict(value)
