@@ -111,7 +111,7 @@ def agency_ids_for(user, perm: str = VIEW) -> list[int]:
     memberships = get_user_model().groups.through._meta.db_table
     sql = f"""
         SELECT agency.id FROM {Agency._meta.db_table} agency
-        WHERE agency.id::varchar IN (
+        WHERE CAST(agency.id AS VARCHAR(20)) IN (
             SELECT held.object_pk FROM {user_perms._meta.db_table} held
             JOIN {Permission._meta.db_table} perm ON perm.id = held.permission_id
             WHERE held.user_id = %(user)s AND perm.content_type_id = %(type)s

@@ -1,5 +1,6 @@
 """Target systems and the credentials vendors hold on them."""
 
+from django.db import connection
 from django.db.models import Manager
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
@@ -192,7 +193,8 @@ def _datetime_writer():
 def _contract_ids(credentials: list[Credential]) -> dict[int, list[int]]:
     """Each credential's contract ids: from a prefetch when there is one, else one read of
     the link table for the whole page (ids only, in id order). Django's prefetch of the
-    same ids built a Contract and a related manager per row, a fifth of the list's time."""
+    same ids built a Contract and a related manager per row, a fifth of the list's time;
+    the read is plain SQL because building it through the ORM cost more than running it."""
     ids: dict[int, list[int]] = {}
     unread = []
     for c in credentials:
@@ -203,11 +205,17 @@ def _contract_ids(credentials: list[Credential]) -> dict[int, list[int]]:
             ids[c.pk] = []
             unread.append(c.pk)
     if unread:
-        links = Credential.contracts.through.objects.filter(credential_id__in=unread)
-        for credential_id, contract_id in links.order_by(
-            "credential_id", "contract_id"
-        ).values_list("credential_id", "contract_id"):
-            ids[credential_id].append(contract_id)
+        links = Credential.contracts.through._meta
+        credential = links.get_field("credential").column
+        contract = links.get_field("contract").column
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {credential}, {contract} FROM {links.db_table} "
+                f"WHERE {credential} IN ({', '.join(['%s'] * len(unread))}) ORDER BY 1, 2",
+                unread,
+            )
+            for credential_id, contract_id in cursor.fetchall():
+                ids[credential_id].append(contract_id)
     return ids
 
 
