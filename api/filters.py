@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.forms.utils import ErrorDict, ErrorList
 from django.http import QueryDict
 from django_filters.fields import IsoDateTimeField, RangeField
+from django_filters.filters import QuerySetRequestMixin
 from django_filters.widgets import DateRangeWidget
 from drf_spectacular.drainage import set_override
 from rest_framework.filters import SearchFilter
@@ -132,6 +133,11 @@ def _query_params(name: str, f: filters.Filter) -> list[str]:
     return [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
 
 
+# Per filter set class, built on its first request (see StrictFilterSet.get_form_class).
+_FORM_CLASSES: dict[type, type] = {}
+_STRICT_PARAMS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
 class StrictFilterSet(filters.FilterSet):
     """A FilterSet that refuses an empty value where the schema allows none.
 
@@ -140,15 +146,43 @@ class StrictFilterSet(filters.FilterSet):
     there sent something invalid and hears so. Text filters may be empty.
     """
 
+    def get_form_class(self):
+        # django-filter builds a form field per filter and a new form class on every
+        # request (a tenth of a credential list's time). Unless a filter reads a
+        # queryset for the request (a model choice), the class is the same every time:
+        # built once per filter set; each form still copies its fields, as Django does.
+        form_class = _FORM_CLASSES.get(type(self))
+        if form_class is None:
+            form_class = super().get_form_class()
+            if not any(isinstance(f, QuerySetRequestMixin) for f in self.filters.values()):
+                _FORM_CLASSES[type(self)] = form_class
+        return form_class
+
+    def _strict_params(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The query parameters that may not be empty, and the boolean filters' names:
+        fixed by the class, so read once per class rather than per request."""
+        params = _STRICT_PARAMS.get(type(self))
+        if params is None:
+            params = _STRICT_PARAMS[type(self)] = (
+                tuple(
+                    param
+                    for name, f in self.filters.items()
+                    if not isinstance(f, filters.CharFilter)
+                    for param in _query_params(name, f)
+                ),
+                tuple(
+                    name for name, f in self.filters.items() if isinstance(f, filters.BooleanFilter)
+                ),
+            )
+        return params
+
     def _empty_params(self) -> list[str]:
         data = self.data
         if not isinstance(data, QueryDict):
             return []
         return [
             param
-            for name, f in self.filters.items()
-            if not isinstance(f, filters.CharFilter)
-            for param in _query_params(name, f)
+            for param in self._strict_params()[0]
             if param in data and "" in data.getlist(param)
         ]
 
@@ -160,10 +194,8 @@ class StrictFilterSet(filters.FilterSet):
             return []
         return [
             name
-            for name, f in self.filters.items()
-            if isinstance(f, filters.BooleanFilter)
-            and name in data
-            and any(value not in ("true", "false") for value in data.getlist(name))
+            for name in self._strict_params()[1]
+            if name in data and any(value not in ("true", "false") for value in data.getlist(name))
         ]
 
     def is_valid(self) -> bool:
