@@ -510,18 +510,23 @@ def _chain_check_parallel(
             # never touch the parent's connection (each opens its own). The parent checks
             # chunks too, in the snapshot it exported: every process takes the next chunk
             # nobody has taken, so none idles while another has two left.
+            # No more processes than chunks: a child with nothing to take only costs its start.
             context = multiprocessing.get_context("fork")
             taken = context.Value("q", 0)
-            with ProcessPoolExecutor(
-                max_workers=workers - 1,
-                mp_context=context,
-                initializer=_worker_start,
-                initargs=(params, snapshot, ranges, taken),
-            ) as pool:
-                children = [pool.submit(_worker_chunks) for _ in range(workers - 1)]
+            helpers = min(workers, len(ranges)) - 1
+            if helpers < 1:
                 done = _take_chunks(cursor, ranges, taken)
-                for child in children:
-                    done.update(child.result())
+            else:
+                with ProcessPoolExecutor(
+                    max_workers=helpers,
+                    mp_context=context,
+                    initializer=_worker_start,
+                    initargs=(params, snapshot, ranges, taken),
+                ) as pool:
+                    children = [pool.submit(_worker_chunks) for _ in range(helpers)]
+                    done = _take_chunks(cursor, ranges, taken)
+                    for child in children:
+                        done.update(child.result())
         for index in range(len(ranges)):
             merge(state, done[index], leaves)
     finally:
