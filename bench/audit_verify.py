@@ -9,8 +9,15 @@ statement per batch, no hashing, no framework) into a table shaped like the even
 VALUES lists (psycopg2 execute_values) and as column arrays (unnest) with only the
 primary key, and as column arrays with the events' own indexes; the ratio is taken
 against the faster; and COPY FROM STDIN of the same rows with the events' indexes.
-Each path gets the same event objects, built before its clock starts. Batches
-alternate between the paths so that all see the same load on a shared machine.
+Each column array goes as one array literal built here: handed Python lists, psycopg2
+writes ARRAY['a', 'b', ...] and the server parses 15,000 constants per batch, which
+cost three times the insert itself (issue 16). The floor: INSERT ... SELECT of the
+same rows already in the database, into a table with the events' indexes: no client,
+no parsing, only the table, its indexes and WAL. Each path gets the same event
+objects, built before its clock starts. Batches alternate between the paths so that
+all see the same load on a shared machine. The build's WAL, checkpoints and buffers
+written by backends themselves (shared_buffers too small to absorb them) are printed
+beside it.
 
 Verify: `audit_verify`'s full check (chain, stored tree, no checkpoints) with
 ``--workers`` processes and with one, each next to a yardstick run just before it:
@@ -54,6 +61,7 @@ def main():
         cursor.execute("CREATE TABLE bench_raw_pk_u (LIKE bench_raw_pk INCLUDING ALL)")
         cursor.execute("CREATE TABLE bench_raw_idx (LIKE audit_auditevent INCLUDING ALL)")
         cursor.execute("CREATE TABLE bench_raw_copy (LIKE audit_auditevent INCLUDING ALL)")
+        cursor.execute("CREATE TABLE bench_raw_floor (LIKE audit_auditevent INCLUDING ALL)")
     raw_sql = (
         "INSERT INTO {} (seq, occurred_at, actor_type, actor_id, actor_name, source_ip, action,"
         " target_type, target_id, target_repr, agency_id, before, after, request_id,"
@@ -113,11 +121,28 @@ def main():
                 page_size=len(rows),
             )
 
+    def array(values) -> str:
+        """One column as a PostgreSQL array literal: {"a","b",NULL}."""
+        quoted = (
+            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+        return "{" + ",".join(quoted) + "}"
+
     def raw_unnest(table, batch):
         """INSERT ... SELECT FROM unnest(column arrays): one statement, one array per column."""
-        columns = [list(column) for column in zip(*raw_rows(batch), strict=True)]
+        columns = [array(column) for column in zip(*raw_rows(batch), strict=True)]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(unnest_sql.format(table), columns)
+
+    def raw_floor(batch):
+        """INSERT ... SELECT of the batch's rows from bench_raw_copy: the table's own cost."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_raw_floor SELECT * FROM bench_raw_copy"
+                " WHERE seq > %s AND seq <= %s",
+                [int(batch[0].target[1]), int(batch[-1].target[1]) + 1],
+            )
 
     def chained(batch):
         with transaction.atomic():
@@ -137,8 +162,10 @@ def main():
                 io.StringIO("\n".join(lines) + "\n"),
             )
 
-    spent = {name: 0.0 for name in ("chained", "values_pk", "unnest_pk", "unnest_idx", "copy_idx")}
+    names = ("chained", "values_pk", "unnest_pk", "unnest_idx", "copy_idx", "floor_idx")
+    spent = {name: 0.0 for name in names}
     counted = {name: 0 for name in spent}
+    server_before = server_stats()
     for number, start in enumerate(range(0, args.events, args.batch)):
         end = min(start + args.batch, args.events)
         for name, fn in (
@@ -147,6 +174,7 @@ def main():
             ("unnest_pk", lambda b: raw_unnest("bench_raw_pk_u", b)),
             ("unnest_idx", lambda b: raw_unnest("bench_raw_idx", b)),
             ("copy_idx", lambda b: raw_copy("bench_raw_copy", b)),
+            ("floor_idx", raw_floor),
         ):
             if name != "chained" and number % args.raw_every:
                 continue
@@ -157,6 +185,7 @@ def main():
             fn(batch)
             spent[name] += time.perf_counter() - began
             counted[name] += end - start
+    server_after = server_stats()
     n = args.events
     rate = {name: counted[name] / seconds for name, seconds in spent.items()}
     best = max(rate["values_pk"], rate["unnest_pk"])
@@ -166,16 +195,41 @@ def main():
     print(f"  raw INSERT ... unnest(arrays), pk only        {rate['unnest_pk']:>10,.0f} rows/s")
     print(f"  raw INSERT ... unnest(arrays), events' indexes{rate['unnest_idx']:>10,.0f} rows/s")
     print(f"  raw COPY FROM STDIN, events' indexes          {rate['copy_idx']:>10,.0f} rows/s")
+    print(f"  floor: INSERT ... SELECT in the database, idx {rate['floor_idx']:>10,.0f} rows/s")
     print(
         f"  chained / best raw (pk only) {rate['chained'] / best:.2f}x;"
         f" chained / raw with the same indexes {rate['chained'] / rate['unnest_idx']:.2f}x;"
-        f" chained / COPY with the same indexes {rate['chained'] / rate['copy_idx']:.2f}x"
+        f" chained / COPY with the same indexes {rate['chained'] / rate['copy_idx']:.2f}x;"
+        f" chained / floor {rate['chained'] / rate['floor_idx']:.2f}x"
+    )
+    wal, timed, requested, backend = (
+        a - b for a, b in zip(server_after, server_before, strict=True)
+    )
+    print(
+        f"  build (every path): WAL {wal / 2**20:,.0f} MB; checkpoints {timed} timed,"
+        f" {requested} requested; {backend:,} buffers written by backends themselves"
     )
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE bench_raw_pk, bench_raw_pk_u, bench_raw_idx, bench_raw_copy")
+        cursor.execute(
+            "DROP TABLE bench_raw_pk, bench_raw_pk_u, bench_raw_idx, bench_raw_copy,"
+            " bench_raw_floor"
+        )
     verify(n, args.workers)
     if not args.keep:
         drop_database(DB)
+
+
+def server_stats() -> tuple[int, int, int, int]:
+    """WAL position, checkpoints (timed, requested), buffers written by backends (PostgreSQL 15)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_current_wal_lsn() - '0/0', checkpoints_timed, checkpoints_req,"
+            " buffers_backend FROM pg_stat_bgwriter"
+        )
+        wal, timed, requested, backend = cursor.fetchone()
+    return int(wal), timed, requested, backend
 
 
 def yardstick(n: int) -> float:
