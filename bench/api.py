@@ -302,7 +302,9 @@ def raw_sql(client, urls, label: str) -> dict:
         with CaptureQueriesContext(connection) as ctx:
             client.get(url)
         # The token's last_used_at write (once a minute) is not the list's.
-        statements.append([q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT")])
+        statements.append(
+            [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().startswith("SELECT")]
+        )
     conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=DB_NAME)
     conn.autocommit = True
     timings = []
