@@ -12,7 +12,12 @@ def api_token_for_key(key: str) -> ApiToken | None:
     """The token with this key (whatever its state), with its user; None when unknown."""
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
-    return ApiToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
+    # get(), not first(): key_hash is unique, and first()'s ORDER BY (the model's
+    # created_at) was a quarter of the lookup's CPU, on every API request.
+    try:
+        return ApiToken.objects.select_related("user").get(key_hash=hash_key(key))
+    except ApiToken.DoesNotExist:
+        return None
 
 
 def api_token_usable(token: ApiToken) -> tuple[bool, str]:

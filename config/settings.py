@@ -243,7 +243,8 @@ CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
         if CACHE_URL == "locmem://"
-        else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        # Django's Redis backend with one client per pool (config.cache).
+        else {"BACKEND": "config.cache.RedisCache", "LOCATION": CACHE_URL}
     )
 }
 
