@@ -445,3 +445,25 @@ END;
 $$;
 REVOKE ALL ON FUNCTION audit_append_small(text, text, text, text, text, text) FROM PUBLIC;
 """
+
+# 0011: the new head's hash read from the last row stored instead of from the end of the
+# rows' text: right(p_rows, 64) counted the characters of the whole text twice (a UTF-8
+# text has no character offsets), 1.7 ms per 1,000 events, a tenth of the call. The
+# function is 0008's otherwise, word for word.
+_APPEND_ROWS_0008 = PG_APPEND_ROWS[
+    PG_APPEND_ROWS.index("CREATE OR REPLACE FUNCTION audit_append_rows(") : PG_APPEND_ROWS.index(
+        "REVOKE ALL ON FUNCTION audit_append_rows("
+    )
+]
+_HEAD_FROM_TEXT = (
+    "    -- Every row's last field is its checked hash: the batch's last 64 characters are the\n"
+    "    -- new head's.\n"
+    "    UPDATE audit_chainhead SET seq = v_seq + v_n, hash = right(p_rows, 64) WHERE id = 1;\n"
+)
+_HEAD_FROM_ROW = """    -- The new head is the last event stored (its hash checked with the rest).
+    UPDATE audit_chainhead SET seq = v_seq + v_n,
+        hash = (SELECT e.hash FROM audit_auditevent e WHERE e.seq = v_seq + v_n) WHERE id = 1;
+"""
+assert _APPEND_ROWS_0008.count(_HEAD_FROM_TEXT) == 1
+PG_APPEND_ROWS_HEAD_FROM_ROW = _APPEND_ROWS_0008.replace(_HEAD_FROM_TEXT, _HEAD_FROM_ROW)
+PG_APPEND_ROWS_HEAD_FROM_ROW_REVERSE = _APPEND_ROWS_0008
