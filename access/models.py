@@ -141,8 +141,14 @@ class Credential(models.Model):
     # (config.modeling.text_errors).
     TEXT_WRITTEN_ELSEWHERE = ("revocation_reason", "last_error")
 
-    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="credentials")
-    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="credentials")
+    # No index of their own: (vendor, status) and the unique (system, external_id) lead
+    # with them, and every index is one more entry written per revocation state change.
+    vendor = models.ForeignKey(
+        Vendor, on_delete=models.PROTECT, related_name="credentials", db_index=False
+    )
+    system = models.ForeignKey(
+        System, on_delete=models.PROTECT, related_name="credentials", db_index=False
+    )
     contracts = models.ManyToManyField(
         Contract, related_name="credentials", help_text="Contracts that authorise this access."
     )
@@ -195,9 +201,11 @@ class Credential(models.Model):
             ),
         ]
         indexes = [
-            # The revocation work queue: pending credentials per system, by due time.
+            # The revocation work queue: pending credentials per system, by due time,
+            # then id: the claim's order, so taking 1,000 of 100,000 rows due at the same
+            # instant reads 1,000 index entries instead of sorting every pending row.
             models.Index(
-                fields=["system", "next_attempt_at"],
+                fields=["system", "next_attempt_at", "id"],
                 condition=Q(status="pending"),
                 name="credential_pending_idx",
             ),
