@@ -18,6 +18,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
@@ -33,7 +34,13 @@ from revocation.services.alerts import alert_failed, notify_owner
 from revocation.services.attempts import attempt_row, insert_attempts
 from revocation.services.breaker import gate, outage_open
 from revocation.services.changes import RowChange, rows_change
-from revocation.services.common import db_now, id_set, worker_actor, worker_identity
+from revocation.services.common import (
+    db_now,
+    in_ids,
+    row_guard,
+    worker_actor,
+    worker_identity,
+)
 from revocation.services.events import batch_outcome_events
 from revocation.services.leases import LeaseHeartbeat, claim, lease_release
 from revocation.services.manual import open_manual_tasks, settle_manual_tasks
@@ -257,9 +264,11 @@ def _record_batch(
         _open_tasks(decided, failed, by_pk=by_pk, system=system, now=now, events=events)
         if decided.unreachable is not None:
             _defer(rows, decided, system=system, lease=lease, started_at=started_at, now=now)
-        audit_record_many(actor=worker_actor(), events=events)
-        _mail_on_commit(decided, failed, by_pk=by_pk, system=system)
+        # Its read before the audit append: from the append to the commit this batch
+        # holds the chain's head, which every other batch's append waits for.
         batch_observe_on_commit(system=system, rows=rows, decided=decided, now=now)
+        _mail_on_commit(decided, failed, by_pk=by_pk, system=system)
+        audit_record_many(actor=worker_actor(), events=events)
     return decided
 
 
@@ -303,9 +312,8 @@ def _lock_still_mine(rows: list[Credential], lease: str) -> set[int]:
     return set(
         Credential.objects.select_for_update()
         .filter(
-            pk__in=id_set([row.pk for row in rows]),
-            lease_owner=lease,
-            status=Credential.Status.PENDING,
+            in_ids("pk", [row.pk for row in rows]),
+            row_guard(Q(lease_owner=lease, status=Credential.Status.PENDING)),
         )
         .order_by("pk")
         .values_list("pk", flat=True)

@@ -14,11 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Now
 
 from access.models import Credential
-from revocation.services.common import id_set
+from revocation.services.common import in_ids, row_guard
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ def rows_change(
     written = 0
     for change, pks in groups.items():
         written += Credential.objects.filter(
-            pk__in=id_set(pks), lease_owner=lease, status=Credential.Status.PENDING
+            in_ids("pk", pks),
+            row_guard(Q(lease_owner=lease, status=Credential.Status.PENDING)),
         ).update(**_fields(change, now=now, revoked_by=revoked_by))
     return written
 

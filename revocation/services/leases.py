@@ -35,7 +35,7 @@ from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
 from revocation.models import BatchLease, RevocationAttempt
 from revocation.services.attempts import attempt_row, insert_attempts
-from revocation.services.common import credential_target, db_now, id_set, worker_actor
+from revocation.services.common import credential_target, db_now, in_ids, worker_actor
 from revocation.services.observe import abandoned_observe_on_commit
 
 logger = logging.getLogger(__name__)
@@ -85,10 +85,15 @@ def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential],
             .filter(claimable())
             .order_by("next_attempt_at", "pk")
         )
-        rows = _still_claimable(list(claimable_rows[:limit]))
+        _sort_allowed(False)
+        try:
+            taken = list(claimable_rows[:limit])
+        finally:
+            _sort_allowed(True)
+        rows = _still_claimable(taken)
         if not rows:
             return [], timezone.now()
-        Credential.objects.filter(pk__in=id_set([row.pk for row in rows])).update(
+        Credential.objects.filter(in_ids("pk", [row.pk for row in rows])).update(
             lease_owner=lease,
             lease_expires_at=Now() + timedelta(seconds=lease_seconds),
             attempts=F("attempts") + 1,
@@ -108,6 +113,20 @@ def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential],
             row.attempts += 1
             row.lease_owner = lease
     return rows, now
+
+
+def _sort_allowed(allowed: bool) -> None:
+    """Let the planner sort (or not) for the rest of the claim's transaction.
+
+    The work-queue index (credential_pending_idx) hands rows out in the claim's own
+    order. Right after a mass contract end the table's statistics still say almost
+    nothing is pending, and the planner took the status index instead and sorted
+    every pending row (100,000 rows, on disk) to keep 1,000: 40-95 ms a claim
+    against a few with the queue index. Without the sort it walks the queue index.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_sort = %s", ["on" if allowed else "off"])
 
 
 def _system_lock(system_id: int) -> None:

@@ -22,7 +22,7 @@ from revocation.models import ManualTask
 from revocation.services.common import (
     credential_target,
     group_by_value,
-    id_set,
+    in_ids,
     manual_task_target,
     owner_user_email,
     worker_actor,
@@ -143,7 +143,7 @@ def open_manual_tasks(
     """
     already_open = dict(
         ManualTask.objects.filter(
-            credential_id__in=id_set([t.credential_id for t in tasks]),
+            in_ids("credential_id", [t.credential_id for t in tasks]),
             status=ManualTask.Status.OPEN,
         ).values_list("credential_id", "pk")
     )
@@ -185,7 +185,7 @@ def settle_manual_tasks(
     note = "Revoked and verified automatically."
     settled = list(
         ManualTask.objects.select_for_update()
-        .filter(credential_id__in=id_set(credential_ids), status=ManualTask.Status.OPEN)
+        .filter(in_ids("credential_id", credential_ids), status=ManualTask.Status.OPEN)
         .order_by("pk")
         .values_list("pk", "credential_id")
     )

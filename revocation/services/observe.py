@@ -16,9 +16,8 @@ from django.db.models import Max
 from access.models import Credential, System
 from revocation.models import RevocationAttempt
 from revocation.selectors import access_due_at
-from revocation.services.common import id_set
+from revocation.services.common import in_ids
 from revocation.services.outcomes import Classified
-from vendors.models import Contract
 
 Outcome = RevocationAttempt.Outcome
 
@@ -37,11 +36,14 @@ def batch_observe_on_commit(
     by_pk = {row.pk: row for row in rows}
     due: dict[int, datetime] = {}
     if decided.revoked:
+        # From the link table by credential id: the rows' own few links, not a join
+        # that starts from every contract.
         ends = dict(
-            Contract.objects.filter(credentials__in=id_set(decided.revoked))
-            .values("credentials")
-            .annotate(end=Max("access_ends_at"))
-            .values_list("credentials", "end")
+            Credential.contracts.through.objects.filter(in_ids("credential_id", decided.revoked))
+            .values("credential_id")
+            .annotate(end=Max("contract__access_ends_at"))
+            # The stubs do not see annotations on an auto-created through model.
+            .values_list("credential_id", "end")  # type: ignore[misc]
         )
         for pk in decided.revoked:
             when = access_due_at(by_pk[pk].revocation_requested_at, ends.get(pk))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 
 from access.models import Credential
@@ -11,7 +11,7 @@ from audit.actor import Actor
 from audit.services import PendingEvent, audit_record, audit_record_many
 from config.modeling import free_text
 from revocation.constants import REVOCABLE
-from revocation.services.common import credential_target_of, id_set
+from revocation.services.common import credential_target_of, in_ids, row_guard
 from revocation.services.dispatch import dispatch_on_commit
 from vendors.models import Vendor
 from vendors.services import vendor_set_status
@@ -36,14 +36,14 @@ def request_revocation(
     """
     rows = list(
         queryset.select_for_update(skip_locked=skip_locked, of=("self",))
-        .filter(status__in=statuses)
+        .filter(row_guard(Q(status__in=statuses)))
         .order_by("pk")
         .values_list("pk", "external_id", "kind", "status", "system_id", "system__agency_id")
     )
     if not rows:
         return []
     ids = [row[0] for row in rows]
-    Credential.objects.filter(pk__in=id_set(ids)).update(
+    Credential.objects.filter(in_ids("pk", ids)).update(
         status=Credential.Status.PENDING,
         revocation_requested_at=Now(),
         revocation_reason=reason,

@@ -108,3 +108,23 @@ def test_broker_errors_in_the_sweeps_dispatch_are_caught_per_system(vendor, monk
     assert sorted(sent) == sorted(s.pk for s in systems if s.pk != first)
     assert f"could not enqueue revocation of system {first}" in caplog.text
     assert Credential.objects.filter(status="pending").count() == 3
+
+
+def test_a_chunk_requests_only_what_is_still_due_when_it_runs(vendor, batches):
+    # A handed-out chunk runs later than the sweep that found it: by then one
+    # credential got a live contract, one lost every contract, one was revoked by
+    # hand. The chunk checks each of its rows again and requests the rest only.
+    system = SystemFactory(agency=vendor.agency)
+    due, gains_live, unlinked, already, other = _due(vendor, system, 5)
+    gains_live.contracts.add(ContractFactory(vendor=vendor))
+    unlinked.contracts.clear()
+    Credential.objects.filter(pk=already.pk).update(status=Credential.Status.PENDING)
+
+    ids = [due.pk, gains_live.pk, unlinked.pk, already.pk]
+    assert tasks.revocation_request_due_task(ids) == 1
+
+    statuses = dict(Credential.objects.values_list("pk", "status"))
+    assert statuses[due.pk] == "pending"
+    assert statuses[gains_live.pk] == "active" and statuses[unlinked.pk] == "active"
+    assert statuses[other.pk] == "active"  # due, but not in this chunk
+    assert [_requested(c) for c in (due, gains_live, unlinked, already)] == [1, 0, 0, 0]
