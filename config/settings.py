@@ -307,6 +307,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Without it Celery's Django fixup closes the database connection before and after
+# every task, so each batch of a mass revocation paid a new PostgreSQL backend and its
+# cold catalog caches. With it the fixup closes every N tasks, and ops.celery closes a
+# connection that broke or outlived CONN_MAX_AGE at each task's start and end, as a
+# web request's end does.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "sundown")
 # Batches go to "<default queue>.<kind>", one queue per connector kind (revocation.routing).
 CELERY_TASK_ROUTES = ("revocation.routing.route_task",)

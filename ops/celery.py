@@ -110,6 +110,19 @@ def _watchdog_loop(watcher: str) -> None:
 
 
 @signals.task_prerun.connect
+@signals.task_postrun.connect
+def _task_connections(task=None, **kwargs):
+    # Celery's fixup keeps connections across tasks (CELERY_DB_REUSE_MAX); Django's own
+    # check closes one that errored, failed its health check or is older than
+    # CONN_MAX_AGE. An eager task runs inside its caller's transaction: left alone.
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+@signals.task_prerun.connect
 def _task_log_context(task_id=None, task=None, **kwargs):
     from ops.logs import log_context_reset
 
