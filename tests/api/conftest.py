@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from api import pagination
 from api.services import api_token_create
 from audit.actor import Actor
 from findings.models import Finding, ReconciliationRun, UsageEvent
@@ -25,8 +26,10 @@ from vendors.permissions import role_grant
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_buckets():
-    # Rate-limit counters live in the (process-wide) cache; each test starts empty.
+    # Rate-limit counters live in the (process-wide) cache, large lists' counts in the
+    # pagination's own: each test starts with neither.
     cache.clear()
+    pagination._counts.clear()
 
 
 @pytest.fixture
