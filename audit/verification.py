@@ -13,6 +13,8 @@ import binascii
 import json
 from dataclasses import dataclass, field
 
+from django.db import connection
+
 from audit import merkle
 from audit.checkpoints import CheckpointError, checkpoint_parse
 from audit.checkpoints_legacy import legacy_checkpoint_check
@@ -180,7 +182,15 @@ def _stored_nodes_check(today: _Leaves, tile_roots: list[bytes]) -> Problem | No
             )
         level, count = level + 1, count // 2
     worst: Problem | None = None
-    for level, index, digest in TreeNode.objects.values_list("level", "index", "hash"):
+    # Plain SQL: the ORM's row iteration took 80-100 ms for the ~7,800 nodes of 1,000,000
+    # events, the fetch itself 10-15, all of it after the chain check, with one core idle.
+    with connection.cursor() as cursor:
+        quote = connection.ops.quote_name
+        cursor.execute(
+            f"SELECT level, {quote('index')}, hash FROM {quote(TreeNode._meta.db_table)}"
+        )
+        stored = cursor.fetchall()
+    for level, index, digest in stored:
         first = index * (1 << level) + 1
         if computed.get((level, index)) != bytes(digest) and (
             worst is None or worst.seq is None or first < worst.seq
