@@ -37,6 +37,9 @@ from vendors.models import Contract
 logger = logging.getLogger(__name__)
 
 SWEEP_LOCK_KEY = 0x53554E44  # "SUND": a PostgreSQL advisory lock held while sweeping
+# Links of contracts that ended since the last sweep from which the due read joins by
+# hashing instead of one index probe per row (``_due_ids``).
+MASS_END_LINKS = 10_000
 
 
 @dataclass
@@ -155,6 +158,29 @@ def _due_credentials() -> QuerySet[Credential]:
     return Credential.objects.filter(Exists(ended), ~Exists(live), status=Credential.Status.ACTIVE)
 
 
+def _due_ids() -> list[int]:
+    """Every due credential's id, in order.
+
+    Between two sweeps a few contracts end, and the planner rightly starts from them
+    with one index probe per link. When thousands end at once, the statistics (from
+    before the end) still say almost none have: the same probes then took ~1 s for
+    100,000 credentials against ~150 ms for hash joins. Past MASS_END_LINKS links of
+    contracts not yet marked ended, this read goes without nested loops. (A planner
+    setting, not an ANALYZE: the application's role owns no table in production.)
+    """
+    due = _due_credentials().order_by("pk").values_list("pk", flat=True)
+    if connection.vendor != "postgresql":
+        return list(due)
+    just_ended = Contract.credentials.through.objects.filter(
+        contract__status=Contract.Status.ACTIVE, contract__access_ends_at__lte=Now()
+    )[:MASS_END_LINKS]
+    if just_ended.count() < MASS_END_LINKS:
+        return list(due)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        return list(due)
+
+
 @contextlib.contextmanager
 def _sweep_lock():
     if connection.vendor != "postgresql":
@@ -175,7 +201,7 @@ def _sweep_requests(*, actor: Actor, chunk: int, result: SweepResult, fan_out: b
     # One pass finds every due credential (a single hash join, however many ended at
     # once); each chunk then re-checks its rows under lock, so a contract extended
     # in between still keeps its credentials.
-    due = list(_due_credentials().order_by("pk").values_list("pk", flat=True))
+    due = _due_ids()
     chunks = [due[start : start + chunk] for start in range(0, len(due), chunk)]
     mine = chunks[:1] if fan_out else chunks
     for ids in chunks[len(mine) :]:

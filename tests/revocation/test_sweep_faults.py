@@ -128,3 +128,20 @@ def test_a_chunk_requests_only_what_is_still_due_when_it_runs(vendor, batches):
     assert statuses[gains_live.pk] == "active" and statuses[unlinked.pk] == "active"
     assert statuses[other.pk] == "active"  # due, but not in this chunk
     assert [_requested(c) for c in (due, gains_live, unlinked, already)] == [1, 0, 0, 0]
+
+
+def test_a_mass_end_is_read_with_hash_joins_and_requests_the_same(vendor, batches, monkeypatch):
+    # Past MASS_END_LINKS the due read runs without nested loops (a planner setting
+    # for a mass end); what it finds is the same.
+    from revocation.services import sweep
+
+    system = SystemFactory(agency=vendor.agency)
+    due = _due(vendor, system, 3)
+    live = CredentialFactory(
+        vendor=vendor, system=system, contracts=[ContractFactory(vendor=vendor)]
+    )
+    monkeypatch.setattr(sweep, "MASS_END_LINKS", 2)
+
+    assert sweep._due_ids() == [c.pk for c in due]
+    assert services.revocation_sweep().requested == 3
+    assert Credential.objects.get(pk=live.pk).status == "active"
