@@ -136,6 +136,10 @@ def _query_params(name: str, f: filters.Filter) -> list[str]:
 # Per filter set class, built on its first request (see StrictFilterSet.get_form_class).
 _FORM_CLASSES: dict[type, type] = {}
 _STRICT_PARAMS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_FILTER_PARAMS: dict[type, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+# Per filter set class and set of parameters given (bounded: parameters are the client's).
+_SUBSET_FORM_CLASSES: dict[tuple[type, frozenset[str]], type] = {}
+_MAX_SUBSET_FORM_CLASSES = 1_000
 
 
 class StrictFilterSet(filters.FilterSet):
@@ -156,7 +160,44 @@ class StrictFilterSet(filters.FilterSet):
             form_class = super().get_form_class()
             if not any(isinstance(f, QuerySetRequestMixin) for f in self.filters.values()):
                 _FORM_CLASSES[type(self)] = form_class
-        return form_class
+            else:
+                return form_class
+        return self._given_fields_only(form_class)
+
+    def _given_fields_only(self, form_class: type) -> type:
+        """``form_class`` with only the fields of the parameters this request gives.
+
+        Django deep-copies every field of a form for each form and cleans each one: ten
+        filters' fields for a request that filters on two. A parameter that is not
+        there cleans to "no filter" (no filter here is required, and each skips an
+        empty value), so its field may as well not be in the form.
+        """
+        data = self.data
+        if not self.is_bound or self.form_prefix or not isinstance(data, QueryDict):
+            return form_class
+        given = frozenset(
+            name for name, params in self._filter_params() if any(param in data for param in params)
+        )
+        key = (type(self), given)
+        subset = _SUBSET_FORM_CLASSES.get(key)
+        if subset is None:
+            fields = form_class.base_fields  # type: ignore[attr-defined]
+            subset = type(form_class.__name__, (form_class,), {})
+            subset.base_fields = {  # type: ignore[attr-defined]
+                name: field for name, field in fields.items() if name in given
+            }
+            if len(_SUBSET_FORM_CLASSES) < _MAX_SUBSET_FORM_CLASSES:
+                _SUBSET_FORM_CLASSES[key] = subset
+        return subset
+
+    def _filter_params(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Each filter's name and the query parameters it reads, once per class."""
+        params = _FILTER_PARAMS.get(type(self))
+        if params is None:
+            params = _FILTER_PARAMS[type(self)] = tuple(
+                (name, tuple(_query_params(name, f))) for name, f in self.filters.items()
+            )
+        return params
 
     def _strict_params(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The query parameters that may not be empty, and the boolean filters' names:
