@@ -9,6 +9,7 @@
   inside a task carry the task's id as request id.
 """
 
+import gc
 import logging
 import threading
 import time
@@ -30,6 +31,25 @@ def _use_django_logging(**kwargs):
     import logging.config
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+# The collector's first generation runs every 50,000 net allocations instead of 700. A
+# batch builds tens of thousands of short-lived objects (model rows, audit records,
+# parameters), and each young collection also walked everything that survived
+# earlier ones: a fifth of a batch's Python time (profile of 20,000 revocations in
+# one process: 90-95 -> 68-74 us of CPU per credential). Reference cycles wait longer
+# to be freed; a worker's memory grows by at most that many objects between passes.
+GC_THRESHOLD = (50_000, 20, 100)
+
+
+@signals.worker_init.connect
+def _collector_tuned(**kwargs):
+    # In the main process before the pool forks: the children inherit the thresholds,
+    # and gc.freeze() moves everything imported so far (Django, the apps, the
+    # connectors) out of the collector's sight for good, so no pass walks it again,
+    # and the children's copy-on-write pages stay shared.
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 @signals.celeryd_init.connect

@@ -1,5 +1,6 @@
 """A worker keeps its database connection from one task to the next, but not a broken or
-an old one (CELERY_DB_REUSE_MAX and ops.celery's task hooks)."""
+an old one (CELERY_DB_REUSE_MAX and ops.celery's task hooks); it tunes its collector
+before the pool forks."""
 
 from types import SimpleNamespace
 
@@ -76,3 +77,18 @@ def test_an_eager_task_leaves_its_callers_connection_alone(max_age):
     _backend_pid()
     _task_connections(task=_task(eager=True))
     assert connection.connection is not None
+
+
+def test_a_worker_tunes_its_collector_before_the_pool_forks():
+    import gc
+
+    from ops.celery import GC_THRESHOLD, _collector_tuned
+
+    before = gc.get_threshold()
+    try:
+        _collector_tuned()
+        assert gc.get_threshold() == GC_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
