@@ -22,6 +22,16 @@ def on_starting(server):
     multiprocess_dir_reset()
 
 
+def post_worker_init(worker):
+    # Django, the apps and their modules are loaded now: out of every later collection.
+    # Otherwise the collector's full pass walks them all again (150,000 objects), a pause
+    # of ~95 ms every few hundred requests that lands on whichever request is running.
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
