@@ -1,6 +1,6 @@
 """Benchmark of the REST API on a seeded PostgreSQL database.
 
-    .venv/bin/python bench/api.py [--requests 300] [--reseed]
+    .venv/bin/python bench/api.py [--requests 300] [--reseed] [--http [--against DIR]]
 
 Creates (once) the database ``sundown_bench_api`` on 127.0.0.1:5432, migrates
 it and seeds 100,000 credentials over 5,000 vendors with bulk_create, plus a
@@ -23,6 +23,10 @@ concurrent clients. The clients share the machine's cores with the server, so th
 also measures two yardsticks: ``/healthz`` over HTTP under the same clients (what any
 request costs: gunicorn, the middleware, no view) and the list's own SQL run raw
 through psycopg2 (what the database costs a list request).
+
+``--against DIR`` (with ``--http``) then serves the same requests from two gunicorns,
+this checkout's and DIR's (``git worktree add /tmp/base main``), in alternating batches,
+so a before and an after see the same neighbours' load on a shared machine.
 """
 
 import argparse
@@ -220,9 +224,12 @@ def deployed_cache_url() -> str:
     return "redis://127.0.0.1:6379/14"
 
 
-def start_gunicorn(workers: int, metrics_dir: str, cache_url: str) -> tuple[subprocess.Popen, int]:
+def start_gunicorn(
+    workers: int, metrics_dir: str, cache_url: str, base: Path = BASE_DIR
+) -> tuple[subprocess.Popen, int]:
     # As docker-compose.yml runs web: the same config file (sync workers, no threads),
     # request logs at INFO as JSON (written to /dev/null here) and per-worker metric files.
+    # ``base``: the checkout whose code and config serve (--against runs two).
     port = _free_port()
     env = os.environ.copy()
     env.update(
@@ -239,10 +246,10 @@ def start_gunicorn(workers: int, metrics_dir: str, cache_url: str) -> tuple[subp
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "-c",
-            str(BASE_DIR / "deploy" / "gunicorn.conf.py"),
+            str(base / "deploy" / "gunicorn.conf.py"),
             "config.wsgi",
         ],
-        cwd=BASE_DIR,
+        cwd=base,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -282,6 +289,7 @@ def measure_http(port: int, key: str | None, urls, label: str, clients: int) -> 
         "p50": statistics.median(timings) * 1000,
         "p95": timings[int(len(timings) * 0.95) - 1] * 1000,
         "rps": len(urls) / elapsed,
+        "timings": timings,
     }
 
 
@@ -344,6 +352,12 @@ def main() -> None:
     parser.add_argument("--http", action="store_true", help="also measure over HTTP (gunicorn)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for --http")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients for --http")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (e.g. a git worktree of main): with --http, its gunicorn and "
+        "this one's answer alternating batches of the same requests",
+    )
     args = parser.parse_args()
 
     ensure_database(args.reseed)
@@ -453,6 +467,66 @@ def main() -> None:
             f"load {os.getloadavg()[0]:.1f}:"
         )
         print_results(results)
+        if args.against:
+            run_against(
+                args,
+                key,
+                cache_url,
+                {
+                    "credentials list (filtered)": lambda: credential_url(50),
+                    "credentials list (all)": lambda: all_credentials_url(50),
+                    "yardstick: /healthz": lambda: "/healthz",
+                },
+            )
+
+
+def run_against(args, key, cache_url, endpoints, rounds=10, batch=60) -> None:
+    """This checkout and ``--against`` in two gunicorns, batches alternated.
+
+    The neighbours' load on a shared machine moves a run's figures by more than most
+    changes do; two servers answering the same requests in alternating batches of
+    ``batch`` (first one, then the other, for ``rounds`` rounds) see the same load.
+    The other checkout must read this database as migrated here. Each server has its own
+    Redis database, so their rate-limit entries never meet.
+    """
+    import tempfile
+
+    other_cache = cache_url[:-3] + "/13" if cache_url.endswith("/14") else cache_url
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
+    timings: dict[tuple[str, str], list[float]] = {}
+    loads = []
+    with (
+        tempfile.TemporaryDirectory(prefix="sundown-bench-metrics-") as mine,
+        tempfile.TemporaryDirectory(prefix="sundown-bench-metrics-") as theirs,
+    ):
+        try:
+            servers["this"] = start_gunicorn(args.workers, mine, cache_url)
+            servers["against"] = start_gunicorn(
+                args.workers, theirs, other_cache, base=args.against.resolve()
+            )
+            for r in range(rounds):
+                names = list(servers) if r % 2 == 0 else list(servers)[::-1]
+                for label, make in endpoints.items():
+                    urls = [make() for _ in range(batch)]
+                    auth = None if label.endswith("/healthz") else key
+                    for name in names:
+                        result = measure_http(servers[name][1], auth, urls, label, args.clients)
+                        timings.setdefault((label, name), []).extend(result["timings"])
+                loads.append(os.getloadavg()[0])
+        finally:
+            for proc, _ in servers.values():
+                proc.terminate()
+                proc.wait(timeout=10)
+    print(
+        f"\nthis checkout against {args.against} over HTTP, the same requests in {rounds} "
+        f"alternating batches of {batch} each, load {min(loads):.1f}-{max(loads):.1f}:"
+    )
+    print(f"{'endpoint':36} {'server':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for (label, name), values in timings.items():
+        values.sort()
+        p50 = statistics.median(values) * 1000
+        p95, p99 = (values[int(len(values) * q) - 1] * 1000 for q in (0.95, 0.99))
+        print(f"{label:36} {name:>8} {p50:8.1f} {p95:8.1f} {p99:8.1f}")
 
 
 def run_http(args, key, n, metrics_dir, cache_url, endpoints) -> list[dict]:
