@@ -18,7 +18,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 
 from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
@@ -33,14 +32,8 @@ from revocation.models import ManualTask, RevocationAttempt
 from revocation.services.alerts import alert_failed, notify_owner
 from revocation.services.attempts import attempt_row, insert_attempts
 from revocation.services.breaker import gate, outage_open
-from revocation.services.changes import RowChange, rows_change
-from revocation.services.common import (
-    db_now,
-    in_ids,
-    row_guard,
-    worker_actor,
-    worker_identity,
-)
+from revocation.services.changes import RowChange, rows_change, still_leased
+from revocation.services.common import db_now, in_ids, worker_actor, worker_identity
 from revocation.services.events import batch_outcome_events
 from revocation.services.leases import LeaseHeartbeat, claim, lease_release
 from revocation.services.manual import open_manual_tasks, settle_manual_tasks
@@ -311,10 +304,7 @@ def _lock_still_mine(rows: list[Credential], lease: str) -> set[int]:
     """The rows still under our lease, locked so they stay ours until we commit."""
     return set(
         Credential.objects.select_for_update()
-        .filter(
-            in_ids("pk", [row.pk for row in rows]),
-            row_guard(Q(lease_owner=lease, status=Credential.Status.PENDING)),
-        )
+        .filter(in_ids("pk", [row.pk for row in rows]), still_leased(lease))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -41,6 +41,12 @@ class RowChange:
     seen: bool = False
 
 
+def still_leased(lease: str) -> Q:
+    """Rows still pending under ``lease``, checked on rows found by id (``row_guard``):
+    another worker may have taken them over since this batch claimed them."""
+    return row_guard(Q(lease_owner=lease, status=Credential.Status.PENDING))
+
+
 def rows_change(
     changes: dict[int, RowChange], *, now: datetime, revoked_by: str, lease: str
 ) -> int:
@@ -51,10 +57,9 @@ def rows_change(
         groups[change].append(pk)
     written = 0
     for change, pks in groups.items():
-        written += Credential.objects.filter(
-            in_ids("pk", pks),
-            row_guard(Q(lease_owner=lease, status=Credential.Status.PENDING)),
-        ).update(**_fields(change, now=now, revoked_by=revoked_by))
+        written += Credential.objects.filter(in_ids("pk", pks), still_leased(lease)).update(
+            **_fields(change, now=now, revoked_by=revoked_by)
+        )
     return written
 
 

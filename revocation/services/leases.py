@@ -27,12 +27,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from access.models import Credential, System
 from audit.services import PendingEvent, audit_record_many
+from config.planner import planner_without
 from revocation.models import BatchLease, RevocationAttempt
 from revocation.services.attempts import attempt_row, insert_attempts
 from revocation.services.common import credential_target, db_now, in_ids, worker_actor
@@ -85,12 +86,7 @@ def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential],
             .filter(claimable())
             .order_by("next_attempt_at", "pk")
         )
-        _sort_allowed(False)
-        try:
-            taken = list(claimable_rows[:limit])
-        finally:
-            _sort_allowed(True)
-        rows = _still_claimable(taken)
+        rows = _still_claimable(_claim_read(claimable_rows[:limit]))
         if not rows:
             return [], timezone.now()
         Credential.objects.filter(in_ids("pk", [row.pk for row in rows])).update(
@@ -115,18 +111,19 @@ def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential],
     return rows, now
 
 
-def _sort_allowed(allowed: bool) -> None:
-    """Let the planner sort (or not) for the rest of the claim's transaction.
+def _claim_read(rows: QuerySet[Credential]) -> list[Credential]:
+    """The claim's rows, read by walking the work-queue index.
 
-    The work-queue index (credential_pending_idx) hands rows out in the claim's own
-    order. Right after a mass contract end the table's statistics still say almost
-    nothing is pending, and the planner took the status index instead and sorted
-    every pending row (100,000 rows, on disk) to keep 1,000: 40-95 ms a claim
-    against a few with the queue index. Without the sort it walks the queue index.
+    credential_pending_idx hands rows out in the claim's own order. Right after a mass
+    contract end the table's statistics still say almost nothing is pending, and the
+    planner took the status index instead and sorted every pending row (100,000 rows,
+    on disk) to keep 1,000: 40-95 ms a claim against a few with the queue index.
+    Without the sort it walks the queue index.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_sort = %s", ["on" if allowed else "off"])
+    if connection.vendor != "postgresql":
+        return list(rows)
+    with connection.cursor() as cursor, planner_without(cursor, "enable_sort"):
+        return list(rows)
 
 
 def _system_lock(system_id: int) -> None:

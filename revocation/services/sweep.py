@@ -27,6 +27,7 @@ from django.db.models.functions import Now
 from access.models import Credential
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record_many
+from config.planner import planner_without
 from ops.services import heartbeat_record
 from revocation.services.common import db_now, in_ids, row_guard
 from revocation.services.dispatch import revocation_dispatch_due
@@ -176,8 +177,11 @@ def _due_ids() -> list[int]:
     )[:MASS_END_LINKS]
     if just_ended.count() < MASS_END_LINKS:
         return list(due)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_nestloop = off")
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        planner_without(cursor, "enable_nestloop"),
+    ):
         return list(due)
 
 
