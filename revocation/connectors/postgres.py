@@ -50,6 +50,7 @@ from psycopg2.extensions import quote_ident
 
 from access.destinations import DestinationRefused
 from access.models import Credential
+from config.pgarray import text_array
 from revocation.connectors import postgres_listing as listing
 from revocation.connectors import postgres_roles as roles
 from revocation.connectors import postgres_sessions as sessions
@@ -263,7 +264,8 @@ class PostgresConnector(BatchConnector):
             return results
         superusers = dict(
             self._query(
-                "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = ANY(%s)", [list(names)]
+                "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = ANY(%s::text[])",
+                [text_array(names)],
             )
         )
         # A role that does not exist is already gone; the engine decides (from
@@ -316,15 +318,15 @@ class PostgresConnector(BatchConnector):
         # join let the planner compare every role of the cluster with the batch.
         rows = self._query(
             "WITH named AS MATERIALIZED ("
-            "  SELECT oid, rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY(%s)) "
+            "  SELECT oid, rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY(%s::text[])) "
             f"SELECT rolname, NULL FROM named WHERE {login_check} "
             "UNION SELECT n.rolname, NULL FROM pg_auth_members a "
             "JOIN named n ON n.oid = a.roleid JOIN pg_roles u ON u.oid = a.member "
             "WHERE u.rolname <> session_user "
-            "UNION SELECT usename, NULL FROM pg_stat_activity WHERE usename = ANY(%s) "
+            "UNION SELECT usename, NULL FROM pg_stat_activity WHERE usename = ANY(%s::text[]) "
             "UNION SELECT NULL, usename FROM pg_stat_activity "
-            "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()",
-            [names, names, reached],
+            "WHERE usename = ANY(%s::text[]) AND pid <> pg_backend_pid()",
+            [text_array(names), text_array(names), text_array(reached)],
         )
         active = {name for name, _ in rows if name}
         with_session = {member for _, member in rows if member}

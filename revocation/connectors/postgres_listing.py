@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from access.models import Credential
+from config.pgarray import text_array
 from revocation.connectors.base import Account, close_matches
 
 
@@ -48,14 +49,17 @@ def missing(
     # have meant.
     wanted = sorted({c.external_id for c in credentials})
     present = {
-        row[0] for row in query("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [wanted])
+        row[0]
+        for row in query(
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s::text[])", [text_array(wanted)]
+        )
     }
     absent = [c for c in credentials if c.external_id not in present]
     if not absent:
         return {}
     rows = query(
-        "SELECT rolname FROM pg_roles WHERE lower(rolname) = ANY(%s)",
-        [sorted({c.external_id.lower() for c in absent})],
+        "SELECT rolname FROM pg_roles WHERE lower(rolname) = ANY(%s::text[])",
+        [text_array(sorted({c.external_id.lower() for c in absent}))],
     )
     names = [row[0] for row in rows]
     return {c.pk: close_matches(c.external_id, names) for c in absent}

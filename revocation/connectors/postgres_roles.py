@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from psycopg2 import sql
 
+from config.pgarray import text_array
+
 # (member, direct grant, member can log in)
 Member = tuple[str, bool, bool]
 
@@ -23,7 +25,7 @@ Member = tuple[str, bool, bool]
 # each with the whole batch, ~200 ms for 1,000 names among 20,000 roles.
 MEMBERS = """
 WITH RECURSIVE named AS MATERIALIZED (
-    SELECT oid, rolname FROM pg_roles WHERE rolname = ANY(%s)
+    SELECT oid, rolname FROM pg_roles WHERE rolname = ANY(%s::text[])
 ), m(root, member, direct) AS (
     SELECT n.rolname, a.member, TRUE
     FROM pg_auth_members a JOIN named n ON n.oid = a.roleid
@@ -42,7 +44,7 @@ def members_of(query: Callable[..., list[tuple]], names: list[str]) -> dict[str,
     """Per role: (member, direct, can log in) of every role with a path to it."""
     found: dict[str, list[Member]] = {name: [] for name in names}
     if names:
-        for root, member, direct, login in query(MEMBERS, [names]):
+        for root, member, direct, login in query(MEMBERS, [text_array(names)]):
             found[root].append((member, direct, login))
     return found
 

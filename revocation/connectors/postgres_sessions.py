@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from config.pgarray import text_array
 from revocation.connectors.postgres_roles import Member
 
 TERMINATE_WAIT_MS = 5000
@@ -33,11 +34,12 @@ def terminate(
     # pg_terminate_backend only signals; without the wait (PostgreSQL 14+) the
     # session is often still listed when the verify read comes a moment later.
     if server_version >= 140000:
-        call, params = "pg_terminate_backend(pid, %s)", [TERMINATE_WAIT_MS, users]
+        call, params = "pg_terminate_backend(pid, %s)", [TERMINATE_WAIT_MS, text_array(users)]
     else:
-        call, params = "pg_terminate_backend(pid)", [users]
+        call, params = "pg_terminate_backend(pid)", [text_array(users)]
     query(
-        f"SELECT {call} FROM pg_stat_activity WHERE usename = ANY(%s) AND pid <> pg_backend_pid()",
+        f"SELECT {call} FROM pg_stat_activity WHERE usename = ANY(%s::text[]) "
+        "AND pid <> pg_backend_pid()",
         params,
     )
 

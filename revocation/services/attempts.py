@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection
 
 from access.models import Credential
+from config.pgarray import bigint_array
 from revocation.models import RevocationAttempt
 
 ATTEMPT_COLUMNS = (
@@ -77,7 +78,7 @@ def _insert_postgresql(table: str, columns: str, rows: list[tuple]) -> None:
     # The credential (first column) always varies, so unnest yields one row per attempt.
     select, arrays, names = [], [], []
     scalars: list = []
-    vectors: list[list] = []
+    vectors: list[str | list] = []
     for i, (kind, column) in enumerate(zip(_ARRAY_TYPES, zip(*rows, strict=True), strict=True)):
         if i and len(set(column)) == 1:
             select.append(f"%s::{kind[:-2]}")
@@ -86,10 +87,18 @@ def _insert_postgresql(table: str, columns: str, rows: list[tuple]) -> None:
             select.append(f"v.c{i}")
             arrays.append(f"%s::{kind}")
             names.append(f"c{i}")
-            vectors.append(list(column))
+            vectors.append(_array(kind, column))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} "
             f"FROM unnest({', '.join(arrays)}) AS v({', '.join(names)})",
             scalars + vectors,  # in the order of the placeholders: select list, then FROM
         )
+
+
+def _array(kind: str, column: tuple) -> str | list:
+    # Integer columns (the credential ids, always) as one literal (config.pgarray);
+    # the rest, and a column holding NULLs, as psycopg2 adapts a list.
+    if kind in ("bigint[]", "integer[]") and None not in column:
+        return bigint_array(column)
+    return list(column)

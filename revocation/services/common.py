@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from access.models import Credential, System
 from audit.actor import Actor
+from config.pgarray import bigint_array
 
 
 def worker_actor() -> Actor:
@@ -42,14 +43,15 @@ class _AnyOf(Lookup):
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, list(self.rhs)]
+        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, bigint_array(self.rhs)]
 
 
 def in_ids(field: str, pks: Collection[int]) -> Q:
     """``field`` among a batch's ids: one array parameter on PostgreSQL.
 
     Django prepares an ``IN (%s, %s, ...)`` list element by element, which for a
-    batch of 1,000 ids costs more than the statement itself, several times a batch.
+    batch of 1,000 ids costs more than the statement itself, several times a batch;
+    the array goes as one literal (config.pgarray).
     A plain ``= ANY(array)`` (not a subquery of ``unnest``) also lets the planner
     estimate the rows from the array's length.
     """

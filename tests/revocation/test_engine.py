@@ -9,6 +9,7 @@ import psycopg2
 import pytest
 from django.core import mail
 from django.db import connection, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from access.models import Credential, System
@@ -77,6 +78,21 @@ def test_batch_revokes_verifies_and_ends_the_open_session(pg_system, pg_roles, m
     assert event.after["verified"] is True and event.actor_type == "system"
     # Nothing left to claim.
     assert services.revocation_batch_run(system_id=pg_system.pk).claimed == 0
+
+
+def test_a_credential_or_system_with_attempts_is_still_protected(
+    pg_system, pg_roles, make_credentials
+):
+    # The attempt table has no foreign-key constraints in the database (migration
+    # revocation 0006); Django's PROTECT still keeps its history from being orphaned.
+    (credential,) = make_credentials(pg_system, pg_roles(1))
+    request([credential])
+    services.revocation_batch_run(system_id=pg_system.pk, worker="test")
+    assert RevocationAttempt.objects.filter(credential=credential).exists()
+    with pytest.raises(ProtectedError):
+        credential.delete()
+    with pytest.raises(ProtectedError):
+        System.objects.get(pk=pg_system.pk).delete()
 
 
 def test_drop_mode_removes_the_role(agency, pg_system, pg_roles, make_credentials):
