@@ -16,14 +16,26 @@ revocation (trigger drift), stamp last_seen_on_target_at on every registered one
 record the run. A second pass shows the steady state (everything already known).
 Printed next to the yardstick from the same run: the bare catalog read, the same
 query with psycopg2 and no Sundown.
+
+While the first pass runs, a probe in another process (``--probe-child``) does what
+other writers do, each in its own thread and connection, in a
+loop with a 20 ms pause: an ``audit_record_standalone`` (a login, a denial: any append
+to the chain) and a revocation batch's write (one of the credentials the pass writes
+updated and audited in one transaction). It prints how long each waited at most while
+the pass ran, next to the same figures with no pass running: what a pass costs
+everyone else.
 """
 
 import argparse
+import json
 import os
+import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -175,12 +187,119 @@ def one_pass(system):
     return time.perf_counter() - started, run
 
 
+def probe_child(ids: list[int]) -> None:
+    """The other writers (see the docstring): run until stdin closes; "pass" on stdin
+    starts the samples taken while the pass runs; prints them as JSON."""
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB}"
+    import django
+
+    django.setup()
+    from django.db import transaction
+    from django.db.models.functions import Now
+
+    from access.models import Credential
+    from audit.actor import Actor
+    from audit.services import audit_record, audit_record_standalone
+
+    actor = Actor.system("bench-probe")
+    phase = ["idle"]
+    stop = threading.Event()
+
+    def read_stdin():
+        for line in sys.stdin:
+            phase[0] = line.strip()
+        stop.set()
+
+    samples: dict[str, dict[str, list[float]]] = {"idle": {}, "pass": {}}
+
+    def timed(name, call):
+        started = time.perf_counter()
+        call()
+        samples[phase[0]].setdefault(name, []).append(time.perf_counter() - started)
+
+    def append():
+        audit_record_standalone(actor=actor, action="bench.probe")
+
+    def batch_write():
+        pk = random.choice(ids)
+        with transaction.atomic():
+            Credential.objects.filter(pk=pk).update(updated_at=Now())
+            audit_record(actor=actor, action="bench.probe", target=("access.credential", pk, ""))
+
+    def loop(name, call):
+        # Each writer in its own thread (its own connection): one blocked on the pass
+        # must not hide how long the other waits.
+        from django.db import connection
+
+        while not stop.is_set():
+            timed(name, call)
+            time.sleep(0.02)
+        connection.close()
+
+    append()
+    batch_write()
+    threading.Thread(target=read_stdin, daemon=True).start()
+    print("ready", flush=True)
+    writers = [
+        threading.Thread(target=loop, args=("append", append)),
+        threading.Thread(target=loop, args=("batch", batch_write)),
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    print(json.dumps(samples), flush=True)
+
+
+class Probe:
+    """Starts ``probe_child`` in another process; ``report()`` after ``stop()``."""
+
+    def __init__(self, ids: list[int]):
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--probe-child", ",".join(map(str, ids))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None and self.process.stdin is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise SystemExit("the probe did not start")
+        time.sleep(2)  # a couple of seconds of samples with no pass running
+
+    def passing(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("pass\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> dict:
+        out, _ = self.process.communicate(timeout=120)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def waits(samples: dict) -> str:
+    parts = []
+    for phase in ("pass", "idle"):
+        for name, label in (("append", "audit append"), ("batch", "credential + audit")):
+            values = sorted(samples[phase].get(name, []))
+            if values:
+                parts.append(
+                    f"{label} {phase}: max {values[-1] * 1000:.0f} ms, "
+                    f"median {values[len(values) // 2] * 1000:.0f} ms ({len(values)})"
+                )
+    return "; ".join(parts)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--roles", type=int, default=100_000)
     parser.add_argument("--orphans", type=float, default=0.10)
     parser.add_argument("--drifted", type=float, default=0.01)
+    parser.add_argument("--no-probe", action="store_true", help="no other writers")
+    parser.add_argument("--probe-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.probe_child:
+        probe_child([int(pk) for pk in args.probe_child.split(",")])
+        return
     orphans = int(args.roles * args.orphans)
     drifted = int(args.roles * args.drifted)
     names = [f"bench_{i:07d}" for i in range(args.roles)]
@@ -196,7 +315,16 @@ def main():
             f"LOGIN on the target), {orphans} roles registered nowhere"
         )
         raw, listed = catalog_read(cluster)
+        probe = None
+        if not args.no_probe:
+            # Credentials the first pass writes (the drifted ones), else any of the system.
+            ids = list(
+                system.credentials.order_by("-status", "pk").values_list("pk", flat=True)[:1000]
+            )
+            probe = Probe(ids)
+            probe.passing()
         first, run = one_pass(system)
+        probed = probe.stop() if probe else None
         second, steady = one_pass(system)
         raw_again, _ = catalog_read(cluster)
 
@@ -227,6 +355,8 @@ def main():
             f"{steady.drifted} drifted (steady state); status {steady.status}"
         )
         print(f"ratio: first pass / bare catalog read = {first / raw:.0f}x")
+        if probed:
+            print(f"other writers during the first pass (another process): {waits(probed)}")
     finally:
         try:
             drop_database(DB)

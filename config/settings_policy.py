@@ -40,6 +40,12 @@ SUNDOWN_SWEEP_SECONDS = env_int("SUNDOWN_SWEEP_SECONDS", 5)
 # and how long a queued or running pass may take before the next one abandons it.
 SUNDOWN_RECONCILE_MINUTES = env_int("SUNDOWN_RECONCILE_MINUTES", 60)
 SUNDOWN_RECONCILE_STALE_SECONDS = env_int("SUNDOWN_RECONCILE_STALE_SECONDS", 900)
+# A pass writes in chunks of this many accounts, each its own short transaction with
+# its audit events: revocation batches and every other audit append wait for one chunk
+# at most, never for the whole pass (findings.reconciliation).
+SUNDOWN_RECONCILE_CHUNK = env_int("SUNDOWN_RECONCILE_CHUNK", 1000)
+if SUNDOWN_RECONCILE_CHUNK < 1:
+    raise ImproperlyConfigured("SUNDOWN_RECONCILE_CHUNK is at least 1.")
 # Days unused before access is a dormant finding, for agencies without their own policy.
 SUNDOWN_DORMANT_DAYS = env_int("SUNDOWN_DORMANT_DAYS", 90)
 # Maximum age in days per credential kind ("api_key=365,ssh_key=365"), for agencies

@@ -106,7 +106,8 @@ class ReconciliationRun(models.Model):
     Created ``queued`` by whoever asks (beat, a person, the command), ``running`` while a
     worker reads and compares, then ``succeeded`` or ``failed``. A worker that dies
     leaves its run ``running``; the next pass over the system marks it ``abandoned``
-    (its comparison, one transaction, left nothing half-written).
+    (it leaves the chunks it committed, each whole with its audit events; the next pass
+    completes the work without duplicates: ``findings.reconciliation``).
     """
 
     class Status(models.TextChoices):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 from django.template.loader import render_to_string
@@ -25,6 +25,7 @@ from config.modeling import free_text
 from config.text import one_line
 from findings.kinds import FINDING_KINDS, Severity, kind_of
 from findings.models import Finding
+from findings.usage import chunk_size
 from revocation.services.common import db_now
 from vendors.models import Contract, Vendor
 
@@ -67,14 +68,25 @@ def _chunks(items: list, size: int = _CHUNK):
         yield items[i : i + size]
 
 
-def findings_raise(*, actor: Actor, system: System, sightings: Iterable[Sighting]) -> RaiseResult:
+def findings_raise(
+    *,
+    actor: Actor,
+    system: System,
+    sightings: Iterable[Sighting],
+    audit: list[PendingEvent] | None = None,
+) -> RaiseResult:
     """Open a finding per new (kind, account) on ``system``; refresh the live ones.
 
-    Built for a reconciliation's whole pass: a few queries whatever the number of
-    sightings. The system's row is locked for the transaction, so two passes over the
-    same system (a second beat, a retried task) take turns and the second sees the
-    first's findings; the partial unique index is the last word if anything else
-    races. Newly opened critical findings are mailed to security staff after commit.
+    Built for a chunk of a reconciliation pass: a few queries whatever the number of
+    sightings, reading only the findings of the sightings' accounts. The system's row
+    is locked for the transaction, so two writers on the same system (a pass's chunk,
+    a usage batch) take turns and the second sees the first's findings; the partial
+    unique index is the last word if anything else races. Newly opened critical
+    findings are mailed to security staff after commit.
+
+    ``audit``: the ``finding.opened`` events are added to it instead of appended, for a
+    caller that appends them itself, last in the same transaction (an append holds the
+    chain head until commit).
     """
     wanted: dict[tuple[str, str], Sighting] = {}
     for sighting in sightings:
@@ -85,26 +97,34 @@ def findings_raise(*, actor: Actor, system: System, sightings: Iterable[Sighting
     result = RaiseResult()
     if not wanted:
         return result
+    if audit is not None and not connection.in_atomic_block:
+        raise RuntimeError("deferred audit events need the caller's transaction")
     kinds = sorted({kind for kind, _ in wanted})
+    accounts = sorted({account for _, account in wanted})
+    quiet_kinds = [k for k in kinds if FINDING_KINDS[k].suppressible]
     with transaction.atomic():
         System.objects.select_for_update(no_key=True).filter(pk=system.pk).exists()
-        live = {
-            (kind, account): pk
-            for pk, kind, account in Finding.objects.filter(
-                system=system, kind__in=kinds, status__in=Finding.LIVE
-            ).values_list("pk", "kind", "account")
-        }
-        quiet_kinds = [k for k in kinds if FINDING_KINDS[k].suppressible]
+        live: dict[tuple[str, str], int] = {}
         quieted: dict[tuple[str, str], int] = {}
-        if quiet_kinds:
-            for pk, kind, account in (
-                Finding.objects.filter(
-                    system=system, kind__in=quiet_kinds, status=Finding.Status.FALSE_POSITIVE
-                )
-                .order_by("pk")
-                .values_list("pk", "kind", "account")
-            ):
-                quieted[(kind, account)] = pk
+        # By account (the live unique index's columns): a chunk of a pass over a
+        # system with 100,000 live findings reads its own few, not all of them.
+        for names in _chunks(accounts, chunk_size()):
+            for pk, kind, account in Finding.objects.filter(
+                system=system, kind__in=kinds, account__in=names, status__in=Finding.LIVE
+            ).values_list("pk", "kind", "account"):
+                live[(kind, account)] = pk
+            if quiet_kinds:
+                for pk, kind, account in (
+                    Finding.objects.filter(
+                        system=system,
+                        kind__in=quiet_kinds,
+                        account__in=names,
+                        status=Finding.Status.FALSE_POSITIVE,
+                    )
+                    .order_by("pk")
+                    .values_list("pk", "kind", "account")
+                ):
+                    quieted[(kind, account)] = pk
         new: list[Sighting] = []
         for key, sighting in wanted.items():
             if key in live:
@@ -135,27 +155,28 @@ def findings_raise(*, actor: Actor, system: System, sightings: Iterable[Sighting
                 for s in new
             ]
             result.opened = Finding.objects.bulk_create(rows, batch_size=_CHUNK)
-            audit_record_many(
-                actor=actor,
-                events=[
-                    PendingEvent(
-                        action="finding.opened",
-                        target=finding_target(f),
-                        agency_id=system.agency_id,
-                        after={
-                            "kind": f.kind,
-                            "severity": f.severity,
-                            "system": system.pk,
-                            "account": f.account,
-                            "vendor": f.vendor_id,
-                            "credential": f.credential_id,
-                            "summary": f.summary,
-                            "evidence": f.evidence,
-                        },
-                    )
-                    for f in result.opened
-                ],
-            )
+            events = [
+                PendingEvent(
+                    action="finding.opened",
+                    target=finding_target(f),
+                    agency_id=system.agency_id,
+                    after={
+                        "kind": f.kind,
+                        "severity": f.severity,
+                        "system": system.pk,
+                        "account": f.account,
+                        "vendor": f.vendor_id,
+                        "credential": f.credential_id,
+                        "summary": f.summary,
+                        "evidence": f.evidence,
+                    },
+                )
+                for f in result.opened
+            ]
+            if audit is None:
+                audit_record_many(actor=actor, events=events)
+            else:
+                audit.extend(events)
             critical = [f for f in result.opened if f.severity == Severity.CRITICAL]
             if critical:
                 transaction.on_commit(lambda: alert_critical(system, critical))
@@ -185,19 +206,28 @@ def findings_resolve_absent(
     kinds: Iterable[str],
     present: set[tuple[str, str]],
     reason: str,
+    among: Iterable[int] | None = None,
+    audit: list[PendingEvent] | None = None,
 ) -> list[int]:
     """Resolve the live findings of ``kinds`` on ``system`` whose (kind, account) a
     complete pass did not see again: the orphan was removed or registered, say.
 
     Used by reconciliation only after a full read of the target; audited per finding.
+    ``among``: only these findings (one chunk of a pass's). ``audit``: as for
+    ``findings_raise``, the events are added to it for the caller to append.
     """
+    if audit is not None and not connection.in_atomic_block:
+        raise RuntimeError("deferred audit events need the caller's transaction")
     kinds = list(kinds)
+    candidates = Finding.objects.select_for_update().filter(
+        system=system, kind__in=kinds, status__in=Finding.LIVE
+    )
+    if among is not None:
+        candidates = candidates.filter(pk__in=list(among))
     with transaction.atomic():
         rows = [
             (pk, kind, account)
-            for pk, kind, account in Finding.objects.select_for_update()
-            .filter(system=system, kind__in=kinds, status__in=Finding.LIVE)
-            .values_list("pk", "kind", "account")
+            for pk, kind, account in candidates.values_list("pk", "kind", "account")
             if (kind, account) not in present
         ]
         if not rows:
@@ -214,19 +244,20 @@ def findings_resolve_absent(
         labels = {
             pk: f"{FINDING_KINDS[kind].label} {account}".strip() for pk, kind, account in rows
         }
-        audit_record_many(
-            actor=actor,
-            events=[
-                PendingEvent(
-                    action="finding.resolved",
-                    target=("findings.finding", pk, labels[pk][:300]),
-                    agency_id=system.agency_id,
-                    before={"status": "open"},
-                    after={"status": "resolved", "reason": reason, "automatic": True},
-                )
-                for pk in ids
-            ],
-        )
+        events = [
+            PendingEvent(
+                action="finding.resolved",
+                target=("findings.finding", pk, labels[pk][:300]),
+                agency_id=system.agency_id,
+                before={"status": "open"},
+                after={"status": "resolved", "reason": reason, "automatic": True},
+            )
+            for pk in ids
+        ]
+        if audit is None:
+            audit_record_many(actor=actor, events=events)
+        else:
+            audit.extend(events)
     return ids
 
 

@@ -127,8 +127,9 @@ def test_the_schedule_queues_what_is_due(agency, pg_system):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_pass_leaves_no_duplicates(pg_system, pg_roles, settings):
-    """The pass's comparison is one transaction: a worker killed inside it leaves
-    nothing behind, its run is abandoned, and the next pass opens each finding once."""
+    """A worker killed inside the pass's first chunk (waiting for the system's row)
+    leaves nothing behind, its run is abandoned, and the next pass opens each finding
+    once (killed after a committed chunk: test_reconcile_chunks.py)."""
     orphans = pg_roles(2)
     first, _ = reconciliation_request(actor=ACTOR, system=pg_system, trigger="manual")
     # Hold the system's row so the worker's comparison waits inside its transaction.
