@@ -28,6 +28,10 @@ SUNDOWN_REVOCATION_PARALLEL_PER_SYSTEM = env_int("SUNDOWN_REVOCATION_PARALLEL_PE
 # another system's batch gets a worker slot within seconds.
 SUNDOWN_REVOCATION_TASK_SECONDS = env_int("SUNDOWN_REVOCATION_TASK_SECONDS", 5)
 SUNDOWN_SWEEP_CHUNK = env_int("SUNDOWN_SWEEP_CHUNK", 2000)
+# The sweep reads every due credential when a contract has just ended or its last read
+# found some; otherwise at least this often (a credential made due by an edit of the
+# registry, not by an end). revocation.services.sweep._full_read_due.
+SUNDOWN_SWEEP_FULL_SECONDS = env_int("SUNDOWN_SWEEP_FULL_SECONDS", 60)
 # The beat's sweep hands every chunk but its first to other workers (a killed worker
 # then takes one chunk with it, not the rest of the sweep); off: it requests them all.
 SUNDOWN_SWEEP_FAN_OUT = env_bool("SUNDOWN_SWEEP_FAN_OUT", True)

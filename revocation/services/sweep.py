@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,6 +28,7 @@ from access.models import Credential
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record_many
 from config.planner import planner_without
+from ops.models import Heartbeat
 from ops.services import heartbeat_record
 from revocation.services.common import db_now, in_ids, row_guard
 from revocation.services.dispatch import revocation_dispatch_due
@@ -41,6 +42,8 @@ SWEEP_LOCK_KEY = 0x53554E44  # "SUND": a PostgreSQL advisory lock held while swe
 # Links of contracts that ended since the last sweep from which the due read joins by
 # hashing instead of one index probe per row (``_due_ids``).
 MASS_END_LINKS = 10_000
+# Heartbeat of the sweep's last read of every due credential (``_full_read_due``).
+FULL_READ = "sweep-full-read"
 
 
 @dataclass
@@ -201,11 +204,49 @@ def _sweep_lock():
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
 
 
+def _full_read_due() -> datetime | None:
+    """The database time to stamp this sweep's read of every due credential with, or
+    None when there cannot be a due credential it has not seen.
+
+    The read joins every contract that has ever ended to its credentials: its cost
+    grows with the history (~100 ms per 30,000 such credentials), and at a sweep every
+    few seconds that history was most of a quiet deployment's database time, and most
+    of every sweep queued behind the batches of a mass end. It runs when:
+
+    - a contract has reached its end since the last read, was changed since (an early
+      termination dates its end back), or is past its end and not yet marked ended;
+    - the last read found due credentials (a chunk may have been skipped or lost with
+      its worker: look again until a read finds none);
+    - the last read is SUNDOWN_SWEEP_FULL_SECONDS old (a credential made due by an edit
+      of the registry rather than of a contract: its last live contract unlinked, or
+      registered under ended contracts only), or there was none.
+    """
+    now = db_now()
+    found = Heartbeat.objects.filter(name=FULL_READ).values_list("detail", flat=True).first()
+    last: dict = found if isinstance(found, dict) else {}
+    try:
+        since = datetime.fromisoformat(last["at"])
+    except (KeyError, TypeError, ValueError):
+        return now  # never read, or an entry this code did not write
+    if last.get("due") or (now - since).total_seconds() >= settings.SUNDOWN_SWEEP_FULL_SECONDS:
+        return now
+    changed = Contract.objects.filter(access_ends_at__lte=now).filter(
+        Q(access_ends_at__gt=since) | Q(updated_at__gt=since) | Q(status=Contract.Status.ACTIVE)
+    )
+    return now if changed.exists() else None
+
+
 def _sweep_requests(*, actor: Actor, chunk: int, result: SweepResult, fan_out: bool) -> None:
     # One pass finds every due credential (a single hash join, however many ended at
     # once); each chunk then re-checks its rows under lock, so a contract extended
     # in between still keeps its credentials.
+    at = _full_read_due()
+    if at is None:
+        return
     due = _due_ids()
+    # Stamped with the time before the read: a contract ending after it is the next
+    # sweep's to see.
+    heartbeat_record(name=FULL_READ, detail={"at": at.isoformat(), "due": len(due)})
     chunks = [due[start : start + chunk] for start in range(0, len(due), chunk)]
     mine = chunks[:1] if fan_out else chunks
     for ids in chunks[len(mine) :]:

@@ -145,3 +145,119 @@ def test_a_mass_end_is_read_with_hash_joins_and_requests_the_same(vendor, batche
     assert sweep._due_ids() == [c.pk for c in due]
     assert services.revocation_sweep().requested == 3
     assert Credential.objects.get(pk=live.pk).status == "active"
+
+
+# The read of every due credential joins every contract that ever ended to its
+# credentials; a sweep makes it only when something can have become due.
+
+
+@pytest.fixture
+def due_reads(monkeypatch):
+    from revocation.services import sweep
+
+    reads: list[int] = []
+    real = sweep._due_ids
+
+    def counted():
+        ids = real()
+        reads.append(len(ids))
+        return ids
+
+    monkeypatch.setattr(sweep, "_due_ids", counted)
+    return reads
+
+
+def test_a_sweep_with_nothing_new_skips_the_read_of_every_due_credential(
+    vendor, batches, due_reads
+):
+    system = SystemFactory(agency=vendor.agency)
+    [first] = _due(vendor, system, 1)
+    live = CredentialFactory(
+        vendor=vendor, system=system, contracts=[ContractFactory(vendor=vendor)]
+    )
+
+    assert services.revocation_sweep().requested == 1  # reads: a contract past its end
+    assert services.revocation_sweep().requested == 0  # reads: the last read found one
+    assert services.revocation_sweep().requested == 0  # nothing ended or changed since
+    assert due_reads == [1, 0]
+    assert Credential.objects.get(pk=first.pk).status == "pending"
+    assert Credential.objects.get(pk=live.pk).status == "active"
+
+
+def test_a_contract_that_reaches_its_end_or_is_changed_is_read_at_once(vendor, batches, due_reads):
+    from django.db.models.functions import Now
+
+    from vendors.models import Contract
+
+    system = SystemFactory(agency=vendor.agency)
+    services.revocation_sweep()
+    services.revocation_sweep()
+    assert due_reads == [0]
+    # Its end comes with time, no write to the contract: past the last read's stamp.
+    reached = ContractFactory(vendor=vendor)
+    ends = CredentialFactory(vendor=vendor, system=system, contracts=[reached])
+    Contract.objects.filter(pk=reached.pk).update(access_ends_at=Now())
+    assert services.revocation_sweep().requested == 1
+    services.revocation_sweep()  # the read that finds none
+    assert services.revocation_sweep().requested == 0
+    # An end dated back to before the last read (an early termination): the contract
+    # was written since.
+    backdated = ContractFactory(vendor=vendor)
+    later = CredentialFactory(vendor=vendor, system=system, contracts=[backdated])
+    backdated.access_ends_at = timezone.now() - timezone.timedelta(days=2)
+    backdated.save()
+    assert services.revocation_sweep().requested == 1
+    assert due_reads == [0, 1, 0, 1]
+    assert {ends.pk, later.pk} == set(
+        Credential.objects.filter(status="pending").values_list("pk", flat=True)
+    )
+
+
+def test_a_credential_skipped_by_a_sweep_is_found_by_the_next(vendor, batches, due_reads):
+    # A chunk passes over a row another transaction holds (SKIP LOCKED); the contract
+    # is marked ended all the same. The read found it due, so the next sweep reads again.
+    import threading
+
+    from django.db import connection, transaction
+
+    system = SystemFactory(agency=vendor.agency)
+    held, free = _due(vendor, system, 2)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            Credential.objects.select_for_update().get(pk=held.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert services.revocation_sweep().requested == 1
+    finally:
+        release.set()
+        holder.join()
+    assert services.revocation_sweep().requested == 1
+    assert Credential.objects.get(pk=held.pk).status == "pending"
+    assert Credential.objects.get(pk=free.pk).status == "pending"
+    assert due_reads == [2, 1]
+
+
+def test_a_credential_made_due_by_the_registry_waits_for_the_periodic_read(
+    vendor, batches, due_reads, settings
+):
+    system = SystemFactory(agency=vendor.agency)
+    ended = ContractFactory(vendor=vendor, end_date=timezone.localdate())
+    ended.access_ends_at = timezone.now()
+    ended.save()
+    live = ContractFactory(vendor=vendor)
+    credential = CredentialFactory(vendor=vendor, system=system, contracts=[ended, live])
+    services.revocation_sweep()  # nothing due: its live contract keeps it
+    services.revocation_sweep()  # reads again: the first marked the contract ended
+    credential.contracts.remove(live)  # the link table only: no contract written
+    assert services.revocation_sweep().requested == 0
+    settings.SUNDOWN_SWEEP_FULL_SECONDS = 0
+    assert services.revocation_sweep().requested == 1
+    assert due_reads == [0, 0, 1]
