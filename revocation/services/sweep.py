@@ -44,6 +44,8 @@ SWEEP_LOCK_KEY = 0x53554E44  # "SUND": a PostgreSQL advisory lock held while swe
 MASS_END_LINKS = 10_000
 # Heartbeat of the sweep's last read of every due credential (``_full_read_due``).
 FULL_READ = "sweep-full-read"
+# The least countdown of a sweep scheduled for a contract's end (``_sweep_at_next_end``).
+NEXT_END_MIN_SECONDS = 0.25
 
 
 @dataclass
@@ -103,8 +105,10 @@ def revocation_sweep(
 
 def _sweep_at_next_end() -> None:
     """A contract ending before the beat's next sweep gets a sweep of its own right then,
-    instead of its access living up to SUNDOWN_SWEEP_SECONDS past its end. (At most one
-    a second: a sweep that finds another end close behind schedules that one.)"""
+    instead of its access living up to SUNDOWN_SWEEP_SECONDS past its end. (At most four
+    a second: a sweep that finds another end close behind schedules that one. The floor
+    was a second, which started a mass end's sweep up to 0.9 s after the end whenever
+    the beat's sweep came in the end's last second: 0.55 s in a revocation bench run.)"""
     upcoming = (
         Contract.objects.filter(
             status=Contract.Status.ACTIVE,
@@ -117,7 +121,7 @@ def _sweep_at_next_end() -> None:
     )
     if upcoming is None:
         return
-    countdown = max(1.0, (upcoming - db_now()).total_seconds() + 0.1)
+    countdown = max(NEXT_END_MIN_SECONDS, (upcoming - db_now()).total_seconds() + 0.1)
     try:
         revocation_sweep_task.apply_async(countdown=countdown, expires=countdown + 60)
     except Exception:  # noqa: BLE001 - broker down: the beat's own sweep comes anyway

@@ -261,3 +261,27 @@ def test_a_credential_made_due_by_the_registry_waits_for_the_periodic_read(
     settings.SUNDOWN_SWEEP_FULL_SECONDS = 0
     assert services.revocation_sweep().requested == 1
     assert due_reads == [0, 0, 1]
+
+
+def test_a_contract_ending_within_the_second_gets_its_sweep_at_its_end(
+    vendor, batches, monkeypatch
+):
+    from vendors.models import Contract
+
+    scheduled: list[float] = []
+    monkeypatch.setattr(
+        tasks.revocation_sweep_task,
+        "apply_async",
+        lambda **kwargs: scheduled.append(kwargs["countdown"]),
+    )
+    contract = ContractFactory(vendor=vendor)
+    CredentialFactory(
+        vendor=vendor, system=SystemFactory(agency=vendor.agency), contracts=[contract]
+    )
+    Contract.objects.filter(pk=contract.pk).update(
+        access_ends_at=timezone.now() + timezone.timedelta(seconds=0.4)
+    )
+    services.revocation_sweep()
+    # 0.1 s after the end, not a second after the sweep that saw it coming.
+    (countdown,) = scheduled
+    assert 0.25 <= countdown <= 0.55
