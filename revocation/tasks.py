@@ -24,6 +24,7 @@ def revoke_system_batch_task(system_id: int, kind: str = "") -> int:
     ``kind`` (the system's connector kind) only routes the message to its kind's
     queue (revocation.routing); the system's row decides everything else.
     """
+    from revocation.connectors.kept import kept_connections
     from revocation.services import revocation_batch_run, worker_identity
     from revocation.services.dispatch import dispatch_when_leases_lapse
 
@@ -32,18 +33,20 @@ def revoke_system_batch_task(system_id: int, kind: str = "") -> int:
     deadline = time.monotonic() + settings.SUNDOWN_REVOCATION_TASK_SECONDS
     worker = worker_identity()
     done = 0
-    while True:
-        result = revocation_batch_run(system_id=system_id, worker=worker)
-        done += result.claimed
-        if not result.claimed:
-            # Rows held by other batches may be a dead worker's: look again when its
-            # pulse would have lapsed (one delayed task per system).
-            dispatch_when_leases_lapse(system_id=system_id, kind=kind)
-            return done
-        if time.monotonic() >= deadline:
-            # Hand the rest to a fresh message so other systems get their turn.
-            revoke_system_batch_task.delay(system_id, kind=kind)
-            return done
+    # The batches of this task may go on on the previous one's target connection.
+    with kept_connections():
+        while True:
+            result = revocation_batch_run(system_id=system_id, worker=worker)
+            done += result.claimed
+            if not result.claimed:
+                # Rows held by other batches may be a dead worker's: look again when its
+                # pulse would have lapsed (one delayed task per system).
+                dispatch_when_leases_lapse(system_id=system_id, kind=kind)
+                return done
+            if time.monotonic() >= deadline:
+                # Hand the rest to a fresh message so other systems get their turn.
+                revoke_system_batch_task.delay(system_id, kind=kind)
+                return done
 
 
 @shared_task(name="revocation.sweep", ignore_result=True)

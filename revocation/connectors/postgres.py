@@ -46,11 +46,12 @@ from collections.abc import Iterable
 
 import psycopg2
 from psycopg2 import errorcodes, sql
-from psycopg2.extensions import quote_ident
+from psycopg2.extensions import STATUS_READY, quote_ident
 
 from access.destinations import DestinationRefused
 from access.models import Credential
 from config.pgarray import text_array
+from revocation.connectors import kept
 from revocation.connectors import postgres_listing as listing
 from revocation.connectors import postgres_roles as roles
 from revocation.connectors import postgres_sessions as sessions
@@ -125,6 +126,7 @@ class PostgresConnector(BatchConnector):
                 permanent=True,
             ) from exc
         self._conn = None
+        self._kept_key: tuple = ()
         self._me: tuple[str, bool] | None = None
         # Login roles that could reach each revoked role: their sessions count in
         # the verify read of this batch, since a SET ROLE does not show.
@@ -134,6 +136,15 @@ class PostgresConnector(BatchConnector):
     def _connect(self):
         if self._conn is None:
             [addresses] = self.checked_destinations()
+            self._kept_key = (
+                self.system.pk,
+                repr(sorted(self.config.items())),
+                str(addresses[0]),
+            )
+            conn = kept.take(self._kept_key)
+            if conn is not None and not conn.closed and conn.status == STATUS_READY:
+                self._conn = conn
+                return conn
             try:
                 self._conn = psycopg2.connect(
                     host=self.config.get("host", "127.0.0.1"),
@@ -168,10 +179,11 @@ class PostgresConnector(BatchConnector):
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+            conn, self._conn = self._conn, None
+            # Healthy and outside a transaction: the task's next batch may use it
+            # (revocation.connectors.kept); otherwise, or outside a batch task, closed.
+            if conn.closed or conn.status != STATUS_READY or not kept.keep(self._kept_key, conn):
+                conn.close()
 
     def _query(self, query, params=None) -> list[tuple]:
         conn = self._connect()
@@ -204,13 +216,19 @@ class PostgresConnector(BatchConnector):
 
     def _abort(self, conn) -> None:
         if conn.closed:
-            self.close()
+            self._discard()
             return
         try:
             with WATCHDOG.deadline(conn, self.read_timeout):
                 conn.rollback()
         except psycopg2.Error:
-            self.close()
+            self._discard()
+
+    def _discard(self) -> None:
+        """Close the connection for good: one that failed is never handed on."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
 
     def probe(self) -> None:
         self._query("SELECT 1")
