@@ -122,6 +122,10 @@ def test_every_job_in_the_browser(live_server, browser, world, vendor_role, scre
     page.click("text=Systems")
     page.click("text=Register a credential")
     assert page.locator("text=Choose a vendor first").is_visible()
+    # htmx (loaded at the end of the page) binds the vendor field's change when the page
+    # has loaded; a choice made before that sends nothing, and the picker waited 30 s
+    # for contracts that were never asked for (CI, 2026-12-07, a quiet machine).
+    page.wait_for_load_state("load")
     page.select_option("#id_vendor", label="Acme Data Services")
     running = world["running"]
     page.wait_for_selector(f"label[for=contract-{running.pk}]")
