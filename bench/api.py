@@ -338,11 +338,15 @@ def queries(client, url: str) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client.get(url)  # last_used_at written at most once a minute; keep it out of the count
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
-    assert response.status_code == 200, response.content[:300]
-    return len(ctx.captured_queries)
+    # The token's last_used_at is written at most once a minute, so of two requests in a
+    # row at most one writes it: the fewer of their counts is the request's own.
+    counts = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url)
+        assert response.status_code == 200, response.content[:300]
+        counts.append(len(ctx.captured_queries))
+    return min(counts)
 
 
 def main() -> None:

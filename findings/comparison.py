@@ -19,7 +19,7 @@ from django.conf import settings
 from access.models import Credential, System
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record_many
-from findings.models import Finding, ReconciliationRun
+from findings.models import RUN_COUNT_FIELDS, Finding, ReconciliationRun
 from findings.rules import (
     LIVE_CREDENTIAL,
     REGISTERED_FIELDS,
@@ -236,7 +236,7 @@ def chunk_write(*, system: System, actor: Actor, run: ReconciliationRun, chunk: 
     events: list[PendingEvent] = []
     raised = findings_raise(actor=actor, system=system, sightings=chunk.sightings, audit=events)
     run.findings_opened += len(raised.opened)
-    run.save(update_fields=COUNT_FIELDS)
+    run.save(update_fields=RUN_COUNT_FIELDS)
     if chunk.drift_ids:
         request_revocation(
             actor=actor,
@@ -297,25 +297,9 @@ def absent_resolve(
         audit=events,
     )
     run.findings_resolved += len(resolved)
-    run.save(update_fields=COUNT_FIELDS)
+    run.save(update_fields=RUN_COUNT_FIELDS)
     audit_record_many(actor=actor, events=events)
     return len(resolved)
-
-
-# The run's counts, saved with every chunk: a pass that dies mid-way leaves a run
-# that says what it saw and what its committed chunks opened and resolved.
-COUNT_FIELDS = [
-    "accounts",
-    "active_accounts",
-    "sessions",
-    "matched",
-    "orphans",
-    "drifted",
-    "not_found",
-    "used_after_end",
-    "findings_opened",
-    "findings_resolved",
-]
 
 
 def _count(run: ReconciliationRun, by_key: dict[str, Account], result: Comparison) -> None:

@@ -154,6 +154,23 @@ class ReconciliationRun(models.Model):
         return f"reconciliation {self.pk} of system {self.system_id}"
 
 
+# What a run counted: saved with every chunk of a pass (findings.comparison), so a pass
+# that dies mid-way leaves a run that says what its committed chunks saw, opened and
+# resolved; shown by the API (api.serializers.findings).
+RUN_COUNT_FIELDS = [
+    "accounts",
+    "active_accounts",
+    "sessions",
+    "matched",
+    "orphans",
+    "drifted",
+    "not_found",
+    "used_after_end",
+    "findings_opened",
+    "findings_resolved",
+]
+
+
 class ReconcileSchedule(models.Model):
     """How often one system is reconciled (absent: every SUNDOWN_RECONCILE_MINUTES)."""
 

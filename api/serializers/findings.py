@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from access.models import Credential
 from api.serializers.base import MultiLineText, ScopedPrimaryKeyRelatedField, Text
-from findings.models import Finding, ReconciliationRun
+from findings.models import RUN_COUNT_FIELDS, Finding, ReconciliationRun
 from vendors.models import Contract, Vendor
 from vendors.permissions import MANAGE_INVENTORY
 
@@ -53,16 +53,7 @@ class ReconciliationRunSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "duration_ms",
-            "accounts",
-            "active_accounts",
-            "sessions",
-            "matched",
-            "orphans",
-            "drifted",
-            "not_found",
-            "used_after_end",
-            "findings_opened",
-            "findings_resolved",
+            *RUN_COUNT_FIELDS,
             "error",
         ]
         read_only_fields = fields
