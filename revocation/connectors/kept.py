@@ -4,8 +4,9 @@ A batch task claims batch after batch of one system for up to
 SUNDOWN_REVOCATION_TASK_SECONDS; each batch builds its connector afresh, and the
 PostgreSQL connector opened a new connection every time: a new backend on the target
 and its cold catalog caches, ~5 ms of a 1,000-role batch's wall time (scratch
-harness). Inside ``kept_connections()`` a connector that closes a healthy, idle
-connection hands it over instead, and the next batch's connector of the same system,
+harness; 9.3 -> 8.1-8.3 s for the revocation bench's 100,000). Inside
+``kept_connections()`` a connector (PostgreSQL, MariaDB, Redis) that closes a healthy,
+idle connection hands it over instead, and the next batch's connector of the same system,
 configuration and checked address takes it. Nothing outlives the block: it closes
 whatever is left when the task's loop ends, so no connection sits idle on a target
 between tasks, and a changed configuration or secret is connected anew by the next
@@ -44,6 +45,18 @@ def kept_connections() -> Iterator[None]:
                 conn.close()
             except Exception:  # noqa: BLE001 - closing a connection nobody will use again
                 logger.warning("could not close a kept target connection", exc_info=True)
+
+
+def key_for(connector: Any, address: object) -> tuple:
+    """What a kept connection is kept under: the system, its whole configuration and
+    the address just checked for it (a connection never serves another system, another
+    configuration or an address the allowlist has since refused)."""
+    return (
+        type(connector).__name__,
+        connector.system.pk,
+        repr(sorted(connector.config.items())),
+        str(address),
+    )
 
 
 def take(key: Hashable) -> Any | None:

@@ -33,6 +33,7 @@ import pymysql
 from pymysql.constants import ER
 
 from access.models import Credential
+from revocation.connectors import kept
 from revocation.connectors.meta.mariadb import META
 
 from .base import Account, BatchConnector, ConnectorError, close_matches
@@ -85,11 +86,17 @@ class MariaDBConnector(BatchConnector):
                 permanent=True,
             ) from exc
         self._conn: pymysql.connections.Connection | None = None
+        self._kept_key: tuple = ()
 
     # Connection ------------------------------------------------------------
     def _connection(self) -> pymysql.connections.Connection:
         if self._conn is None:
             [addresses] = self.checked_destinations()
+            self._kept_key = kept.key_for(self, addresses[0])
+            conn = kept.take(self._kept_key)
+            if conn is not None and conn.open:
+                self._conn = conn
+                return conn
             try:
                 self._conn = pymysql.connect(
                     # The address just checked, not the name again (it could now
@@ -123,10 +130,20 @@ class MariaDBConnector(BatchConnector):
 
     def close(self) -> None:
         if self._conn is not None:
-            # An already broken connection has nothing left to release.
+            conn, self._conn = self._conn, None
+            # Open (autocommit: never inside a transaction): the task's next batch may
+            # use it (revocation.connectors.kept). An already broken connection has
+            # nothing left to release.
+            if not (conn.open and kept.keep(self._kept_key, conn)):
+                with contextlib.suppress(pymysql.Error):
+                    conn.close()
+
+    def _discard(self) -> None:
+        """Close the connection for good: one that failed is never handed on."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
             with contextlib.suppress(pymysql.Error):
-                self._conn.close()
-            self._conn = None
+                conn.close()
 
     def _run(self, sql: str, params=(), *, ignore: tuple[int, ...] = ()) -> list[tuple]:
         try:
@@ -138,7 +155,7 @@ class MariaDBConnector(BatchConnector):
             if code in ignore:
                 return []
             if code >= _FIRST_CLIENT_ERROR or isinstance(exc, pymysql.err.InterfaceError):
-                self.close()  # a broken connection must not be reused
+                self._discard()  # a broken connection must not be reused
                 raise ConnectorError(f"MariaDB unreachable: {exc}", unreachable=True) from exc
             if code in _TRANSIENT:
                 raise ConnectorError(f"MariaDB gave up waiting: {exc}") from exc

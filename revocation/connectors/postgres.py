@@ -136,11 +136,7 @@ class PostgresConnector(BatchConnector):
     def _connect(self):
         if self._conn is None:
             [addresses] = self.checked_destinations()
-            self._kept_key = (
-                self.system.pk,
-                repr(sorted(self.config.items())),
-                str(addresses[0]),
-            )
+            self._kept_key = kept.key_for(self, addresses[0])
             conn = kept.take(self._kept_key)
             if conn is not None and not conn.closed and conn.status == STATUS_READY:
                 self._conn = conn

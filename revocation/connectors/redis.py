@@ -26,6 +26,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from access.models import Credential
+from revocation.connectors import kept
 from revocation.connectors.meta.redis import META
 
 from .base import Account, BatchConnector, ConnectorError
@@ -51,6 +52,9 @@ class RedisConnector(BatchConnector):
         self.on_revoke = self.choice("on_revoke", (DISABLE, DELETE))
         self.admin_user = self.config.get("user") or "default"
         self._client: redis.Redis | None = None
+        self._kept_key: tuple = ()
+        # A call that failed leaves the client closed at the end, never handed on.
+        self._failed = False
 
     # Connection ------------------------------------------------------------
     @property
@@ -58,6 +62,11 @@ class RedisConnector(BatchConnector):
         if self._client is None:
             timeout = float(self.config.get("timeout", 5))
             [addresses] = self.checked_destinations()
+            self._kept_key = kept.key_for(self, addresses[0])
+            client = kept.take(self._kept_key)
+            if client is not None:
+                self._client = client
+                return client
             ssl = bool(self.config.get("ssl", False))
             self._client = redis.Redis(
                 # The address just checked (a second lookup could answer differently);
@@ -82,11 +91,15 @@ class RedisConnector(BatchConnector):
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
-            self._client = None
+            client, self._client = self._client, None
+            # Its pool reconnects a connection that broke (revocation.connectors.kept:
+            # the task's next batch may use it); outside a batch task, closed.
+            if self._failed or not kept.keep(self._kept_key, client):
+                client.close()
 
     def _error(self, exc: rex.RedisError) -> ConnectorError:
         """Translate a redis-py error: transient only when the target is unreachable."""
+        self._failed = True
         # Auth failures subclass ConnectionError, so they come first.
         if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError):
             return self.connect_failed(exc, permanent=True)
