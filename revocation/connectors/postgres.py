@@ -328,6 +328,7 @@ class PostgresConnector(BatchConnector):
         # member (SET ROLE), or if it has a session, its own or a member's.
         login_check = "TRUE" if self.mode == "drop" else "rolcanlogin"
         reached = sorted({m for n in names for m in self._reached.get(n, ())})
+        named = text_array(names)
         # The named roles through the name index first (as roles.MEMBERS does): a
         # join let the planner compare every role of the cluster with the batch.
         rows = self._query(
@@ -340,7 +341,7 @@ class PostgresConnector(BatchConnector):
             "UNION SELECT usename, NULL FROM pg_stat_activity WHERE usename = ANY(%s::text[]) "
             "UNION SELECT NULL, usename FROM pg_stat_activity "
             "WHERE usename = ANY(%s::text[]) AND pid <> pg_backend_pid()",
-            [text_array(names), text_array(names), text_array(reached)],
+            [named, named, text_array(reached)],
         )
         active = {name for name, _ in rows if name}
         with_session = {member for _, member in rows if member}
