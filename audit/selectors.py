@@ -9,7 +9,8 @@ from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
 from guardian.models import UserObjectPermission
 
-from audit.chain_check import TILE, chain_check
+from audit.chain_check import chain_check
+from audit.chain_chunks import TILE
 from audit.models import ActorType, AuditEvent, Checkpoint, VerificationRun
 from vendors.models import Agency, Vendor
 from vendors.permissions import VIEW, VIEW_AUDIT, agencies_for, restrict

@@ -10,7 +10,7 @@ tiles of 256 events (bench/audit_tree.py).
 from django.db import connection, transaction
 
 from audit import merkle
-from audit.chain_check import text_rows
+from audit.chain_chunks import text_rows
 from audit.hashing import COLUMNS, KNOWN_VERSIONS, canonical
 from audit.models import AuditEvent, ChainHead, TreeNode
 

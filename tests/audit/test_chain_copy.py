@@ -10,7 +10,7 @@ import hashlib
 import pytest
 from django.db import connection, transaction
 
-from audit import chain_check
+from audit import chain_chunks
 from audit.actor import Actor
 from audit.services import PendingEvent, audit_record_many
 
@@ -35,8 +35,8 @@ def test_the_fast_pass_reads_every_character_escape_and_null_as_the_exact_pass()
                 ],
             )
     with connection.cursor() as cursor:
-        fast = chain_check._fast_chunk(cursor, 0, 6)
-        exact = list(chain_check.text_rows(cursor, 0, 6))
+        fast = chain_chunks._fast_chunk(cursor, 0, 6)
+        exact = list(chain_chunks.text_rows(cursor, 0, 6))
     assert fast is not None  # no row sent the chunk to the exact pass
     assert (fast.rows, fast.first_prev, fast.last_hash) == (6, exact[0][2], exact[-1][3])
     assert fast.leaves == b"".join(hashlib.sha256(b"\x00" + row[4]).digest() for row in exact)
