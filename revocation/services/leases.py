@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.base import ModelState
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -111,6 +112,25 @@ def _claim(*, system_id: int, lease: str, limit: int) -> tuple[list[Credential],
     return rows, now
 
 
+# What a claimed row is read with: all that the batch, its connectors (the account's
+# name and the row's id), its audit events, metrics and mails read of it. Any other
+# field loads on first access, as a deferred field does.
+CLAIM_FIELDS = (
+    "id",
+    "vendor_id",
+    "system_id",
+    "kind",
+    "external_id",
+    "status",
+    "attempts",
+    "lease_owner",
+    "lease_expires_at",
+    "next_attempt_at",
+    "last_seen_on_target_at",
+    "revocation_requested_at",
+)
+
+
 def _claim_read(rows: QuerySet[Credential]) -> list[Credential]:
     """The claim's rows, read by walking the work-queue index.
 
@@ -120,10 +140,35 @@ def _claim_read(rows: QuerySet[Credential]) -> list[Credential]:
     on disk) to keep 1,000: 40-95 ms a claim against a few with the queue index.
     Without the sort it walks the queue index.
     """
+    values = rows.values_list(*CLAIM_FIELDS)
     if connection.vendor != "postgresql":
-        return list(rows)
+        return claimed_instances(values)
     with connection.cursor() as cursor, planner_without(cursor, "enable_sort"):
-        return list(rows)
+        return claimed_instances(values)
+
+
+def claimed_instances(values) -> list[Credential]:
+    """Credential instances of ``CLAIM_FIELDS`` value rows, the other fields deferred.
+
+    What ``Model.from_db`` makes of a deferred read, without ``Model.__init__``: its
+    work per field (descriptors, the foreign keys' cache checks) was most of a batch's
+    Python time in the claim, ~26 us a row on the benches' machine against ~5 here
+    (``bench/revocation.py``, issue 16). __init__ sends pre_init and post_init, which
+    no receiver in Sundown listens to (tests/revocation/test_claim_rows.py checks
+    that, and that the instances equal fully read ones).
+    """
+    new = Credential.__new__
+    alias = connection.alias
+    out = []
+    for row in values:
+        instance = new(Credential)
+        fields = instance.__dict__
+        fields.update(zip(CLAIM_FIELDS, row, strict=True))
+        state = fields["_state"] = ModelState()
+        state.adding = False
+        state.db = alias
+        out.append(instance)
+    return out
 
 
 def _system_lock(system_id: int) -> None:
