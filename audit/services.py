@@ -100,8 +100,22 @@ def _lock_head():
     return seq, head_hash, datetime.fromisoformat(now).replace(tzinfo=UTC)
 
 
-def _record(actor: dict, event: PendingEvent) -> dict:
+def _record(actor: dict, event: PendingEvent, copies: dict[int, Any]) -> dict:
+    """The event's row. ``copies`` holds the JSON copy of each before/after object this
+    call has seen, by identity: the events of a batch share them (a revocation batch
+    has a few distinct objects for 1,000 events), and so do their records."""
     target_type, target_id, target_repr = _target_fields(event.target)
+    before, after = event.before, event.after
+    if before is not None:
+        copy = copies.get(id(before))
+        if copy is None:
+            copy = copies[id(before)] = _plain_json(before)
+        before = copy
+    if after is not None:
+        copy = copies.get(id(after))
+        if copy is None:
+            copy = copies[id(after)] = _plain_json(after)
+        after = copy
     return {
         **actor,
         "action": event.action,
@@ -109,8 +123,8 @@ def _record(actor: dict, event: PendingEvent) -> dict:
         "target_id": target_id,
         "target_repr": target_repr,
         "agency_id": event.agency_id,
-        "before": _plain_json(event.before),
-        "after": _plain_json(event.after),
+        "before": before,
+        "after": after,
     }
 
 
@@ -132,7 +146,9 @@ def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[dict]
         "source_ip": _normalise_ip(actor.source_ip),
         "request_id": actor.request_id,
     }
-    records = [_record(fields, event) for event in events]
+    # The copies live as long as the events: no id is reused within the call.
+    copies: dict[int, Any] = {}
+    records = [_record(fields, event, copies) for event in events]
     if connection.vendor == "postgresql":
         _append_postgresql(records)
     else:

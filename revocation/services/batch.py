@@ -30,7 +30,7 @@ from revocation.connectors.base import (
 )
 from revocation.models import ManualTask, RevocationAttempt
 from revocation.services.alerts import alert_failed, notify_owner
-from revocation.services.attempts import attempt_row, insert_attempts
+from revocation.services.attempts import attempt_row, attempt_rows, insert_attempts
 from revocation.services.breaker import gate, outage_open
 from revocation.services.changes import RowChange, rows_change, still_leased
 from revocation.services.common import db_now, in_ids, worker_actor, worker_identity
@@ -319,8 +319,14 @@ def _row_changes(decided: Classified, *, seen: frozenset[int]) -> dict[int, RowC
     def put(pk: int, **change) -> None:
         changes[pk] = RowChange(seen=pk in seen, **change)
 
+    # Every revoked row gets one of two changes, made once each (a frozen dataclass per
+    # row was 4% of a batch's Python time).
+    revoked = {
+        flag: RowChange(status=status.REVOKED, error="", revoked=True, seen=flag)
+        for flag in (False, True)
+    }
     for pk in decided.revoked:
-        put(pk, status=status.REVOKED, error="", revoked=True)
+        changes[pk] = revoked[pk in seen]
     # Jitter per batch, not per credential: the batch stays one batch on retry,
     # while batches of different systems spread out.
     delays: dict[int, float] = {}
@@ -371,12 +377,13 @@ def _attempt_rows(
         if row.pk in outcome_of:
             groups[outcome_of[row.pk]].append(row)
     return [
-        attempt_row(
-            row,
+        attempt
+        for (outcome, message, permanent), group in groups.items()
+        for attempt in attempt_rows(
+            group,
             system_id=system.pk,
             connector=system.kind,
             worker=lease,
-            attempt=row.attempts,
             outcome=outcome,
             permanent=permanent,
             error=message,
@@ -384,8 +391,6 @@ def _attempt_rows(
             finished_at=finished_at,
             duration_ms=duration_ms,
         )
-        for (outcome, message, permanent), group in groups.items()
-        for row in group
     ]
 
 

@@ -67,21 +67,32 @@ def batch_outcome_events(
     revoked = set(decided.revoked)
     failures = {f.pk: f for f in decided.failures}
     events: list[PendingEvent] = []
+    # The rows revoked on the same try without a note have the same event but for its
+    # target: built once, its before/after shared (the audit encodes each object once).
+    shared: dict[int, PendingEvent] = {}
     for row in rows:
-        base = {"connector": system.kind, "attempt": row.attempts}
         if row.pk in revoked:
-            events.append(
-                credential_revoked_event(
+            note = notes.get(row.pk) if notes else None
+            event = None if note is not None else shared.get(row.attempts)
+            if event is None:
+                event = credential_revoked_event(
                     target=credential_target(row),
                     agency_id=system.agency_id,
                     before_status="pending",
                     how="connector",
                     connector=system.kind,
                     attempt=row.attempts,
-                    **({"note": notes[row.pk]} if notes and row.pk in notes else {}),
+                    **({"note": note} if note is not None else {}),
                 )
-            )
+                if note is None:
+                    shared[row.attempts] = event
+            else:
+                event = PendingEvent(
+                    event.action, credential_target(row), event.agency_id, event.before, event.after
+                )
+            events.append(event)
         elif row.pk in failures:
+            base = {"connector": system.kind, "attempt": row.attempts}
             events += _failure_events(row, failures[row.pk], base=base, system=system)
     return events
 

@@ -56,15 +56,17 @@ def request_revocation(
         updated_at=Now(),
     )
     after = {"status": "pending", "reason": reason, "trigger": trigger, **(extra or {})}
+    # One before per status, shared like the after: the audit encodes each object once.
+    befores = {status: {"status": status} for status in {row[3] for row in rows}}
     audit_record_many(
         actor=actor,
         events=[
             PendingEvent(
-                action="credential.revocation_requested",
-                target=credential_target_of(pk, external_id, kind),
-                agency_id=agency_id,
-                before={"status": status},
-                after=after,
+                "credential.revocation_requested",
+                credential_target_of(pk, external_id, kind),
+                agency_id,
+                befores[status],
+                after,
             )
             for pk, external_id, kind, status, _system_id, agency_id in rows
         ],

@@ -124,6 +124,41 @@ def test_a_batch_is_one_stretch_of_the_chain_and_hashes_what_python_would():
     assert audit_chain_verify().ok
 
 
+def test_events_sharing_their_before_and_after_hash_as_events_with_copies():
+    # The append copies and encodes each before/after object once per call, by identity
+    # (audit.services._record, audit.hashing.batch_pieces): shared or not, same chain.
+    before, after = {"status": "pending"}, {"status": "revoked", "attempt": 1, "f": 0.5}
+    other = {"status": "revoked", "attempt": 2}
+
+    def events(share):
+        return [
+            PendingEvent(
+                "test.shared",
+                target=("test.thing", i, f"thing {i}"),
+                agency_id=1,
+                before=before if share else dict(before),
+                after=(other if i % 3 == 0 else after)
+                if share
+                else dict(other if i % 3 == 0 else after),
+            )
+            for i in range(50)
+        ]
+
+    with transaction.atomic():
+        shared = audit_record_many(actor=Actor.system("bulk"), events=events(True))
+    with transaction.atomic():
+        copied = audit_record_many(actor=Actor.system("bulk"), events=events(False))
+    stored = {e["seq"]: e for e in AuditEvent.objects.values()}
+    for record in shared + copied:
+        row = stored[record["seq"]]
+        assert row["hash"] == record["hash"] == compute_hash(row, row["prev_hash"])
+    expected = [other if i % 3 == 0 else after for i in range(50)]
+    assert [r["after"] for r in shared] == [r["after"] for r in copied] == expected
+    # The caller's objects are copied, never stored or encoded by reference to them.
+    assert shared[1]["after"] is not after and shared[1]["after"] == after
+    assert audit_chain_verify().ok
+
+
 @pytest.mark.parametrize("count", [1, 9], ids=["one-call", "batch"])
 def test_the_database_rebuilds_pythons_text_for_every_character(count):
     # Each event is stored only if the text the database rebuilds (its own JSON escapes of

@@ -149,3 +149,35 @@ def test_the_one_by_one_loop_stops_at_an_unreachable_target_and_at_the_deadline(
     connector.deadline = time.monotonic() - 1
     results = connector.revoke_many(rows)
     assert connector.calls == [] and all(results[pk].untried for pk in range(1, 6))
+
+
+def test_revoked_events_of_a_batch_each_name_their_row_its_try_and_its_note():
+    from types import SimpleNamespace
+
+    from revocation.services.events import batch_outcome_events
+
+    rows = [
+        SimpleNamespace(pk=pk, attempts=attempts, external_id=f"role{pk}", kind="database_role")
+        for pk, attempts in [(1, 1), (2, 1), (3, 2), (4, 1), (5, 2)]
+    ]
+    report = ConnectorReport(errors={row.pk: None for row in rows})
+    decided = classify(rows, mine={row.pk for row in rows}, report=report, max_attempts=3)
+    system = SimpleNamespace(kind="postgres", agency_id=7)
+    events = batch_outcome_events(rows, decided, system=system, notes={4: "dropped"})
+
+    def alone(row, **note):
+        return credential_revoked_event(
+            target=("access.credential", row.pk, f"{row.external_id} (Database role)"),
+            agency_id=7,
+            before_status="pending",
+            how="connector",
+            connector="postgres",
+            attempt=row.attempts,
+            **note,
+        )
+
+    # Built once per try and shared (the audit encodes a shared object once), each
+    # event is still the one its row alone would get.
+    assert events == [alone(row, **({"note": "dropped"} if row.pk == 4 else {})) for row in rows]
+    assert events[0].after is events[1].after and events[2].after is events[4].after
+    assert events[3].after["note"] == "dropped" and "note" not in events[1].after
