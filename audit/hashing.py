@@ -115,6 +115,17 @@ def batch_pieces(records: list[dict], shared: dict) -> tuple[list[str], str, lis
     # Records of one call share their before/after objects (audit.services._record):
     # each object is encoded once, by identity, for as long as the records live.
     encoded: dict[int, str] = {}
+
+    def document(doc) -> str:
+        if doc is None:
+            return "null"
+        if type(doc) is not dict:
+            return value(doc)
+        text = encoded.get(id(doc))
+        if text is None:
+            text = encoded[id(doc)] = "".join(encode(doc, 0))
+        return text
+
     for r in records:
         # _value's cases inline for the types these fields nearly always hold (a call
         # per value was a third of this loop): text as JSON strings, the agency an int
@@ -133,24 +144,7 @@ def batch_pieces(records: list[dict], shared: dict) -> tuple[list[str], str, lis
         target_id = s(target_id) if type(target_id) is str else value(target_id)
         target_repr = s(target_repr) if type(target_repr) is str else value(target_repr)
         agency = int.__repr__(agency) if type(agency) is int else value(agency)
-        if before is None:
-            before = "null"
-        elif type(before) is dict:
-            text = encoded.get(id(before))
-            if text is None:
-                text = encoded[id(before)] = "".join(encode(before, 0))
-            before = text
-        else:
-            before = value(before)
-        if after is None:
-            after = "null"
-        elif type(after) is dict:
-            text = encoded.get(id(after))
-            if text is None:
-                text = encoded[id(after)] = "".join(encode(after, 0))
-            after = text
-        else:
-            after = value(after)
+        before, after = document(before), document(after)
         heads.append(
             f'{{"action":{action}{actor}{after},"agency_id":{agency},"before":{before}'
             ',"occurred_at":"'

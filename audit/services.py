@@ -105,17 +105,6 @@ def _record(actor: dict, event: PendingEvent, copies: dict[int, Any]) -> dict:
     call has seen, by identity: the events of a batch share them (a revocation batch
     has a few distinct objects for 1,000 events), and so do their records."""
     target_type, target_id, target_repr = _target_fields(event.target)
-    before, after = event.before, event.after
-    if before is not None:
-        copy = copies.get(id(before))
-        if copy is None:
-            copy = copies[id(before)] = _plain_json(before)
-        before = copy
-    if after is not None:
-        copy = copies.get(id(after))
-        if copy is None:
-            copy = copies[id(after)] = _plain_json(after)
-        after = copy
     return {
         **actor,
         "action": event.action,
@@ -123,9 +112,18 @@ def _record(actor: dict, event: PendingEvent, copies: dict[int, Any]) -> dict:
         "target_id": target_id,
         "target_repr": target_repr,
         "agency_id": event.agency_id,
-        "before": before,
-        "after": after,
+        "before": _copy(event.before, copies),
+        "after": _copy(event.after, copies),
     }
+
+
+def _copy(value, copies: dict[int, Any]):
+    if value is None:
+        return None
+    copy = copies.get(id(value))
+    if copy is None:
+        copy = copies[id(value)] = _plain_json(value)
+    return copy
 
 
 def audit_record_many(*, actor: Actor, events: list[PendingEvent]) -> list[dict]:

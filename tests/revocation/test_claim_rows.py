@@ -11,19 +11,9 @@ from revocation.services import leases
 from tests.factories import SystemFactory
 from tests.revocation.conftest import role_can_login
 from tests.revocation.helpers import free_port
-from tests.revocation.test_engine import request
+from tests.revocation.test_engine import fast_ladder, request  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fast_ladder(settings, monkeypatch):
-    settings.SUNDOWN_REVOCATION_RETRY_DELAYS = [0]
-    settings.SUNDOWN_REVOCATION_MAX_ATTEMPTS = 1
-    settings.SUNDOWN_SECURITY_ALERT_EMAILS = ["soc@agency.example"]
-    from revocation import tasks
-
-    monkeypatch.setattr(tasks.revoke_system_batch_task, "delay", lambda sid, **kw: None)
 
 
 @pytest.fixture
@@ -80,8 +70,9 @@ def test_a_revoked_batch_reads_no_field_the_claim_left_out(
 
 
 def test_a_failed_batch_and_its_alert_read_no_field_the_claim_left_out(
-    pg_system, make_credentials, loads
+    settings, pg_system, make_credentials, loads
 ):
+    settings.SUNDOWN_REVOCATION_MAX_ATTEMPTS = 1  # the first try is the last
     pg_system.config = {**pg_system.config, "port": free_port(), "connect_timeout": 1}
     pg_system.save()
     (credential,) = make_credentials(pg_system, ["nobody_home"])
