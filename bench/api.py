@@ -32,7 +32,6 @@ so a before and an after see the same neighbours' load on a shared machine.
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -57,7 +56,7 @@ os.environ.update(
     }
 )
 
-from _api_http import deployed_cache_url, run_against, run_http  # noqa: E402
+from _api_http import deployed_cache_url, run_against, run_http, summary  # noqa: E402
 
 VENDORS = 5_000
 CREDENTIALS_PER_VENDOR = 20  # 100,000 credentials
@@ -198,13 +197,7 @@ def measure(client, urls, label: str) -> dict:
             raise SystemExit(f"{label}: {url} answered {response.status_code}")
     elapsed = time.perf_counter() - started
     timings.sort()
-    return {
-        "label": label,
-        "n": len(urls),
-        "p50": statistics.median(timings) * 1000,
-        "p95": timings[int(len(timings) * 0.95) - 1] * 1000,
-        "rps": len(urls) / elapsed,
-    }
+    return summary(label, timings, elapsed)
 
 
 def print_results(results) -> None:
@@ -239,13 +232,7 @@ def raw_sql(client, urls, label: str) -> dict:
             timings.append(time.perf_counter() - t0)
     conn.close()
     timings = sorted(timings[20:])
-    return {
-        "label": label,
-        "n": len(urls),
-        "p50": statistics.median(timings) * 1000,
-        "p95": timings[int(len(timings) * 0.95) - 1] * 1000,
-        "rps": len(urls) / sum(timings),
-    }
+    return summary(label, timings, sum(timings))
 
 
 def queries(client, url: str) -> int:

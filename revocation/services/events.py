@@ -73,44 +73,58 @@ def batch_outcome_events(
     for row in rows:
         if row.pk in revoked:
             note = notes.get(row.pk) if notes else None
-            event = None if note is not None else shared.get(row.attempts)
-            if event is None:
-                event = credential_revoked_event(
-                    target=credential_target(row),
-                    agency_id=system.agency_id,
-                    before_status="pending",
-                    how="connector",
-                    connector=system.kind,
-                    attempt=row.attempts,
-                    **({"note": note} if note is not None else {}),
+            first = shared.get(row.attempts) if note is None else None
+            if first is not None:
+                target = credential_target(row)
+                events.append(
+                    PendingEvent(first.action, target, first.agency_id, first.before, first.after)
                 )
-                if note is None:
-                    shared[row.attempts] = event
-            else:
-                event = PendingEvent(
-                    event.action, credential_target(row), event.agency_id, event.before, event.after
-                )
+                continue
+            event = credential_revoked_event(
+                target=credential_target(row),
+                agency_id=system.agency_id,
+                before_status="pending",
+                how="connector",
+                connector=system.kind,
+                attempt=row.attempts,
+                **({"note": note} if note is not None else {}),
+            )
+            if note is None:
+                shared[row.attempts] = event
             events.append(event)
         elif row.pk in failures:
-            base = {"connector": system.kind, "attempt": row.attempts}
-            events += _failure_events(row, failures[row.pk], base=base, system=system)
+            events += _failure_events(row, failures[row.pk], system=system)
     return events
 
 
-def _failure_events(
-    row: Credential, failure: Failure, *, base: dict, system: System
-) -> list[PendingEvent]:
+def attempt_failed_event(
+    row: Credential, *, system: System, outcome: str, error: str, permanent: bool, **details
+) -> PendingEvent:
+    """``credential.revocation_attempt_failed`` for ``row``'s try on ``system``; ``details``
+    are the route's own facts (an abandoned try names its worker)."""
+    return PendingEvent(
+        action="credential.revocation_attempt_failed",
+        target=credential_target(row),
+        agency_id=system.agency_id,
+        after={
+            "connector": system.kind,
+            "attempt": row.attempts,
+            "outcome": outcome,
+            "error": error,
+            "permanent": permanent,
+            **details,
+        },
+    )
+
+
+def _failure_events(row: Credential, failure: Failure, *, system: System) -> list[PendingEvent]:
     events = [
-        PendingEvent(
-            action="credential.revocation_attempt_failed",
-            target=credential_target(row),
-            agency_id=system.agency_id,
-            after={
-                **base,
-                "outcome": failure.outcome,
-                "error": failure.message,
-                "permanent": failure.permanent,
-            },
+        attempt_failed_event(
+            row,
+            system=system,
+            outcome=failure.outcome,
+            error=failure.message,
+            permanent=failure.permanent,
         )
     ]
     if failure.final:

@@ -33,11 +33,12 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from access.models import Credential, System
-from audit.services import PendingEvent, audit_record_many
+from audit.services import audit_record_many
 from config.planner import planner_without
 from revocation.models import BatchLease, RevocationAttempt
 from revocation.services.attempts import attempt_row, insert_attempts
-from revocation.services.common import credential_target, db_now, in_ids, worker_actor
+from revocation.services.common import db_now, in_ids, worker_actor
+from revocation.services.events import attempt_failed_event
 from revocation.services.observe import abandoned_observe_on_commit
 
 logger = logging.getLogger(__name__)
@@ -285,18 +286,13 @@ def record_abandoned(
     audit_record_many(
         actor=worker_actor(),
         events=[
-            PendingEvent(
-                action="credential.revocation_attempt_failed",
-                target=credential_target(row),
-                agency_id=system.agency_id,
-                after={
-                    "connector": system.kind,
-                    "attempt": row.attempts,
-                    "outcome": RevocationAttempt.Outcome.ABANDONED,
-                    "error": error,
-                    "worker": row.lease_owner,
-                    "permanent": False,
-                },
+            attempt_failed_event(
+                row,
+                system=system,
+                outcome=RevocationAttempt.Outcome.ABANDONED,
+                error=error,
+                permanent=False,
+                worker=row.lease_owner,
             )
             for row in rows
         ],
